@@ -215,7 +215,7 @@ TEST(DdimSampler, ExactDenoiserFollowsTheAnalyticChain) {
       EXPECT_NEAR(r.sample.mean().item<double>(), m, 0.01);
       EXPECT_NEAR(r.sample.std().item<double>(), std::sqrt(v), 0.006);
       if (steps == 50) {  // and with enough steps the chain itself lands near the target
-        EXPECT_NEAR(m, mu, 0.01);
+        EXPECT_NEAR(m, mu, 0.02);
         EXPECT_NEAR(std::sqrt(v), sigma, 0.05);
       }
     }

@@ -1,0 +1,51 @@
+// Module entry: per-environment data, the job runner, and the exported classes.
+#include <napi.h>
+
+#include "addon_data.h"
+#include "cancel_token.h"
+#include "diagnostics.h"
+#include "job_runner.h"
+#include "js_errors.h"
+#include "runtime/build_info.h"
+#include "runtime/threads.h"
+#include "scheduler_binding.h"
+
+namespace spo::addon {
+namespace {
+
+Napi::Value BuildInfoJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return Guard(env, [&]() -> Napi::Value {
+    const auto b = spo::build_info();
+    auto o = Napi::Object::New(env);
+    o.Set("torchVersion", b.torch_version);
+    o.Set("cudaKernels", b.cuda_kernels);
+    o.Set("cudaAvailable", b.cuda_available);
+    o.Set("cudaDevices", b.cuda_devices);
+    o.Set("intraOpThreads", b.intra_op_threads);
+    o.Set("jobThreads", JobThreadCount());
+    o.Set("napiVersion", NAPI_VERSION);
+    return o;
+  });
+}
+
+}  // namespace
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  spo::configure_intra_op_threads();
+  auto* data = new AddonData();
+  env.SetInstanceData<AddonData>(data);
+  data->jobs = EnvJobs::Create(env);
+  auto token = CancelToken::Define(env);
+  data->cancel_token_ctor = Napi::Persistent(token);
+  exports.Set("CancelToken", token);
+  exports.Set("DDIMScheduler", SchedulerBinding::Define(env));
+  exports.Set("buildInfo", Napi::Function::New<BuildInfoJs>(env, "buildInfo"));
+  exports.Set("diagnostics", DefineDiagnostics(env));
+  return exports;
+}
+
+}  // namespace spo::addon
+
+static Napi::Object SpoInit(Napi::Env env, Napi::Object exports) { return spo::addon::Init(env, exports); }
+NODE_API_MODULE(spo_diffusion, SpoInit)

@@ -1,0 +1,17 @@
+// Per-environment data of the addon (main thread, worker threads each have one).
+#pragma once
+#include <napi.h>
+
+#include <memory>
+
+#include "job_runner.h"
+
+namespace spo::addon {
+
+struct AddonData {
+  std::shared_ptr<EnvJobs> jobs;
+  Napi::FunctionReference cancel_token_ctor;
+  static AddonData& Of(Napi::Env env) { return *env.GetInstanceData<AddonData>(); }
+};
+
+}  // namespace spo::addon

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Builds the addon (build/Release/spo_diffusion.node) and, unless
+# SPO_BUILD_TESTS=OFF, the C++ tests, with cmake-js against .libtorch.
+# Incremental: a second run with nothing changed takes seconds.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+[[ -e .libtorch ]] || bash scripts/ensure-libtorch.sh >/dev/null
+generator=()
+command -v ninja >/dev/null && generator=(-G Ninja)
+jobs="${SPO_BUILD_JOBS:-$(nproc)}"
+CMAKE_BUILD_PARALLEL_LEVEL="$jobs" node node_modules/cmake-js/bin/cmake-js compile \
+  "${generator[@]}" --log-level warn \
+  --CDSPO_TORCH_ROOT="$(readlink -f .libtorch)" \
+  --CDSPO_BUILD_TESTS="${SPO_BUILD_TESTS:-ON}"

@@ -233,15 +233,17 @@ Napi::Value SchedulerBinding::SampleGaussian(const Napi::CallbackInfo& info) {
   target.std = OptionalNumber(env, o, "std").value_or(1.0);
   if (target.std <= 0) ThrowJs(env, "ERR_SPO_INVALID_ARGUMENT", "std must be > 0");
   auto result = std::make_shared<diffusion::SampleResult>();
+  auto expected = std::make_shared<std::pair<double, double>>();
   return Submit(
       env, info, 1,
-      [snapshot, req, target, result](const JobContext& ctx) {
+      [snapshot, req, target, result, expected](const JobContext& ctx) {
         auto model = [&](const at::Tensor& x, const at::Tensor&, const at::Tensor& a) {
           return target.predict_noise(x, a);
         };
         *result = diffusion::ddim_sample(*snapshot, model, req, ctx);
+        *expected = target.chain_moments(*snapshot, req.eta);
       },
-      [result](Napi::Env e) -> Napi::Value {
+      [result, expected](Napi::Env e) -> Napi::Value {
         auto r = Napi::Object::New(e);
         r.Set("sample", TensorToJs(e, result->sample));
         auto ts = Napi::Array::New(e, static_cast<size_t>(result->timesteps.numel()));
@@ -257,6 +259,8 @@ Napi::Value SchedulerBinding::SampleGaussian(const Napi::CallbackInfo& info) {
         }
         r.Set("stepMeans", means);
         r.Set("stepStds", stds);
+        r.Set("expectedMean", expected->first);
+        r.Set("expectedStd", expected->second);
         return r;
       });
 }

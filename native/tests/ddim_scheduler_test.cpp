@@ -212,6 +212,9 @@ TEST(DdimSampler, ExactDenoiserFollowsTheAnalyticChain) {
         v = k1 * k1 * v + sd * sd;
       }
       SCOPED_TRACE("steps " + std::to_string(steps) + " eta " + std::to_string(eta));
+      const auto [core_mean, core_std] = target.chain_moments(s, eta);
+      EXPECT_NEAR(core_mean, m, 1e-6);
+      EXPECT_NEAR(core_std, std::sqrt(v), 1e-6);
       EXPECT_NEAR(r.sample.mean().item<double>(), m, 0.01);
       EXPECT_NEAR(r.sample.std().item<double>(), std::sqrt(v), 0.006);
       if (steps == 50) {  // and with enough steps the chain itself lands near the target

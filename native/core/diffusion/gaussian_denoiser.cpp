@@ -13,4 +13,20 @@ at::Tensor GaussianDenoiser::predict_noise(const at::Tensor& x_t, const at::Tens
   return gain * (x_t.to(at::kFloat) - a.sqrt().to(at::kFloat) * static_cast<float>(mean));
 }
 
+std::pair<double, double> GaussianDenoiser::chain_moments(const DdimScheduler& scheduler, double eta) const {
+  double m = 0.0, v = 1.0;
+  for (int64_t t : scheduler.timesteps()) {
+    const double a = scheduler.alpha_cumprod_at(t);
+    const double ap = scheduler.alpha_cumprod_prev(scheduler.prev_timestep(t));
+    const double gain = std::sqrt(1 - a) / (a * std * std + 1 - a);  // eps = gain * (x - sqrt(a) mean)
+    const auto c = kernels::ddim_coefficients(a, ap, eta);
+    // x_prev = sqrt(ap) * x0 + direction * eps + std_t * z, with x0 = (x - sqrt(1-a) eps) / sqrt(a)
+    const double slope = std::sqrt(ap) * (1 - std::sqrt(1 - a) * gain) / std::sqrt(a) + double(c.direction) * gain;
+    const double offset = (std::sqrt(ap) * std::sqrt(1 - a) - double(c.direction) * std::sqrt(a)) * gain * mean;
+    m = slope * m + offset;
+    v = slope * slope * v + double(c.std) * double(c.std);
+  }
+  return {m, std::sqrt(v)};
+}
+
 }  // namespace spo::diffusion

@@ -6,6 +6,8 @@
 #pragma once
 #include <ATen/ATen.h>
 
+#include "diffusion/ddim_scheduler.h"
+
 namespace spo::diffusion {
 
 struct GaussianDenoiser {
@@ -14,6 +16,11 @@ struct GaussianDenoiser {
 
   // eps prediction for x_t at per-sample alpha_bar values ([B] float64).
   at::Tensor predict_noise(const at::Tensor& x_t, const at::Tensor& alpha_cumprod) const;
+
+  // With this denoiser each DDIM step is affine in x_t, so a chain started at
+  // N(0, 1) stays Gaussian: its final (mean, std) over the scheduler's current
+  // timesteps, in closed form. Shows how far discretisation keeps DDIM from the target.
+  std::pair<double, double> chain_moments(const DdimScheduler& scheduler, double eta) const;
 };
 
 }  // namespace spo::diffusion

@@ -1,0 +1,15 @@
+export { DDIMScheduler } from './scheduler';
+export type {
+  BetaSchedule, DDIMSchedulerConfig, GaussianSampleOptions, GaussianSampleResult, PredictionType, StepInput,
+  StepOutput, TimestepSpacing,
+} from './scheduler';
+export { tensor, numel } from './tensor';
+export type { Tensor } from './tensor';
+export type { JobOptions, Progress } from './jobs';
+export { buildInfo } from './runtime';
+export type { BuildInfo } from './runtime';
+export {
+  AbortError, DisposedError, InternalError, InvalidArgumentError, OutOfMemoryError, SpoError, TorchError,
+  UnsupportedError,
+} from './errors';
+export { diagnostics } from './diagnostics';

@@ -9,7 +9,9 @@ cd "$root"
 generator=()
 command -v ninja >/dev/null && generator=(-G Ninja)
 jobs="${SPO_BUILD_JOBS:-$(nproc)}"
-CMAKE_BUILD_PARALLEL_LEVEL="$jobs" node node_modules/cmake-js/bin/cmake-js compile \
+# cmake-js sits in our node_modules in a checkout, or beside us once installed.
+cmake_js="$(node -p "require.resolve('cmake-js/bin/cmake-js')")"
+CMAKE_BUILD_PARALLEL_LEVEL="$jobs" node "$cmake_js" compile \
   "${generator[@]}" --log-level warn \
   --CDSPO_TORCH_ROOT="$(readlink -f .libtorch)" \
   --CDSPO_BUILD_TESTS="${SPO_BUILD_TESTS:-ON}"

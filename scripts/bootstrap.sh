@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Everything the package needs on a bare Debian/Ubuntu machine, each step
+# skipped when already done (a second run takes seconds):
+#   system packages (apt), npm dependencies, libtorch (+ nvcc), the native
+#   build (addon + C++ tests), the TypeScript build.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+say() { printf 'spo-diffusion: %s\n' "$*" >&2; }
+
+# 1. System packages.
+need=()
+command -v cmake >/dev/null || need+=(cmake)
+command -v g++ >/dev/null || need+=(g++)
+command -v ninja >/dev/null || need+=(ninja-build)
+command -v python3 >/dev/null || need+=(python3)
+[[ -f /usr/include/gtest/gtest.h ]] || need+=(libgtest-dev)
+if command -v python3 >/dev/null && ! python3 -c 'import venv, ensurepip' 2>/dev/null; then need+=(python3-venv); fi
+if (( ${#need[@]} )); then
+  if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
+    say "installing system packages: ${need[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq && apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  else
+    say "missing system packages: ${need[*]} (install them, e.g. with apt-get, and rerun)"
+    exit 1
+  fi
+fi
+
+# 2. npm dependencies (our own install script is not needed here: steps 3-4 do its work).
+if [[ ! -f node_modules/.spo-lock ]] || ! cmp -s node_modules/.spo-lock package-lock.json; then
+  say "installing npm dependencies"
+  npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+  cp package-lock.json node_modules/.spo-lock
+fi
+
+# 3. libtorch (and nvcc) -> .libtorch
+bash scripts/ensure-libtorch.sh >/dev/null
+
+# 4. Native build: addon + C++ tests (incremental).
+bash scripts/build-native.sh
+
+# 5. TypeScript (incremental).
+node_modules/.bin/tsc -p tsconfig.json
+chmod +x dist/cli/main.js

@@ -123,12 +123,15 @@ describe('job runner', () => {
     await expect(s.sampleGaussian({ shape: [2, 4], std: 0 })).rejects.toThrow(/std/);
   });
 
-  it('runs 1,000 short jobs in a row without memory growth (bound: 40 MB RSS, 8 MB external)', async () => {
+  // RSS here is ~550 MB (libtorch) and glibc's per-thread arenas move it by
+  // +-30 MB between rounds with no trend (8,000 jobs measured); the exact
+  // accounting is V8's external memory, held to 8 MB.
+  it('runs 1,000 short jobs in a row without memory growth (bound: 64 MB RSS, 8 MB external, 4 MB heap)', async () => {
     const s = new DDIMScheduler();
     s.setTimesteps(20);
     const sample = randomTensor([4, 4, 32, 32], 1), eps = randomTensor([4, 4, 32, 32], 2); // 64 KiB each
     const once = () => s.step({ sample, modelOutput: eps, timestep: [951, 501, 51, 1], eta: 1, seed: 3 });
-    for (let i = 0; i < 200; i++) await once();
+    for (let i = 0; i < 500; i++) await once();
     global.gc?.();
     const before = process.memoryUsage();
     for (let i = 0; i < 1000; i++) await once();
@@ -136,8 +139,9 @@ describe('job runner', () => {
     await new Promise((r) => setTimeout(r, 10));
     global.gc?.();
     const after = process.memoryUsage();
-    expect(after.rss - before.rss).toBeLessThan(40 * 2 ** 20);
+    expect(after.rss - before.rss).toBeLessThan(64 * 2 ** 20);
     expect(after.external - before.external).toBeLessThan(8 * 2 ** 20);
+    expect(after.heapUsed - before.heapUsed).toBeLessThan(4 * 2 ** 20);
   });
 
   it('reports returned tensors to V8 as external memory, released by garbage collection', async () => {

@@ -15,6 +15,7 @@ command -v g++ >/dev/null || need+=(g++)
 command -v ninja >/dev/null || need+=(ninja-build)
 command -v python3 >/dev/null || need+=(python3)
 [[ -f /usr/include/gtest/gtest.h ]] || need+=(libgtest-dev)
+[[ -f /usr/include/nlohmann/json.hpp ]] || need+=(nlohmann-json3-dev)
 if command -v python3 >/dev/null && ! python3 -c 'import venv, ensurepip' 2>/dev/null; then need+=(python3-venv); fi
 if (( ${#need[@]} )); then
   if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
@@ -34,8 +35,16 @@ if [[ ! -f node_modules/.spo-lock ]] || ! cmp -s node_modules/.spo-lock package-
   cp package-lock.json node_modules/.spo-lock
 fi
 
-# 3. libtorch (and nvcc) -> .libtorch
+# 3. libtorch (and nvcc) -> .libtorch; the Python references the tests compare
+#    against (diffusers, transformers) in the same venv.
 bash scripts/ensure-libtorch.sh >/dev/null
+venv="${SPO_VENV:-$root/.venv}"
+[[ -x "$venv/bin/python" ]] || { python3 -m venv "$venv"; "$venv/bin/python" -m pip install --quiet -r requirements-torch.txt; }
+if [[ ! -f "$venv/.spo-dev-requirements" ]] || ! cmp -s "$venv/.spo-dev-requirements" requirements-dev.txt; then
+  say "installing the Python test references (requirements-dev.txt)"
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+  cp requirements-dev.txt "$venv/.spo-dev-requirements"
+fi
 
 # 4. Native build: addon + C++ tests (incremental).
 bash scripts/build-native.sh

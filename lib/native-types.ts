@@ -1,4 +1,5 @@
 // The native addon's surface, typed in one place. Only lib/ talks to it.
+import type { GaussianSampleResult, StepOutput } from './scheduler';
 import type { Tensor } from './tensor';
 
 export interface NativeProgress {
@@ -14,23 +15,9 @@ export interface NativeCancelToken {
   readonly cancelled: boolean;
 }
 
-export interface NativeStepResult {
-  prevSample: Tensor;
-  predOriginalSample: Tensor;
-  mean: Tensor;
-  std: Float32Array;
-  logProb: Float32Array;
-}
+export type NativeStepResult = StepOutput;
 
-export interface NativeGaussianSample {
-  sample: Tensor;
-  timesteps: number[];
-  logProbs: Tensor;
-  stepMeans: number[];
-  stepStds: number[];
-  expectedMean: number;
-  expectedStd: number;
-}
+export type NativeGaussianSample = GaussianSampleResult;
 
 export interface NativeScheduler {
   setTimesteps(steps: number): number[];

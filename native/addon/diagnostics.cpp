@@ -6,22 +6,13 @@
 #include <new>
 #include <thread>
 
-#include "addon_data.h"
-#include "cancel_token.h"
+#include "job_runner.h"
 #include "js_args.h"
 #include "js_errors.h"
 #include "runtime/errors.h"
 
 namespace spo::addon {
 namespace {
-
-Napi::Promise SubmitLambda(const Napi::CallbackInfo& info, size_t token_arg, std::function<void(const JobContext&)> exec,
-                           std::function<Napi::Value(Napi::Env)> result) {
-  Napi::Env env = info.Env();
-  auto flag = CancelToken::FlagOf(env, info[token_arg]);
-  return AddonData::Of(env).jobs->Submit(env, std::make_unique<LambdaJob>(std::move(exec), std::move(result)), flag,
-                                         info[token_arg + 1]);
-}
 
 // steppedJob(steps, msPerStep, token?, onProgress?) -> Promise<number of steps run>
 Napi::Value SteppedJob(const Napi::CallbackInfo& info) {
@@ -30,7 +21,7 @@ Napi::Value SteppedJob(const Napi::CallbackInfo& info) {
     const int64_t steps = RequireInteger(env, info[0], "steps", 0, 1000000);
     const int64_t ms = RequireInteger(env, info[1], "msPerStep", 0, 60000);
     auto done = std::make_shared<int64_t>(0);
-    return SubmitLambda(
+    return SubmitLambdaJob(
         info, 2,
         [steps, ms, done](const JobContext& ctx) {
           for (int64_t i = 0; i < steps; ++i) {
@@ -52,7 +43,7 @@ Napi::Value FailingJob(const Napi::CallbackInfo& info) {
     if (kind != "invalid" && kind != "torch" && kind != "oom" && kind != "std" && kind != "unknown") {
       ThrowInvalid(env, "kind must be one of invalid, torch, oom, std, unknown");
     }
-    return SubmitLambda(
+    return SubmitLambdaJob(
         info, 1,
         [kind](const JobContext&) {
           if (kind == "invalid") throw spo::InvalidArgument("diagnostic invalid argument");

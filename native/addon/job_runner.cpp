@@ -6,6 +6,8 @@
 #include <thread>
 #include <vector>
 
+#include "addon_data.h"
+#include "cancel_token.h"
 #include "js_errors.h"
 
 namespace spo::addon {
@@ -201,6 +203,15 @@ void EnvJobs::Cleanup() {
     rec->deferred.reset();
   }
   unsettled_.clear();
+}
+
+Napi::Promise SubmitLambdaJob(const Napi::CallbackInfo& info, size_t token_arg,
+                              std::function<void(const JobContext&)> execute,
+                              std::function<Napi::Value(Napi::Env)> result) {
+  Napi::Env env = info.Env();
+  auto flag = CancelToken::FlagOf(env, info[token_arg]);
+  return AddonData::Of(env).jobs->Submit(env, std::make_unique<LambdaJob>(std::move(execute), std::move(result)),
+                                         std::move(flag), info[token_arg + 1]);
 }
 
 }  // namespace spo::addon

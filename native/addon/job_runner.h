@@ -81,3 +81,13 @@ class LambdaJob : public Job {
 };
 
 }  // namespace spo::addon
+
+namespace spo::addon {
+
+// Submits a LambdaJob with the CancelToken at info[token_arg] and the progress
+// callback at info[token_arg + 1]: the calling convention of every async method.
+Napi::Promise SubmitLambdaJob(const Napi::CallbackInfo& info, size_t token_arg,
+                              std::function<void(const JobContext&)> execute,
+                              std::function<Napi::Value(Napi::Env)> result);
+
+}  // namespace spo::addon

@@ -1,7 +1,6 @@
 #include "scheduler_binding.h"
 
-#include "addon_data.h"
-#include "cancel_token.h"
+#include "job_runner.h"
 #include "diffusion/ddim_sampler.h"
 #include "diffusion/gaussian_denoiser.h"
 #include "js_args.h"
@@ -62,13 +61,6 @@ Napi::Array TimestepArray(Napi::Env env, const std::vector<int64_t>& ts) {
   auto a = Napi::Array::New(env, ts.size());
   for (size_t i = 0; i < ts.size(); ++i) a.Set(static_cast<uint32_t>(i), static_cast<double>(ts[i]));
   return a;
-}
-
-Napi::Promise Submit(Napi::Env env, const Napi::CallbackInfo& info, size_t token_arg,
-                     std::function<void(const JobContext&)> exec, std::function<Napi::Value(Napi::Env)> result) {
-  auto flag = CancelToken::FlagOf(env, info[token_arg]);
-  return AddonData::Of(env).jobs->Submit(env, std::make_unique<LambdaJob>(std::move(exec), std::move(result)), flag,
-                                         info[token_arg + 1]);
 }
 
 }  // namespace
@@ -171,8 +163,8 @@ Napi::Value SchedulerBinding::Step(const Napi::CallbackInfo& info) {
   if (!o.Get("seed").IsUndefined()) req->seed = RequireSeed(env, o.Get("seed"), "seed");
   req->use_clipped_model_output = OptionalBool(env, o, "useClippedModelOutput").value_or(false);
   auto out = std::make_shared<kernels::DdimStepOutputs>();
-  return Submit(
-      env, info, 1, [snapshot, req, out](const JobContext&) { *out = snapshot->step(*req); },
+  return SubmitLambdaJob(
+      info, 1, [snapshot, req, out](const JobContext&) { *out = snapshot->step(*req); },
       [out](Napi::Env e) -> Napi::Value {
         auto r = Napi::Object::New(e);
         r.Set("prevSample", TensorToJs(e, out->prev_sample));
@@ -190,8 +182,8 @@ Napi::Value NoiseJob(Napi::Env env, const Napi::CallbackInfo& info, std::shared_
   auto noise = TensorFromJs(env, info[1], "noise");
   auto t = TimestepsFromJs(env, info[2], "timesteps");
   auto out = std::make_shared<at::Tensor>();
-  return Submit(
-      env, info, 3,
+  return SubmitLambdaJob(
+      info, 3,
       [s, x0, noise, t, out, velocity](const JobContext&) {
         *out = velocity ? s->get_velocity(x0, noise, t) : s->add_noise(x0, noise, t);
       },
@@ -234,8 +226,8 @@ Napi::Value SchedulerBinding::SampleGaussian(const Napi::CallbackInfo& info) {
   if (target.std <= 0) ThrowJs(env, "ERR_SPO_INVALID_ARGUMENT", "std must be > 0");
   auto result = std::make_shared<diffusion::SampleResult>();
   auto expected = std::make_shared<std::pair<double, double>>();
-  return Submit(
-      env, info, 1,
+  return SubmitLambdaJob(
+      info, 1,
       [snapshot, req, target, result, expected](const JobContext& ctx) {
         auto model = [&](const at::Tensor& x, const at::Tensor&, const at::Tensor& a) {
           return target.predict_noise(x, a);

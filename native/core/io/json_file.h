@@ -3,7 +3,9 @@
 #pragma once
 #include <nlohmann/json.hpp>
 
+#include <cstdint>
 #include <string>
+#include <vector>
 
 namespace spo::io {
 
@@ -11,7 +13,9 @@ using Json = nlohmann::json;
 
 Json read_json(const std::string& path);  // throws spo::Error NotFound / InvalidArgument
 
-// Typed field access: `what` names the file or object in messages.
+// Typed field access: `what` names the file or object in messages. A missing
+// or null field gives `fallback`; a present one of the wrong type or out of
+// [lo, hi] throws spo::InvalidArgument. The list getters have no fallback.
 int64_t json_int(const Json& j, const char* key, int64_t fallback, const std::string& what, int64_t lo, int64_t hi);
 double json_number(const Json& j, const char* key, double fallback, const std::string& what);
 bool json_bool(const Json& j, const char* key, bool fallback, const std::string& what);

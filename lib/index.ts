@@ -3,6 +3,8 @@ export type {
   BetaSchedule, DDIMSchedulerConfig, GaussianSampleOptions, GaussianSampleResult, PredictionType, StepInput,
   StepOutput, TimestepSpacing,
 } from './scheduler';
+export { Tokenizer } from './tokenizer';
+export type { TokenizerInfo } from './tokenizer';
 export { tensor, numel } from './tensor';
 export type { Tensor } from './tensor';
 export type { JobOptions, Progress } from './jobs';

@@ -1,6 +1,7 @@
 // The native addon's surface, typed in one place. Only lib/ talks to it.
 import type { GaussianSampleResult, StepOutput } from './scheduler';
 import type { Tensor } from './tensor';
+import type { TokenizerInfo } from './tokenizer';
 
 export interface NativeProgress {
   stage: string;
@@ -36,6 +37,14 @@ export interface NativeScheduler {
   dispose(): void;
 }
 
+export interface NativeTokenizer {
+  encode(text: string): number[];
+  encodePadded(text: string, maxLength?: number): number[];
+  encodeBatch(texts: string[], maxLength?: number): { data: Int32Array; shape: [number, number] };
+  readonly info: TokenizerInfo;
+  dispose(): void;
+}
+
 export interface NativeBuildInfo {
   torchVersion: string;
   cudaKernels: boolean;
@@ -49,6 +58,7 @@ export interface NativeBuildInfo {
 export interface NativeAddon {
   CancelToken: new () => NativeCancelToken;
   DDIMScheduler: new (config?: object) => NativeScheduler;
+  loadTokenizer(dir: string, token?: NativeCancelToken, onProgress?: NativeProgressCallback): Promise<NativeTokenizer>;
   buildInfo(): NativeBuildInfo;
   diagnostics: {
     steppedJob(steps: number, msPerStep: number, token?: NativeCancelToken, onProgress?: NativeProgressCallback): Promise<number>;

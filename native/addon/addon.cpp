@@ -9,6 +9,7 @@
 #include "runtime/build_info.h"
 #include "runtime/threads.h"
 #include "scheduler_binding.h"
+#include "tokenizer_binding.h"
 
 namespace spo::addon {
 namespace {
@@ -40,6 +41,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   data->cancel_token_ctor = Napi::Persistent(token);
   exports.Set("CancelToken", token);
   exports.Set("DDIMScheduler", SchedulerBinding::Define(env));
+  exports.Set("Tokenizer", TokenizerBinding::Define(env));
+  exports.Set("loadTokenizer", Napi::Function::New<TokenizerBinding::Load>(env, "loadTokenizer"));
   exports.Set("buildInfo", Napi::Function::New<BuildInfoJs>(env, "buildInfo"));
   exports.Set("diagnostics", DefineDiagnostics(env));
   return exports;

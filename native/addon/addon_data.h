@@ -11,6 +11,7 @@ namespace spo::addon {
 struct AddonData {
   std::shared_ptr<EnvJobs> jobs;
   Napi::FunctionReference cancel_token_ctor;
+  Napi::FunctionReference tokenizer_ctor;
   static AddonData& Of(Napi::Env env) { return *env.GetInstanceData<AddonData>(); }
 };
 

@@ -3,6 +3,8 @@
 // the VAE's mid block, group_norm + residual on a [B, C, H, W] input.
 // Computed with models::attention (libtorch's fused scaled-dot-product path).
 #pragma once
+#include <torch/nn/modules/container/modulelist.h>
+
 #include "models/layers.h"
 
 namespace spo::models {

@@ -1,0 +1,66 @@
+// The CLIP BPE tokenizer of a Stable Diffusion text encoder, read from a
+// Hugging Face tokenizer directory (vocab.json + merges.txt, and
+// tokenizer_config.json / special_tokens_map.json when present). The token
+// ids match transformers' CLIPTokenizer for the same files.
+import { DisposedError, captureCallSite } from './errors';
+import { callSync, runJob, type JobOptions } from './jobs';
+import { native } from './native';
+import type { NativeTokenizer } from './native-types';
+
+export interface TokenizerInfo {
+  bosId: number;
+  eosId: number;
+  /** "<|endoftext|>" for SD-1.5's tokenizer, "!" for SDXL's tokenizer_2. */
+  padId: number;
+  unkId: number;
+  vocabSize: number;
+  modelMaxLength: number;
+}
+
+export class Tokenizer {
+  #native: NativeTokenizer | undefined;
+
+  private constructor(handle: NativeTokenizer) {
+    this.#native = handle;
+  }
+
+  /** Reads a tokenizer directory (the `tokenizer` or `tokenizer_2` folder of a diffusers pipeline). */
+  static async load(dir: string, options?: JobOptions): Promise<Tokenizer> {
+    const site = captureCallSite(Tokenizer.load);
+    const handle = await runJob(site, options, (token, onProgress) => native().loadTokenizer(dir, token, onProgress));
+    return new Tokenizer(handle);
+  }
+
+  #get(): NativeTokenizer {
+    if (!this.#native) throw new DisposedError('this Tokenizer was disposed');
+    return this.#native;
+  }
+
+  get info(): TokenizerInfo {
+    return callSync(() => this.#get().info);
+  }
+
+  /** Token ids of `text` without BOS, EOS or padding. */
+  encode(text: string): number[] {
+    return callSync(() => this.#get().encode(text));
+  }
+
+  /** [BOS, ...ids (truncated), EOS, PAD, ...]: exactly `maxLength` ids, as the text encoders take them. */
+  encodePadded(text: string, maxLength = 77): number[] {
+    return callSync(() => this.#get().encodePadded(text, maxLength));
+  }
+
+  /** encodePadded for each text, as one [texts.length, maxLength] array. */
+  encodeBatch(texts: string[], maxLength = 77): { data: Int32Array; shape: [number, number] } {
+    return callSync(() => this.#get().encodeBatch(texts, maxLength));
+  }
+
+  dispose(): void {
+    this.#native?.dispose();
+    this.#native = undefined;
+  }
+
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+}

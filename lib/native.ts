@@ -1,5 +1,6 @@
-// Loads the addon once: the local build (build/Release) when present, else the
-// prebuilt binary for this platform (prebuilds/linux-x64), via node-gyp-build.
+// Loads the addon once: $SPO_NATIVE_PATH when set (a .node file: another
+// build directory), else the local build (build/Release) when present, else
+// the prebuilt binary for this platform (prebuilds/linux-x64), via node-gyp-build.
 import path from 'node:path';
 import nodeGypBuild from 'node-gyp-build';
 import type { NativeAddon } from './native-types';
@@ -12,7 +13,8 @@ let addon: NativeAddon | undefined;
 export function native(): NativeAddon {
   if (!addon) {
     try {
-      addon = nodeGypBuild(packageRoot) as NativeAddon;
+      const override = process.env.SPO_NATIVE_PATH;
+      addon = (override ? require(path.resolve(override)) : nodeGypBuild(packageRoot)) as NativeAddon;
     } catch (cause) {
       throw new SpoError(
         `spo-diffusion: the native engine did not load (${(cause as Error).message}). ` +

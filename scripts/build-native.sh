@@ -2,6 +2,7 @@
 # Builds the addon (build/Release/spo_diffusion.node) and, unless
 # SPO_BUILD_TESTS=OFF, the C++ tests, with cmake-js against .libtorch.
 # Incremental: a second run with nothing changed takes seconds.
+# SPO_BUILD_DIR picks another build directory (default: build).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -12,6 +13,6 @@ jobs="${SPO_BUILD_JOBS:-$(nproc)}"
 # cmake-js sits in our node_modules in a checkout, or beside us once installed.
 cmake_js="$(node -p "require.resolve('cmake-js/bin/cmake-js')")"
 CMAKE_BUILD_PARALLEL_LEVEL="$jobs" node "$cmake_js" compile \
-  "${generator[@]}" --log-level warn \
+  "${generator[@]}" --log-level warn --out "${SPO_BUILD_DIR:-build}" \
   --CDSPO_TORCH_ROOT="$(readlink -f .libtorch)" \
   --CDSPO_BUILD_TESTS="${SPO_BUILD_TESTS:-ON}"

@@ -11,7 +11,14 @@ LinearImpl::LinearImpl(int64_t in, int64_t out, bool has_bias, const at::TensorO
   if (has_bias) bias = register_parameter("bias", at::empty({out}, o));
 }
 
-at::Tensor LinearImpl::forward(const at::Tensor& x) { return at::linear(x, weight, bias); }
+at::Tensor LinearImpl::forward(const at::Tensor& x) {
+  at::Tensor y = at::linear(x, weight, bias);
+  if (!lora || !lora->enabled) return y;
+  // The branch runs in fp32 (its weights' dtype) and is added in fp32, as
+  // peft does, before the sum goes back to the base dtype.
+  const at::Tensor delta = at::linear(at::linear(x.to(at::kFloat), lora->down), lora->up) * lora->scale;
+  return (y.to(at::kFloat) + delta).to(y.scalar_type());
+}
 
 Conv2dImpl::Conv2dImpl(int64_t in, int64_t out, int64_t kernel, int64_t stride_, int64_t padding_, bool has_bias,
                        const at::TensorOptions& o)

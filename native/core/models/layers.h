@@ -8,13 +8,30 @@
 #include <torch/nn/module.h>
 #include <torch/nn/pimpl.h>
 
+#include <memory>
+
 namespace spo::models {
+
+// An optional low-rank branch of a Linear (LoRA): y = W x + b + scale * up(down(x)).
+// Its tensors are plain members, not registered parameters, so the base
+// model's state-dict keys stay exactly those of the checkpoint. They are fp32
+// whatever the base dtype (mixed precision: fp16/bf16 frozen weights, fp32 LoRA).
+struct LoraBranch {
+  at::Tensor down;  // [rank, in]  (peft lora_A)
+  at::Tensor up;    // [out, rank] (peft lora_B)
+  double alpha = 1;
+  double scale = 1;  // alpha / rank (alpha / sqrt(rank) for rsLoRA)
+  bool enabled = true;
+  int64_t rank() const { return down.size(0); }
+};
 
 class LinearImpl : public torch::nn::Module {
  public:
   LinearImpl(int64_t in_features, int64_t out_features, bool bias, const at::TensorOptions& options);
+  // The base linear map exactly as before when no LoRA is attached or it is disabled.
   at::Tensor forward(const at::Tensor& x);
   at::Tensor weight, bias;  // [out, in], [out] (bias undefined when absent)
+  std::shared_ptr<LoraBranch> lora;  // null when none is attached (see models/lora.h)
 };
 TORCH_MODULE(Linear);
 

@@ -15,3 +15,5 @@ export {
   UnsupportedError,
 } from './errors';
 export { diagnostics } from './diagnostics';
+export * from './models';
+export * from './pipeline';

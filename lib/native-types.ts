@@ -65,3 +65,96 @@ export interface NativeAddon {
     failingJob(kind: string, token?: NativeCancelToken, onProgress?: NativeProgressCallback): Promise<void>;
   };
 }
+
+// ---- Model handles (UNet, VAE, TextEncoder): see lib/models.ts ----
+
+// Public shapes these return, declared in lib/models.ts (imported here to keep this section self-contained).
+type UNetConfig = import('./models').UNetConfig;
+type VAEConfig = import('./models').VAEConfig;
+type LatentDistribution = import('./models').LatentDistribution;
+type TextEncoderConfig = import('./models').TextEncoderConfig;
+type TextEncoderOutput = import('./models').TextEncoderOutput;
+type InputIds = import('./models').InputIds;
+
+export interface NativeModelOptions {
+  device?: 'cpu' | 'cuda';
+  dtype?: 'fp32' | 'fp16' | 'bf16';
+}
+
+export interface NativeUNet {
+  forward(args: object, token?: NativeCancelToken, onProgress?: NativeProgressCallback): Promise<Tensor>;
+  readonly config: UNetConfig;
+  readonly options: Required<NativeModelOptions>;
+  dispose(): void;
+}
+
+export interface NativeVAE {
+  encode(images: Tensor, token?: NativeCancelToken, onProgress?: NativeProgressCallback): Promise<LatentDistribution>;
+  decode(latents: Tensor, token?: NativeCancelToken, onProgress?: NativeProgressCallback): Promise<Tensor>;
+  decodeLatents(latents: Tensor, token?: NativeCancelToken, onProgress?: NativeProgressCallback): Promise<Tensor>;
+  readonly config: VAEConfig;
+  readonly options: Required<NativeModelOptions>;
+  dispose(): void;
+}
+
+export interface NativeTextEncoder {
+  forward(inputIds: InputIds, token?: NativeCancelToken, onProgress?: NativeProgressCallback): Promise<TextEncoderOutput>;
+  readonly config: TextEncoderConfig;
+  readonly options: Required<NativeModelOptions>;
+  dispose(): void;
+}
+
+// Merged into NativeAddon above: the model loaders.
+export interface NativeAddon {
+  loadUNet(dir: string, options: NativeModelOptions, token?: NativeCancelToken,
+           onProgress?: NativeProgressCallback): Promise<NativeUNet>;
+  loadVAE(dir: string, options: NativeModelOptions, token?: NativeCancelToken,
+          onProgress?: NativeProgressCallback): Promise<NativeVAE>;
+  loadTextEncoder(dir: string, options: NativeModelOptions, token?: NativeCancelToken,
+                  onProgress?: NativeProgressCallback): Promise<NativeTextEncoder>;
+}
+
+// ---- Pipeline and Sampler: see lib/pipeline.ts ----
+
+export interface NativePixels {
+  data: Uint8Array;
+  shape: number[];
+}
+
+export interface NativePipelineInfo {
+  kind: 'sd15' | 'sdxl';
+  device: 'cpu' | 'cuda';
+  dtype: 'fp32' | 'fp16' | 'bf16';
+  vaeScaleFactor: number;
+  latentChannels: number;
+  defaultSize: number;
+}
+
+export interface NativeGenerateResult {
+  latents: Tensor;
+  images?: Tensor;
+  pixels?: NativePixels;
+}
+
+export interface NativeCandidatesResult {
+  prevTimestep: number;
+  candidates: Tensor;
+  logProbs: Tensor;
+  modelOutput?: Tensor;
+  predOriginal?: Tensor;
+  images?: Tensor;
+  pixels?: NativePixels;
+}
+
+export interface NativePipeline {
+  readonly info: NativePipelineInfo;
+  generate(args: object, token?: NativeCancelToken, onProgress?: NativeProgressCallback): Promise<NativeGenerateResult>;
+  candidates(args: object, token?: NativeCancelToken, onProgress?: NativeProgressCallback): Promise<NativeCandidatesResult>;
+  dispose(): void;
+}
+
+// Merged into NativeAddon above: the pipeline loader.
+export interface NativeAddon {
+  loadPipeline(dir: string, options: object | undefined, token?: NativeCancelToken,
+               onProgress?: NativeProgressCallback): Promise<NativePipeline>;
+}

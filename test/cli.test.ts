@@ -1,6 +1,9 @@
 // The `spo` command line as a user runs it (the compiled dist/ entry point).
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
+import { PNG } from 'pngjs';
 import { describe, expect, it } from 'vitest';
 
 const cli = path.resolve(__dirname, '..', 'dist', 'cli', 'main.js');
@@ -41,4 +44,34 @@ describe('spo info', () => {
     expect(r.status).toBe(0);
     expect(JSON.parse(r.stdout)).toMatchObject({ napiVersion: 8, cudaAvailable: expect.any(Boolean) });
   });
+});
+
+describe('spo sample', () => {
+  it('writes one PNG per prompt with a progress bar on stderr', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'spo-cli-sample-'));
+    try {
+      const made = spawnSync(path.resolve(__dirname, '..', '.venv', 'bin', 'python'),
+        [path.resolve(__dirname, 'python', 'make_pipeline_fixtures.py'), dir], { encoding: 'utf8', env: { ...process.env, OMP_NUM_THREADS: '1' } });
+      expect(made.status, made.stderr).toBe(0);
+      const out = path.join(dir, 'out');
+      const r = spo('sample', '--model', path.join(dir, 'sd15'), '--prompt', 'a red cat!', '--prompt', 'a dog',
+        '--out', out, '--steps', '3', '--width', '32', '--height', '48', '--seed', '3');
+      expect(r.status, r.stderr).toBe(0);
+      expect(r.stderr).toMatch(/sampling \[.*\] 3\/3 steps/);
+      const files = r.stdout.trim().split('\n');
+      expect(files.map((f) => path.basename(f))).toEqual(['000-a-red-cat.png', '001-a-dog.png']);
+      for (const file of files) {
+        const png = PNG.sync.read(readFileSync(file));
+        expect([png.width, png.height]).toEqual([32, 48]);
+      }
+      const bad = spo('sample', '--model', path.join(dir, 'sd15'), '--prompt', 'x', '--out', out, '--steps', '0');
+      expect(bad.status).toBe(1);
+      expect(bad.stderr).toMatch(/must be/);
+      const missing = spo('sample', '--model', path.join(dir, 'nope'), '--prompt', 'x', '--out', out);
+      expect(missing.status).toBe(1);
+      expect(missing.stderr).toMatch(/ERR_SPO_NOT_FOUND/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
 });

@@ -2,6 +2,7 @@
 // The `spo` command line.
 import { Command, InvalidArgumentError as CliArgError } from 'commander';
 import { runDemo } from './demo';
+import { runSample } from './sample';
 import { buildInfo } from '../runtime';
 import { SpoError } from '../errors';
 
@@ -36,6 +37,27 @@ program
     const controller = new AbortController();
     process.once('SIGINT', () => controller.abort());
     process.exitCode = await runDemo(opts, controller.signal);
+  });
+
+program
+  .command('sample')
+  .description('generate images from a diffusers SD-1.5 / SDXL pipeline directory, one PNG per prompt')
+  .requiredOption('--model <dir>', 'pipeline directory (model_index.json, unet, vae, text_encoder, ...)')
+  .requiredOption('--prompt <text>', 'a prompt (repeat for several)', (v: string, all: string[] = []) => [...all, v])
+  .requiredOption('--out <dir>', 'folder for the PNG files')
+  .option('--negative-prompt <text>', 'the unconditional branch\'s prompt (default "")')
+  .option('--steps <n>', 'DDIM steps', number('steps', { integer: true, min: 1, max: 1000 }), 20)
+  .option('--guidance <w>', 'classifier-free guidance scale', number('guidance', { min: 0, max: 100 }), 5)
+  .option('--eta <x>', 'DDIM eta (1 = stochastic, 0 = deterministic)', number('eta', { min: 0, max: 10 }), 1)
+  .option('--seed <n>', 'random seed', number('seed', { integer: true, min: 0, max: Number.MAX_SAFE_INTEGER }), 42)
+  .option('--width <px>', 'image width (multiple of 8)', number('width', { integer: true, min: 8, max: 16384 }))
+  .option('--height <px>', 'image height (multiple of 8)', number('height', { integer: true, min: 8, max: 16384 }))
+  .option('--device <d>', "'cpu' or 'cuda'", 'cpu')
+  .option('--dtype <t>', "'fp32', 'fp16' or 'bf16'", 'fp32')
+  .action(async (opts) => {
+    const controller = new AbortController();
+    process.once('SIGINT', () => controller.abort());
+    process.exitCode = await runSample(opts, controller.signal);
   });
 
 program

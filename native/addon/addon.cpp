@@ -10,6 +10,8 @@
 #include "runtime/threads.h"
 #include "scheduler_binding.h"
 #include "tokenizer_binding.h"
+#include "model_bindings.h"
+#include "pipeline_binding.h"
 
 namespace spo::addon {
 namespace {
@@ -43,6 +45,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("DDIMScheduler", SchedulerBinding::Define(env));
   exports.Set("Tokenizer", TokenizerBinding::Define(env));
   exports.Set("loadTokenizer", Napi::Function::New<TokenizerBinding::Load>(env, "loadTokenizer"));
+  RegisterModelBindings(env, exports);     // UNet, VAE, TextEncoder handles
+  RegisterPipelineBindings(env, exports);  // Pipeline, Sampler
   exports.Set("buildInfo", Napi::Function::New<BuildInfoJs>(env, "buildInfo"));
   exports.Set("diagnostics", DefineDiagnostics(env));
   return exports;

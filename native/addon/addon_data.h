@@ -12,6 +12,8 @@ struct AddonData {
   std::shared_ptr<EnvJobs> jobs;
   Napi::FunctionReference cancel_token_ctor;
   Napi::FunctionReference tokenizer_ctor;
+  Napi::FunctionReference unet_ctor, vae_ctor, text_encoder_ctor;  // model handles
+  Napi::FunctionReference pipeline_ctor;
   static AddonData& Of(Napi::Env env) { return *env.GetInstanceData<AddonData>(); }
 };
 

@@ -2,6 +2,7 @@
 
 #include <ATen/ATen.h>
 
+#include "models/flop_counter.h"
 #include "runtime/errors.h"
 
 namespace spo::models {
@@ -12,6 +13,7 @@ LinearImpl::LinearImpl(int64_t in, int64_t out, bool has_bias, const at::TensorO
 }
 
 at::Tensor LinearImpl::forward(const at::Tensor& x) {
+  if (flops::counting()) flops::add(2.0 * static_cast<double>(x.numel() / x.size(-1)) * weight.size(0) * weight.size(1));
   at::Tensor y = at::linear(x, weight, bias);
   if (!lora || !lora->enabled) return y;
   // The branch runs in fp32 (its weights' dtype) and is added in fp32, as
@@ -28,7 +30,11 @@ Conv2dImpl::Conv2dImpl(int64_t in, int64_t out, int64_t kernel, int64_t stride_,
 }
 
 at::Tensor Conv2dImpl::forward(const at::Tensor& x) {
-  return at::conv2d(x, weight, bias, {stride, stride}, {padding, padding});
+  at::Tensor y = at::conv2d(x, weight, bias, {stride, stride}, {padding, padding});
+  if (flops::counting()) {  // 2 * output elements * (in_channels * k * k)
+    flops::add(2.0 * static_cast<double>(y.numel()) * weight.size(1) * weight.size(2) * weight.size(3));
+  }
+  return y;
 }
 
 GroupNormImpl::GroupNormImpl(int64_t groups_, int64_t channels, double eps_, bool affine, const at::TensorOptions& o)
@@ -66,6 +72,9 @@ at::Tensor activation(const std::string& name, const at::Tensor& x) {
 }
 
 at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& mask, bool causal) {
+  if (flops::counting()) {  // q k^T and (softmax) v: 2 * 2 * B * heads * Lq * Lk * d
+    flops::add(4.0 * static_cast<double>(q.numel() / q.size(-1)) * k.size(-2) * q.size(-1));
+  }
   return at::scaled_dot_product_attention(q, k, v, mask.defined() ? std::optional<at::Tensor>(mask) : std::nullopt, 0.0,
                                           causal);
 }

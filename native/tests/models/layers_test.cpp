@@ -4,6 +4,7 @@
 #include <torch/nn/modules/linear.h>
 #include <torch/nn/modules/normalization.h>
 
+#include "models/flop_counter.h"
 #include "models/layers.h"
 
 using namespace spo::models;
@@ -49,4 +50,19 @@ TEST(Layers, AttentionMatchesTheFormula) {
   auto q = torch::randn({2, 3, 7, 8}), k = torch::randn({2, 3, 5, 8}), v = torch::randn({2, 3, 5, 8});
   auto ref = torch::softmax(torch::matmul(q, k.transpose(-1, -2)) / std::sqrt(8.0), -1).matmul(v);
   EXPECT_TRUE(torch::allclose(attention(q, k, v), ref, 1e-5, 1e-6));
+}
+
+TEST(Layers, FlopsAreCountedFromShapesOnlyInsideAScope) {
+  const auto o = at::TensorOptions().dtype(at::kFloat);
+  Linear lin(8, 5, true, o);
+  Conv2d conv(4, 6, 3, 2, 1, false, o);
+  lin->weight.data().normal_();
+  lin->bias.data().zero_();
+  conv->weight.data().normal_();
+  lin(torch::randn({3, 7, 8}));  // outside any scope: not counted anywhere
+  FlopCountScope scope;
+  lin(torch::randn({3, 7, 8}));                 // 2 * 21 rows * 8 * 5
+  conv(torch::randn({2, 4, 9, 9}));             // output 2x6x5x5, 2 * 300 * (4 * 3 * 3)
+  attention(torch::randn({2, 3, 7, 8}), torch::randn({2, 3, 5, 8}), torch::randn({2, 3, 5, 8}));  // 4 * 42 * 5 * 8
+  EXPECT_DOUBLE_EQ(scope.flops(), 2.0 * 21 * 8 * 5 + 2.0 * 300 * 36 + 4.0 * 42 * 5 * 8);
 }

@@ -225,21 +225,6 @@ TEST(UnetLoading, RefusesAMissingDirectoryBadConfigAndMismatchedWeights) {
 }
 
 // Rough CPU timing of one SD-1.5 forward at 32x32 latents, batch 1 (random weights).
-// Run by hand: spo_models_tests --gtest_also_run_disabled_tests --gtest_filter='*UnetBench*'
-TEST(UnetBench, DISABLED_Sd15Forward32x32) {
-  torch::manual_seed(0);
-  UNet2DConditionModel model(unet_config_from_json(read_manifest("sd15_unet.config.json")), at::TensorOptions());
-  for (auto& p : model->parameters()) p.data().normal_(0, 0.02);
-  torch::NoGradGuard no_grad;
-  const auto x = torch::randn({1, 4, 32, 32}), ctx = torch::randn({1, 77, 768}), t = torch::tensor({500.0});
-  model(x, t, ctx);  // warm-up
-  const auto start = std::chrono::steady_clock::now();
-  const int runs = 3;
-  for (int i = 0; i < runs; ++i) model(x, t, ctx);
-  const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count() / runs;
-  std::printf("SD-1.5 UNet forward, 1x4x32x32, %d threads: %.1f ms\n", at::get_num_threads(), ms);
-}
-
 TEST(UnetEmbeddings, SinusoidFollowsTheFormulaForOddSizesAndBothOrders) {
   const auto t = torch::tensor({0.0, 3.0, 999.0});
   for (bool flip : {false, true}) {

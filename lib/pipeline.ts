@@ -1,0 +1,195 @@
+// Text-to-image with a diffusers pipeline directory (SD-1.5 or SDXL layout):
+// `Pipeline` holds the loaded components, `Sampler` draws images from it
+// (classifier-free guided DDIM) and the SPO primitive, k candidate next
+// latents from one shared x_t. All the work runs in the native engine.
+import { DisposedError, InvalidArgumentError, captureCallSite } from './errors';
+import { Image } from './image';
+import { callSync, runJob, type JobOptions } from './jobs';
+import { native } from './native';
+import type { NativePipeline, NativePixels } from './native-types';
+import type { Tensor } from './tensor';
+
+export { Image } from './image';
+
+export type PipelineKind = 'sd15' | 'sdxl';
+
+export interface PipelineLoadOptions extends JobOptions {
+  device?: 'cpu' | 'cuda';
+  /** UNet and text encoders; an fp16 VAE that asks for it (force_upcast) decodes in fp32. */
+  dtype?: 'fp32' | 'fp16' | 'bf16';
+}
+
+export interface PipelineInfo {
+  kind: PipelineKind;
+  device: 'cpu' | 'cuda';
+  dtype: 'fp32' | 'fp16' | 'bf16';
+  /** Pixels per latent cell (8 for SD). */
+  vaeScaleFactor: number;
+  latentChannels: number;
+  /** Image side used when width / height are not given. */
+  defaultSize: number;
+}
+
+export class Pipeline {
+  #native: NativePipeline | undefined;
+
+  private constructor(handle: NativePipeline) {
+    this.#native = handle;
+  }
+
+  /**
+   * Loads a diffusers pipeline directory (model_index.json, unet, vae,
+   * text_encoder, tokenizer, scheduler; SDXL also text_encoder_2, tokenizer_2).
+   */
+  static async load(dir: string, options: PipelineLoadOptions = {}): Promise<Pipeline> {
+    const site = captureCallSite(Pipeline.load);
+    if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('options must be an object');
+    const { signal, onProgress, ...model } = options;
+    const handle = await runJob(site, { signal, onProgress },
+      (token, progress) => native().loadPipeline(dir, model, token, progress));
+    return new Pipeline(handle);
+  }
+
+  get info(): PipelineInfo {
+    return callSync(() => this.nativeHandle().info);
+  }
+
+  /** @internal The native handle, for Sampler. */
+  nativeHandle(): NativePipeline {
+    if (!this.#native) throw new DisposedError('this Pipeline was disposed');
+    return this.#native;
+  }
+
+  /** Frees the models once no running job uses them. */
+  dispose(): void {
+    this.#native?.dispose();
+    this.#native = undefined;
+  }
+
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+}
+
+export interface GenerateRequest {
+  prompts: string[];
+  /** Unset: the empty prompt "" (SDXL directories may ask for zeros instead, as diffusers does). */
+  negativePrompt?: string;
+  /** DDIM steps (default 20). */
+  steps?: number;
+  /** Classifier-free guidance weight w in eps_u + w (eps_c - eps_u) (default 5; <= 1 turns guidance off). */
+  guidanceScale?: number;
+  /** DDIM stochasticity (default 1, as SPO samples; 0 is deterministic). */
+  eta?: number;
+  /** Seeds x_T and every step's noise (default 42); the same seed gives the same images on any device. */
+  seed?: number | bigint;
+  /** Multiples of 8 (default: the pipeline's defaultSize). */
+  width?: number;
+  height?: number;
+  /** x_T [prompts.length, latentChannels, height/8, width/8] instead of drawing it from the seed. */
+  initialLatents?: Tensor;
+}
+
+export interface GenerateResult {
+  images: Image[];
+  /** The final latents [B, C, h, w] (as the UNet sees them: scaled). */
+  latents: Tensor;
+}
+
+export interface CandidatesRequest {
+  /** P prompts, each with its own shared latent. */
+  prompts: string[];
+  negativePrompt?: string;
+  /** x_t [P, C, h, w]. */
+  latents: Tensor;
+  /** The guided model output at x_t [P, C, h, w] (computed once, never again). */
+  modelOutput: Tensor;
+  /** t of x_t: one of the `steps`-step schedule's timesteps. */
+  timestep: number;
+  steps?: number;
+  /** Candidates per prompt (default 4). */
+  k?: number;
+  guidanceScale?: number;
+  eta?: number;
+  seed?: number | bigint;
+  /** Run the guided UNet on every candidate at prev_t for its x0 (default true). */
+  predictX0?: boolean;
+  /** Decode the x0 predictions into images (default false). */
+  decode?: boolean;
+}
+
+export interface CandidatesResult {
+  /** The candidates' timestep; negative at the last step, where the candidates are clean latents. */
+  prevTimestep: number;
+  /** x_prev [P, k, C, h, w]: the same DDIM mean, independent noise. */
+  candidates: Tensor;
+  /** [P, k] mean over C, h, w of log N(x_prev; mean, std^2). */
+  logProbs: Tensor;
+  /** Guided output at each candidate [P, k, C, h, w] (with predictX0, before the last step). */
+  modelOutput?: Tensor;
+  /** x0 of each candidate [P, k, C, h, w] (with predictX0 or decode). */
+  predOriginal?: Tensor;
+  /** images[p][j]: candidate j of prompt p, decoded (with decode). */
+  images?: Image[][];
+}
+
+function checkRequest(request: unknown, what: string): asserts request is object {
+  if (typeof request !== 'object' || request === null || Array.isArray(request)) {
+    throw new InvalidArgumentError(`${what} must be an object`);
+  }
+}
+
+/** [..., H, W, 3] uint8 pixels -> one Image per leading index. */
+function toImages(pixels: NativePixels): Image[] {
+  const [height, width] = pixels.shape.slice(-3, -1) as [number, number];
+  const size = width * height * 3;
+  const count = pixels.data.length / size;
+  return Array.from({ length: count }, (_, i) => new Image(width, height, pixels.data.subarray(i * size, (i + 1) * size)));
+}
+
+export class Sampler {
+  readonly #pipeline: Pipeline;
+
+  constructor(pipeline: Pipeline) {
+    if (!(pipeline instanceof Pipeline)) throw new InvalidArgumentError('new Sampler(pipeline) needs a loaded Pipeline');
+    this.#pipeline = pipeline;
+  }
+
+  get pipeline(): Pipeline {
+    return this.#pipeline;
+  }
+
+  /** One image per prompt. Progress: stage "denoise" per step, then "decode". */
+  async generate(request: GenerateRequest, options?: JobOptions): Promise<Image[]> {
+    const site = captureCallSite(this.generate);
+    return (await this.#generate(site, request, options)).images;
+  }
+
+  /** As generate, with the final latents too. */
+  async generateWithLatents(request: GenerateRequest, options?: JobOptions): Promise<GenerateResult> {
+    const site = captureCallSite(this.generateWithLatents);
+    return this.#generate(site, request, options);
+  }
+
+  async #generate(site: { stack: string }, request: GenerateRequest, options?: JobOptions): Promise<GenerateResult> {
+    checkRequest(request, 'the generate request');
+    const out = await runJob(site, options, (token, progress) => this.#pipeline.nativeHandle().generate(request, token, progress));
+    return { images: toImages(out.pixels!), latents: out.latents };
+  }
+
+  /** The SPO branching step: k candidates per prompt from one shared x_t (SPEC.md section 2). */
+  async candidates(request: CandidatesRequest, options?: JobOptions): Promise<CandidatesResult> {
+    const site = captureCallSite(this.candidates);
+    checkRequest(request, 'the candidates request');
+    const out = await runJob(site, options, (token, progress) => this.#pipeline.nativeHandle().candidates(request, token, progress));
+    const result: CandidatesResult = { prevTimestep: out.prevTimestep, candidates: out.candidates, logProbs: out.logProbs };
+    if (out.modelOutput) result.modelOutput = out.modelOutput;
+    if (out.predOriginal) result.predOriginal = out.predOriginal;
+    if (out.pixels) {
+      const k = out.candidates.shape[1]!;
+      const flat = toImages(out.pixels);
+      result.images = Array.from({ length: flat.length / k }, (_, p) => flat.slice(p * k, (p + 1) * k));
+    }
+    return result;
+  }
+}

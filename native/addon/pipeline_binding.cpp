@@ -1,0 +1,177 @@
+#include "pipeline_binding.h"
+
+#include <cstring>
+
+#include "addon_data.h"
+#include "job_runner.h"
+#include "js_args.h"
+#include "js_errors.h"
+#include "model_support.h"
+#include "tensor_bridge.h"
+
+namespace spo::addon {
+namespace {
+
+using PipelinePtr = std::shared_ptr<pipeline::Pipeline>;
+
+std::vector<std::string> PromptsFromJs(Napi::Env env, Napi::Value v) {
+  if (!v.IsArray()) ThrowInvalid(env, "prompts must be a non-empty array of strings");
+  auto arr = v.As<Napi::Array>();
+  if (arr.Length() == 0 || arr.Length() > 4096) ThrowInvalid(env, "prompts must hold between 1 and 4096 strings");
+  std::vector<std::string> out;
+  for (uint32_t i = 0; i < arr.Length(); ++i) out.push_back(RequireString(env, arr.Get(i), "prompts[" + std::to_string(i) + "]"));
+  return out;
+}
+
+// uint8 [..., H, W, 3] -> { data: Uint8Array, shape } (copied: the tensor is small next to the job).
+Napi::Object PixelsToJs(Napi::Env env, const at::Tensor& pixels) {
+  const auto t = pixels.contiguous();
+  auto data = Napi::Uint8Array::New(env, static_cast<size_t>(t.numel()));
+  std::memcpy(data.Data(), t.data_ptr<uint8_t>(), static_cast<size_t>(t.numel()));
+  auto shape = Napi::Array::New(env, static_cast<size_t>(t.dim()));
+  for (int64_t d = 0; d < t.dim(); ++d) shape.Set(static_cast<uint32_t>(d), static_cast<double>(t.size(d)));
+  auto o = Napi::Object::New(env);
+  o.Set("data", data);
+  o.Set("shape", shape);
+  return o;
+}
+
+void SetIfDefined(Napi::Env env, Napi::Object& o, const char* key, const at::Tensor& t) {
+  if (t.defined()) o.Set(key, TensorToJs(env, t.contiguous()));
+}
+
+}  // namespace
+
+Napi::Function PipelineBinding::Define(Napi::Env env) {
+  auto ctor = DefineClass(env, "Pipeline",
+                          {InstanceAccessor<&PipelineBinding::Safe<&PipelineBinding::Info>>("info"),
+                           InstanceMethod<&PipelineBinding::Safe<&PipelineBinding::Generate>>("generate"),
+                           InstanceMethod<&PipelineBinding::Safe<&PipelineBinding::Candidates>>("candidates"),
+                           InstanceMethod<&PipelineBinding::Safe<&PipelineBinding::Dispose>>("dispose")});
+  AddonData::Of(env).pipeline_ctor = Napi::Persistent(ctor);
+  return ctor;
+}
+
+PipelineBinding::PipelineBinding(const Napi::CallbackInfo& info) : Napi::ObjectWrap<PipelineBinding>(info) {
+  pipeline_ = HandleFromExternal<pipeline::Pipeline>(info, "Pipeline");
+}
+
+template <Napi::Value (PipelineBinding::*M)(const Napi::CallbackInfo&)>
+Napi::Value PipelineBinding::Safe(const Napi::CallbackInfo& info) {
+  return Guard(info.Env(), [&] { return (this->*M)(info); });
+}
+
+std::shared_ptr<pipeline::Pipeline> PipelineBinding::Get(Napi::Env env) {
+  if (!pipeline_) ThrowJs(env, "ERR_SPO_DISPOSED", "this Pipeline was disposed");
+  return pipeline_;
+}
+
+Napi::Value PipelineBinding::Load(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return Guard(env, [&]() -> Napi::Value {
+    const std::string dir = RequireString(env, info[0], "dir");
+    const auto model = ModelOptionsFromJs(env, info[1]);
+    pipeline::PipelineOptions options;
+    options.device = model.device();
+    options.dtype = model.dtype().toScalarType();
+    auto loaded = std::make_shared<PipelinePtr>();
+    return SubmitLambdaJob(
+        info, 2, [dir, options, loaded](const JobContext&) { *loaded = pipeline::Pipeline::load(dir, options); },
+        [loaded](Napi::Env e) -> Napi::Value { return NewHandle(e, AddonData::Of(e).pipeline_ctor, *loaded); });
+  });
+}
+
+Napi::Value PipelineBinding::Info(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const auto p = Get(env);
+  auto o = ModelOptionsToJs(env, at::TensorOptions().device(p->options().device).dtype(p->options().dtype));
+  o.Set("kind", p->kind() == pipeline::PipelineKind::StableDiffusionXL ? "sdxl" : "sd15");
+  o.Set("vaeScaleFactor", static_cast<double>(p->vae_scale_factor()));
+  o.Set("latentChannels", static_cast<double>(p->latent_channels()));
+  o.Set("defaultSize", static_cast<double>(p->default_size()));
+  return o;
+}
+
+// generate({ prompts, negativePrompt?, steps?, guidanceScale?, eta?, seed?, width?, height?,
+//            initialLatents?, decode? }, token?, onProgress?)
+//   -> Promise<{ latents, images?, pixels? }>
+Napi::Value PipelineBinding::Generate(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto p = Get(env);
+  auto o = RequireObject(env, info[0], "generate arguments");
+  RejectUnknownKeys(env, o, {"prompts", "negativePrompt", "steps", "guidanceScale", "eta", "seed", "width", "height",
+                             "initialLatents", "decode"},
+                    "generate arguments");
+  auto req = std::make_shared<pipeline::GenerateRequest>();
+  req->prompts = PromptsFromJs(env, o.Get("prompts"));
+  req->negative_prompt = OptionalString(env, o, "negativePrompt");
+  req->steps = OptionalInteger(env, o, "steps", 1, 1000).value_or(req->steps);
+  req->guidance_scale = OptionalNumber(env, o, "guidanceScale").value_or(req->guidance_scale);
+  req->eta = OptionalNumber(env, o, "eta").value_or(req->eta);
+  if (!o.Get("seed").IsUndefined()) req->seed = RequireSeed(env, o.Get("seed"), "seed");
+  req->width = OptionalInteger(env, o, "width", 8, 16384).value_or(0);
+  req->height = OptionalInteger(env, o, "height", 8, 16384).value_or(0);
+  if (!o.Get("initialLatents").IsUndefined()) req->initial_latents = TensorFromJs(env, o.Get("initialLatents"), "initialLatents");
+  req->decode = OptionalBool(env, o, "decode").value_or(true);
+  auto out = std::make_shared<pipeline::GenerateResult>();
+  return SubmitLambdaJob(
+      info, 1, [p, req, out](const JobContext& ctx) { *out = p->generate(*req, ctx); },
+      [out](Napi::Env e) -> Napi::Value {
+        auto r = Napi::Object::New(e);
+        SetIfDefined(e, r, "latents", out->latents);
+        SetIfDefined(e, r, "images", out->images);
+        if (out->pixels.defined()) r.Set("pixels", PixelsToJs(e, out->pixels));
+        return r;
+      });
+}
+
+// candidates({ prompts, negativePrompt?, latents, modelOutput, timestep, steps?, k?, guidanceScale?,
+//              eta?, seed?, predictX0?, decode? }, token?, onProgress?)
+//   -> Promise<{ prevTimestep, candidates, logProbs, modelOutput?, predOriginal?, images?, pixels? }>
+Napi::Value PipelineBinding::Candidates(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto p = Get(env);
+  auto o = RequireObject(env, info[0], "candidates arguments");
+  RejectUnknownKeys(env, o, {"prompts", "negativePrompt", "latents", "modelOutput", "timestep", "steps", "k",
+                             "guidanceScale", "eta", "seed", "predictX0", "decode"},
+                    "candidates arguments");
+  auto req = std::make_shared<pipeline::CandidateRequest>();
+  req->prompts = PromptsFromJs(env, o.Get("prompts"));
+  req->negative_prompt = OptionalString(env, o, "negativePrompt");
+  req->latents = TensorFromJs(env, o.Get("latents"), "latents");
+  req->model_output = TensorFromJs(env, o.Get("modelOutput"), "modelOutput");
+  req->timestep = RequireInteger(env, o.Get("timestep"), "timestep", 0, 100000);
+  req->steps = OptionalInteger(env, o, "steps", 1, 1000).value_or(req->steps);
+  req->k = OptionalInteger(env, o, "k", 1, 1024).value_or(req->k);
+  req->guidance_scale = OptionalNumber(env, o, "guidanceScale").value_or(req->guidance_scale);
+  req->eta = OptionalNumber(env, o, "eta").value_or(req->eta);
+  if (!o.Get("seed").IsUndefined()) req->seed = RequireSeed(env, o.Get("seed"), "seed");
+  req->predict_x0 = OptionalBool(env, o, "predictX0").value_or(true);
+  req->decode = OptionalBool(env, o, "decode").value_or(false);
+  auto out = std::make_shared<pipeline::CandidateResult>();
+  return SubmitLambdaJob(
+      info, 1, [p, req, out](const JobContext& ctx) { *out = p->candidates(*req, ctx); },
+      [out](Napi::Env e) -> Napi::Value {
+        auto r = Napi::Object::New(e);
+        r.Set("prevTimestep", static_cast<double>(out->prev_timestep));
+        SetIfDefined(e, r, "candidates", out->candidates);
+        SetIfDefined(e, r, "logProbs", out->log_probs);
+        SetIfDefined(e, r, "modelOutput", out->model_output);
+        SetIfDefined(e, r, "predOriginal", out->pred_original);
+        SetIfDefined(e, r, "images", out->images);
+        if (out->pixels.defined()) r.Set("pixels", PixelsToJs(e, out->pixels));
+        return r;
+      });
+}
+
+Napi::Value PipelineBinding::Dispose(const Napi::CallbackInfo& info) {
+  pipeline_.reset();  // running jobs keep their own reference
+  return info.Env().Undefined();
+}
+
+void RegisterPipelineBindings(Napi::Env env, Napi::Object exports) {
+  exports.Set("Pipeline", PipelineBinding::Define(env));
+  exports.Set("loadPipeline", Napi::Function::New<PipelineBinding::Load>(env, "loadPipeline"));
+}
+
+}  // namespace spo::addon

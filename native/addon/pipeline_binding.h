@@ -1,0 +1,36 @@
+// Pipeline for JavaScript: a handle loaded by a job (loadPipeline), whose
+// generate / candidates calls are jobs too (Promise, cancel token, progress).
+// Only conversion here: the sampling itself is native/core/pipeline.
+#pragma once
+#include <napi.h>
+
+#include <memory>
+
+#include "pipeline/pipeline.h"
+
+namespace spo::addon {
+
+class PipelineBinding : public Napi::ObjectWrap<PipelineBinding> {
+ public:
+  static Napi::Function Define(Napi::Env env);
+  explicit PipelineBinding(const Napi::CallbackInfo& info);
+
+  // loadPipeline(dir, options?, token?, onProgress?) -> Promise<Pipeline>
+  static Napi::Value Load(const Napi::CallbackInfo& info);
+
+ private:
+  template <Napi::Value (PipelineBinding::*M)(const Napi::CallbackInfo&)>
+  Napi::Value Safe(const Napi::CallbackInfo& info);
+  std::shared_ptr<pipeline::Pipeline> Get(Napi::Env env);
+
+  Napi::Value Info(const Napi::CallbackInfo& info);
+  Napi::Value Generate(const Napi::CallbackInfo& info);
+  Napi::Value Candidates(const Napi::CallbackInfo& info);
+  Napi::Value Dispose(const Napi::CallbackInfo& info);
+
+  std::shared_ptr<pipeline::Pipeline> pipeline_;  // shared with running jobs
+};
+
+void RegisterPipelineBindings(Napi::Env env, Napi::Object exports);
+
+}  // namespace spo::addon

@@ -1,0 +1,47 @@
+// TextEncoder for JavaScript: a transformers CLIPTextModel or
+// CLIPTextModelWithProjection (`text_encoder` / `text_encoder_2`) loaded by a
+// job; forward(inputIds) as a job.
+#pragma once
+#include <napi.h>
+
+#include <memory>
+
+#include "model_support.h"
+#include "models/clip_text_model.h"
+
+namespace spo::addon {
+
+// Either CLIP text model, whichever the directory holds.
+struct ClipTextEncoder {
+  models::ClipTextModel plain{nullptr};
+  models::ClipTextModelWithProjection projected{nullptr};
+
+  bool has_projection() const { return !projected.is_empty(); }
+  const models::ClipTextConfig& config() const;
+  models::ClipTextOutput forward(const at::Tensor& input_ids);
+};
+
+class TextEncoderBinding : public Napi::ObjectWrap<TextEncoderBinding> {
+ public:
+  using Loaded = LoadedModel<ClipTextEncoder>;
+
+  static Napi::Function Define(Napi::Env env);
+  explicit TextEncoderBinding(const Napi::CallbackInfo& info);
+
+  // loadTextEncoder(dir, options?, token?, onProgress?) -> Promise<TextEncoder>
+  static Napi::Value Load(const Napi::CallbackInfo& info);
+
+ private:
+  template <Napi::Value (TextEncoderBinding::*M)(const Napi::CallbackInfo&)>
+  Napi::Value Safe(const Napi::CallbackInfo& info);
+  std::shared_ptr<Loaded> Get(Napi::Env env);  // ERR_SPO_DISPOSED after dispose()
+
+  Napi::Value Forward(const Napi::CallbackInfo& info);
+  Napi::Value Config(const Napi::CallbackInfo& info);
+  Napi::Value Options(const Napi::CallbackInfo& info);
+  Napi::Value Dispose(const Napi::CallbackInfo& info);
+
+  std::shared_ptr<Loaded> encoder_;
+};
+
+}  // namespace spo::addon

@@ -1,0 +1,132 @@
+// Prompt conditioning, classifier-free guidance, decoding and the sampling
+// loop of Pipeline (loading is in pipeline_load.cpp, candidates in candidates.cpp).
+#include "pipeline/pipeline.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <cmath>
+
+#include "pipeline/images.h"
+#include "runtime/errors.h"
+
+namespace spo::pipeline {
+namespace {
+
+PromptEmbeddings repeat_embeddings(const PromptEmbeddings& e, int64_t times) {
+  return {e.hidden.repeat_interleave(times, 0), e.pooled.defined() ? e.pooled.repeat_interleave(times, 0) : e.pooled};
+}
+
+at::Tensor cat_defined(const at::Tensor& a, const at::Tensor& b) {
+  return a.defined() ? at::cat({a, b}) : a;
+}
+
+}  // namespace
+
+Conditioning Conditioning::repeat_rows(int64_t times) const {
+  return {repeat_embeddings(cond, times), repeat_embeddings(uncond, times),
+          time_ids.defined() ? time_ids.repeat_interleave(times, 0) : time_ids};
+}
+
+void Pipeline::check_size(int64_t height, int64_t width) const {
+  const int64_t f = vae_scale_factor();
+  for (const int64_t side : {height, width}) {
+    require(side >= 8 && side <= 16384 && side % 8 == 0 && side % f == 0,
+            "width and height must be multiples of 8 (and of the VAE's factor " + std::to_string(f) +
+                ") in [8, 16384], got " + std::to_string(width) + "x" + std::to_string(height));
+  }
+}
+
+Conditioning Pipeline::encode_prompts(const std::vector<std::string>& prompts,
+                                      const std::optional<std::string>& negative_prompt, int64_t height,
+                                      int64_t width) {
+  require(!prompts.empty() && prompts.size() <= 4096, "between 1 and 4096 prompts are needed");
+  const auto batch = static_cast<int64_t>(prompts.size());
+  Conditioning c;
+  c.cond = prompt_encoder_->encode(prompts);
+  if (!negative_prompt && index_.force_zeros_for_empty_prompt) {
+    c.uncond = prompt_encoder_->zeros(batch);
+  } else {
+    c.uncond = repeat_embeddings(prompt_encoder_->encode({negative_prompt.value_or("")}), batch);
+  }
+  if (index_.kind == PipelineKind::StableDiffusionXL) {
+    // Original size = target size = the image's, no crop: what SDXL was trained to see for uncropped images.
+    const auto ids = at::tensor({height, width, int64_t{0}, int64_t{0}, height, width}, at::kLong);
+    c.time_ids = ids.to(c.cond.hidden.options()).unsqueeze(0).repeat({batch, 1});
+  }
+  return c;
+}
+
+at::Tensor Pipeline::guided_model_output(const at::Tensor& latents, const at::Tensor& timesteps,
+                                         const Conditioning& c, double guidance_scale) {
+  require(std::isfinite(guidance_scale), "the guidance scale must be a finite number");
+  require(latents.dim() == 4 && latents.size(0) == c.batch(),
+          "latents must be [B, C, h, w] with one row per prompt (" + std::to_string(c.batch()) + ")");
+  at::NoGradGuard no_grad;
+  const auto x = latents.to(options_.device, options_.dtype);
+  const auto t = timesteps.to(options_.device);
+  if (guidance_scale <= 1.0) {  // diffusers skips the unconditional branch here
+    return unet_->forward(x, t, c.cond.hidden, {c.cond.pooled, c.time_ids}).to(at::kFloat);
+  }
+  models::UNetAddedConditions added{cat_defined(c.uncond.pooled, c.cond.pooled),
+                                    cat_defined(c.time_ids, c.time_ids)};
+  const auto both = unet_->forward(at::cat({x, x}), at::cat({t, t}), at::cat({c.uncond.hidden, c.cond.hidden}), added)
+                        .to(at::kFloat)
+                        .chunk(2);
+  return both[0] + guidance_scale * (both[1] - both[0]);
+}
+
+at::Tensor Pipeline::decode(const at::Tensor& latents) {
+  at::NoGradGuard no_grad;
+  return vae_->decode_latents(latents.to(options_.device, vae_dtype_)).to(at::kCPU, at::kFloat);
+}
+
+GenerateResult Pipeline::generate(const GenerateRequest& r, const JobContext& ctx) {
+  at::NoGradGuard no_grad;
+  const int64_t height = r.height ? r.height : default_size();
+  const int64_t width = r.width ? r.width : default_size();
+  check_size(height, width);
+  require(std::isfinite(r.eta) && r.eta >= 0, "eta must be a finite number >= 0");
+  diffusion::DdimScheduler scheduler(scheduler_config_);  // per call: jobs may share this pipeline
+  scheduler.set_timesteps(r.steps);
+
+  const auto batch = static_cast<int64_t>(r.prompts.size());
+  const std::vector<int64_t> shape{batch, latent_channels(), height / vae_scale_factor(), width / vae_scale_factor()};
+  // All randomness from one CPU generator: the same seed gives the same image on every device.
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(r.seed);
+  at::Tensor x;
+  if (r.initial_latents) {
+    require(r.initial_latents->sizes() == at::IntArrayRef(shape),
+            "the initial latents must be [" + std::to_string(shape[0]) + ", " + std::to_string(shape[1]) + ", " +
+                std::to_string(shape[2]) + ", " + std::to_string(shape[3]) + "]");
+    x = r.initial_latents->to(options_.device, at::kFloat);
+  } else {
+    x = at::randn(shape, gen, at::TensorOptions().dtype(at::kFloat)).to(options_.device);
+  }
+  const auto conditioning = encode_prompts(r.prompts, r.negative_prompt, height, width);
+
+  const auto& ts = scheduler.timesteps();
+  const auto total = static_cast<int64_t>(ts.size());
+  for (int64_t i = 0; i < total; ++i) {
+    ctx.check_cancelled();
+    const auto t = at::full({batch}, ts[static_cast<size_t>(i)], at::kLong);
+    diffusion::StepRequest step;
+    step.sample = x;
+    step.model_output = guided_model_output(x, t, conditioning, r.guidance_scale);
+    step.timesteps = t;
+    step.eta = r.eta;
+    step.noise = at::randn(shape, gen, at::TensorOptions().dtype(at::kFloat)).to(options_.device);
+    x = scheduler.step(step).prev_sample;
+    ctx.report({"denoise", i + 1, total, static_cast<double>(ts[static_cast<size_t>(i)])});
+  }
+  GenerateResult result;
+  result.latents = x.to(at::kCPU);
+  if (r.decode) {
+    ctx.check_cancelled();
+    result.images = decode(x);
+    result.pixels = to_rgb8(result.images);
+    ctx.report({"decode", 1, 1, 0.0});
+  }
+  return result;
+}
+
+}  // namespace spo::pipeline

@@ -1,0 +1,185 @@
+// Pipeline and Sampler from TypeScript on the tiny SD-1.5 / SDXL directories of
+// test/python/make_pipeline_fixtures.py: the same pixels as diffusers'
+// pipelines, PNG output, cancellation, the SPO candidates and refusals.
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { PNG } from 'pngjs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AbortError, DisposedError, Image, InvalidArgumentError, Pipeline, Sampler, type Tensor } from '../lib/index';
+
+const root = path.resolve(__dirname, '..');
+const fixtures = mkdtempSync(path.join(os.tmpdir(), 'spo-pipe-'));
+type Case = { pipeline: string; prompts: string[]; negative: string | null; steps: number; guidance: number; height: number; width: number };
+let cases: Record<string, Case>;
+let refs: Record<string, Tensor>;
+const pipelines: Record<string, Pipeline> = {};
+
+/** The float32 tensors of a safetensors file (all the fixture holds). */
+function readSafetensors(file: string): Record<string, Tensor> {
+  const bytes = readFileSync(file);
+  const headerLength = Number(bytes.readBigUInt64LE(0));
+  const header = JSON.parse(bytes.subarray(8, 8 + headerLength).toString('utf8')) as Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] }>;
+  const out: Record<string, Tensor> = {};
+  for (const [name, entry] of Object.entries(header)) {
+    if (name === '__metadata__') continue;
+    const [begin, end] = entry.data_offsets;
+    const raw = bytes.subarray(8 + headerLength + begin, 8 + headerLength + end);
+    out[name] = { data: new Float32Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength)), shape: entry.shape };
+  }
+  return out;
+}
+
+/** diffusers' 8-bit image: round(x * 255) of its [0, 1] output, [B, 3, H, W] -> image b's interleaved RGB. */
+function expectedPixels(image: Tensor, b: number): Uint8Array {
+  const [, , h, w] = image.shape as [number, number, number, number];
+  const out = new Uint8Array(h * w * 3);
+  for (let c = 0; c < 3; ++c) {
+    for (let i = 0; i < h * w; ++i) out[i * 3 + c] = Math.round(image.data[(b * 3 + c) * h * w + i]! * 255);
+  }
+  return out;
+}
+
+function maxDifference(a: Uint8Array, b: Uint8Array): number {
+  let m = 0;
+  for (let i = 0; i < a.length; ++i) m = Math.max(m, Math.abs(a[i]! - b[i]!));
+  return m;
+}
+
+beforeAll(async () => {
+  const r = spawnSync(path.join(root, '.venv', 'bin', 'python'), [path.join(root, 'test', 'python', 'make_pipeline_fixtures.py'), fixtures],
+    { encoding: 'utf8', env: { ...process.env, OMP_NUM_THREADS: '1' } });
+  if (r.status !== 0) throw new Error(`fixture generation failed: ${r.stderr}`);
+  cases = JSON.parse(readFileSync(path.join(fixtures, 'cases.json'), 'utf8'));
+  refs = readSafetensors(path.join(fixtures, 'references.safetensors'));
+  for (const name of ['sd15', 'sdxl']) pipelines[name] = await Pipeline.load(path.join(fixtures, name));
+}, 120_000);
+
+afterAll(() => {
+  for (const p of Object.values(pipelines)) p.dispose();
+  rmSync(fixtures, { recursive: true, force: true });
+});
+
+describe('Pipeline', () => {
+  it('loads SD-1.5 and SDXL directories and tells them apart', () => {
+    expect(pipelines.sd15!.info).toMatchObject({ kind: 'sd15', device: 'cpu', dtype: 'fp32', vaeScaleFactor: 8, latentChannels: 4 });
+    expect(pipelines.sdxl!.info.kind).toBe('sdxl');
+  });
+
+  it('refuses missing directories and bad options with typed errors', async () => {
+    await expect(Pipeline.load(path.join(fixtures, 'nope'))).rejects.toMatchObject({ code: 'ERR_SPO_NOT_FOUND' });
+    await expect(Pipeline.load(path.join(fixtures, 'sd15'), { dtype: 'fp64' as never })).rejects.toBeInstanceOf(InvalidArgumentError);
+    await expect(Pipeline.load(42 as never)).rejects.toBeInstanceOf(InvalidArgumentError);
+    expect(() => new Sampler({} as never)).toThrow(InvalidArgumentError);
+  });
+});
+
+describe('Sampler.generate', () => {
+  it('gives the pixels of diffusers\' own pipelines (DDIM, eta 0, guidance 5, given x_T)', async () => {
+    for (const [name, c] of Object.entries(cases)) {
+      const sampler = new Sampler(pipelines[c.pipeline]!);
+      const images = await sampler.generate({
+        prompts: c.prompts, negativePrompt: c.negative ?? undefined, steps: c.steps, guidanceScale: c.guidance, eta: 0,
+        width: c.width, height: c.height, initialLatents: refs[`${name}.initial`],
+      });
+      expect(images).toHaveLength(c.prompts.length);
+      images.forEach((image, b) => {
+        expect(image).toBeInstanceOf(Image);
+        expect([image.width, image.height]).toEqual([c.width, c.height]);
+        expect(maxDifference(image.data, expectedPixels(refs[`${name}.image`]!, b)), name).toBeLessThanOrEqual(1);
+      });
+    }
+  });
+
+  it('returns the final latents of the reference too', async () => {
+    const c = cases.sd15!;
+    const out = await new Sampler(pipelines.sd15!).generateWithLatents({
+      prompts: c.prompts, steps: c.steps, eta: 0, width: c.width, height: c.height, initialLatents: refs['sd15.initial'],
+    });
+    const expected = refs['sd15.latents']!;
+    expect(out.latents.shape).toEqual(expected.shape);
+    let err = 0;
+    out.latents.data.forEach((v, i) => { err = Math.max(err, Math.abs(v - expected.data[i]!)); });
+    expect(err).toBeLessThan(1e-4);
+  });
+
+  it('is reproducible from a seed and reports progress per step', async () => {
+    const sampler = new Sampler(pipelines.sd15!);
+    const stages: string[] = [];
+    const request = { prompts: ['a cat'], steps: 3, seed: 5, width: 32, height: 32 };
+    const a = await sampler.generate(request, { onProgress: (p) => stages.push(`${p.stage} ${p.step}/${p.total}`) });
+    const b = await sampler.generate(request);
+    expect(Buffer.from(a[0]!.data).equals(Buffer.from(b[0]!.data))).toBe(true);
+    expect(stages).toEqual(['denoise 1/3', 'denoise 2/3', 'denoise 3/3', 'decode 1/1']);
+    const c = await sampler.generate({ ...request, seed: 6 });
+    expect(Buffer.from(a[0]!.data).equals(Buffer.from(c[0]!.data))).toBe(false);
+  });
+
+  it('writes PNG files that read back to the same pixels', async () => {
+    const [image] = await new Sampler(pipelines.sdxl!).generate({ prompts: ['a castle'], steps: 2, width: 48, height: 32 });
+    const file = path.join(fixtures, 'out', 'castle.png');
+    await image!.savePNG(file);
+    const png = PNG.sync.read(readFileSync(file));
+    expect([png.width, png.height]).toEqual([48, 32]);
+    for (let i = 0; i < 48 * 32; ++i) {
+      for (let c = 0; c < 3; ++c) expect(png.data[i * 4 + c]).toBe(image!.data[i * 3 + c]);
+    }
+    expect(image!.pixel(1, 0, 2)).toBe(image!.data[5]);
+  });
+
+  it('stops at a step boundary when aborted', async () => {
+    const controller = new AbortController();
+    let steps = 0;
+    const run = new Sampler(pipelines.sd15!).generate({ prompts: ['a cat'], steps: 50, width: 32, height: 32 }, {
+      signal: controller.signal,
+      onProgress: () => { if (++steps === 2) controller.abort(); },
+    });
+    await expect(run).rejects.toBeInstanceOf(AbortError);
+    expect(steps).toBeLessThan(50);
+  });
+
+  it('refuses bad requests with InvalidArgumentError', async () => {
+    const sampler = new Sampler(pipelines.sd15!);
+    const bad = [
+      { prompts: ['x'], width: 36, height: 32 },
+      { prompts: ['x'], steps: 0 },
+      { prompts: [] },
+      { prompts: 'x' },
+      { prompts: ['x'], etta: 1 },
+      { prompts: ['x'], guidanceScale: Number.NaN },
+      { prompts: ['x'], width: 32, height: 32, initialLatents: { data: new Float32Array(3), shape: [3] } },
+    ];
+    for (const request of bad) {
+      await expect(sampler.generate(request as never), JSON.stringify(request)).rejects.toBeInstanceOf(InvalidArgumentError);
+    }
+    await expect(sampler.generate(null as never)).rejects.toBeInstanceOf(InvalidArgumentError);
+  });
+
+  it('refuses a disposed pipeline', async () => {
+    const p = await Pipeline.load(path.join(fixtures, 'sd15'));
+    p.dispose();
+    await expect(new Sampler(p).generate({ prompts: ['x'] })).rejects.toBeInstanceOf(DisposedError);
+  });
+});
+
+describe('Sampler.candidates', () => {
+  it('draws k candidates per prompt from one x_t, with log-probs, x0 and images', async () => {
+    const sampler = new Sampler(pipelines.sd15!);
+    const latents = { data: Float32Array.from({ length: 2 * 4 * 16 }, (_, i) => Math.sin(i)), shape: [2, 4, 4, 4] };
+    const modelOutput = { data: Float32Array.from({ length: 2 * 4 * 16 }, (_, i) => Math.cos(i)), shape: [2, 4, 4, 4] };
+    const out = await sampler.candidates({
+      prompts: ['a cat', 'a dog'], latents, modelOutput, timestep: 501, steps: 10, k: 3, decode: true, seed: 1,
+    });
+    expect(out.prevTimestep).toBe(401);
+    expect(out.candidates.shape).toEqual([2, 3, 4, 4, 4]);
+    expect(out.logProbs.shape).toEqual([2, 3]);
+    expect(Array.from(out.logProbs.data).every(Number.isFinite)).toBe(true);
+    expect(out.predOriginal!.shape).toEqual([2, 3, 4, 4, 4]);
+    expect(out.modelOutput!.shape).toEqual([2, 3, 4, 4, 4]);
+    expect(out.images!.map((row) => row.length)).toEqual([3, 3]);
+    expect([out.images![1]![2]!.width, out.images![1]![2]!.height]).toEqual([32, 32]);
+    await expect(sampler.candidates({ prompts: ['a', 'b'], latents, modelOutput, timestep: 500, steps: 10 }))
+      .rejects.toBeInstanceOf(InvalidArgumentError);
+  });
+});

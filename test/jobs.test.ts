@@ -233,4 +233,30 @@ describe('environments and processes', () => {
     expect(r.stdout.trim()).toBe('alive true');
     expect(r.status).toBe(0);
   });
+
+  it('refuses objects of the wrong class as `this` or as a cancel token', () => {
+    const r = runNode(`const { native } = require(${JSON.stringify(path.resolve(__dirname, '..', 'dist', 'native.js'))});
+      const a = native();
+      const s = new a.DDIMScheduler();
+      const token = new a.CancelToken();
+      const results = [];
+      // V8's own receiver check ("Illegal invocation") or the addon's type tags.
+      const attempt = (f) => { try { f(); results.push('ran'); } catch (e) { results.push(e.code ?? e.name); } };
+      attempt(() => a.DDIMScheduler.prototype.setTimesteps.call(token, 10));
+      attempt(() => a.CancelToken.prototype.cancel.call(s));
+      attempt(() => Object.setPrototypeOf({}, a.CancelToken.prototype).cancel());
+      attempt(() => s.step({}, Object.setPrototypeOf({}, a.CancelToken.prototype)));
+      attempt(() => s.setTimesteps(10));
+      console.log(JSON.stringify(results));`);
+    expect(r.stderr).toBe('');
+    expect(JSON.parse(r.stdout)).toEqual(['TypeError', 'TypeError', 'TypeError', 'ERR_SPO_INVALID_ARGUMENT', 'ran']);
+  });
+
+  it('hands JavaScript a copy of engine state, never the state itself', () => {
+    const s = new DDIMScheduler();
+    s.alphasCumprod().fill(0.5);
+    s.betas().fill(0.5);
+    expect(s.alphasCumprod()[0]).toBeCloseTo(0.99915, 6);
+    expect(s.betas()[0]).toBeCloseTo(0.00085, 8);
+  });
 });

@@ -57,4 +57,15 @@ describe('Tokenizer', () => {
     expect(() => tok.encode('x')).toThrow(DisposedError);
     expect(new DisposedError('x')).toBeInstanceOf(SpoError);
   });
+
+  it('keeps working when dispose() is called from a getter in the middle of encodeBatch', async () => {
+    const tok = await Tokenizer.load(path.join(fixtures, 'clip'));
+    const expected = tok.encodePadded('a photo of a cat');
+    global.gc?.(); // let the loader's handle go, so the tokenizer's only owner is the instance
+    const texts: string[] = [];
+    Object.defineProperty(texts, 0, { enumerable: true, get() { tok.dispose(); return 'a photo of a cat'; } });
+    const batch = tok.encodeBatch(texts);
+    expect(Array.from(batch.data)).toEqual(expected);
+    expect(() => tok.encode('x')).toThrow(DisposedError);
+  });
 });

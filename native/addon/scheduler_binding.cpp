@@ -1,5 +1,7 @@
 #include "scheduler_binding.h"
 
+#include "type_tags.h"
+
 #include "job_runner.h"
 #include "diffusion/ddim_sampler.h"
 #include "diffusion/gaussian_denoiser.h"
@@ -67,6 +69,10 @@ Napi::Array TimestepArray(Napi::Env env, const std::vector<int64_t>& ts) {
 
 template <Napi::Value (SchedulerBinding::*M)(const Napi::CallbackInfo&)>
 Napi::Value SchedulerBinding::Safe(const Napi::CallbackInfo& info) {
+  RequireThis<SchedulerBinding>(info, "DDIMScheduler");
+  // Pinned for the whole call: a JavaScript callback reached from inside it
+  // (a getter, a setter) may call dispose().
+  const auto keep = scheduler_;
   return Guard(info.Env(), [&] { return (this->*M)(info); });
 }
 
@@ -87,6 +93,7 @@ Napi::Function SchedulerBinding::Define(Napi::Env env) {
 }
 
 SchedulerBinding::SchedulerBinding(const Napi::CallbackInfo& info) : Napi::ObjectWrap<SchedulerBinding>(info) {
+  TagInstance<SchedulerBinding>(info);
   Napi::Env env = info.Env();
   scheduler_ = Guard(env, [&] { return std::make_shared<DdimScheduler>(ConfigFromJs(env, info[0])); });
 }

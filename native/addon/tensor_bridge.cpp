@@ -30,8 +30,8 @@ at::Tensor TensorFromJs(Napi::Env env, Napi::Value v, const std::string& what) {
   for (uint32_t i = 0; i < shape_a.Length(); ++i) {
     const int64_t d = RequireInteger(env, shape_a.Get(i), what + ".shape[" + std::to_string(i) + "]", 0, kMaxElements);
     shape.push_back(d);
+    if (d != 0 && count > kMaxElements / d) ThrowInvalid(env, what + " has too many elements");  // before it overflows
     count *= d;
-    if (count > kMaxElements) ThrowInvalid(env, what + " has too many elements");
   }
   if (count != static_cast<int64_t>(arr.ElementLength())) {
     ThrowInvalid(env, what + ".shape [" + [&] {
@@ -47,10 +47,14 @@ at::Tensor TensorFromJs(Napi::Env env, Napi::Value v, const std::string& what) {
 
 Napi::Float32Array Float32ArrayFromTensor(Napi::Env env, const at::Tensor& tensor) {
   auto t = tensor.to(at::kCPU, at::kFloat).contiguous();
+  // JavaScript may write into the array: it must own its memory, never share
+  // it with engine state (a scheduler's alphas) or with another output.
+  // When no conversion made a fresh tensor, `t` is the caller's own: copy it.
+  if (t.is_alias_of(tensor)) t = t.clone();
   const size_t n = static_cast<size_t>(t.numel());
   const size_t bytes = n * sizeof(float);
   if (n == 0) return Napi::Float32Array::New(env, 0);
-  // The tensor's own memory backs the ArrayBuffer (no copy). V8 counts an
+  // That tensor's memory then backs the ArrayBuffer (no second copy). V8 counts an
   // external ArrayBuffer's length as external memory by itself, so the GC
   // sees it (measured: process.memoryUsage().external grows by exactly
   // `bytes`); adjusting by hand as well would count it twice.

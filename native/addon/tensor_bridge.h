@@ -1,7 +1,8 @@
 // Tensors cross the boundary as { data: Float32Array, shape: number[] }.
-// Inputs are copied (the caller may reuse its buffer while the job runs);
-// outputs hand the tensor's own memory to an external ArrayBuffer, whose size
-// V8 counts as external memory so that garbage collection sees it.
+// Inputs are copied (the caller may reuse its buffer while the job runs).
+// Outputs get memory of their own (never engine state a caller could write
+// into), held by an external ArrayBuffer whose size V8 counts as external
+// memory, so that garbage collection sees it.
 #pragma once
 #include <ATen/ATen.h>
 #include <napi.h>

@@ -1,5 +1,7 @@
 #include "text_encoder_binding.h"
 
+#include "type_tags.h"
+
 #include <ATen/core/grad_mode.h>
 
 #include <algorithm>
@@ -91,11 +93,16 @@ Napi::Function TextEncoderBinding::Define(Napi::Env env) {
 }
 
 TextEncoderBinding::TextEncoderBinding(const Napi::CallbackInfo& info) : Napi::ObjectWrap<TextEncoderBinding>(info) {
+  TagInstance<TextEncoderBinding>(info);
   encoder_ = HandleFromExternal<Loaded>(info, "TextEncoder");
 }
 
 template <Napi::Value (TextEncoderBinding::*M)(const Napi::CallbackInfo&)>
 Napi::Value TextEncoderBinding::Safe(const Napi::CallbackInfo& info) {
+  RequireThis<TextEncoderBinding>(info, "TextEncoder");
+  // Pinned for the whole call: a JavaScript callback reached from inside it
+  // (a getter, a setter) may call dispose().
+  const auto keep = encoder_;
   return Guard(info.Env(), [&] { return (this->*M)(info); });
 }
 

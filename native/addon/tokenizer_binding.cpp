@@ -1,5 +1,7 @@
 #include "tokenizer_binding.h"
 
+#include "type_tags.h"
+
 #include "addon_data.h"
 #include "job_runner.h"
 #include "js_args.h"
@@ -35,6 +37,7 @@ Napi::Function TokenizerBinding::Define(Napi::Env env) {
 
 // Constructed only by Load, with the tokenizer in an External.
 TokenizerBinding::TokenizerBinding(const Napi::CallbackInfo& info) : Napi::ObjectWrap<TokenizerBinding>(info) {
+  TagInstance<TokenizerBinding>(info);
   if (info.Length() != 1 || !info[0].IsExternal()) {
     ThrowJs(info.Env(), "ERR_SPO_INVALID_ARGUMENT", "use Tokenizer.load(dir) to create a tokenizer");
   }
@@ -43,6 +46,10 @@ TokenizerBinding::TokenizerBinding(const Napi::CallbackInfo& info) : Napi::Objec
 
 template <Napi::Value (TokenizerBinding::*M)(const Napi::CallbackInfo&)>
 Napi::Value TokenizerBinding::Safe(const Napi::CallbackInfo& info) {
+  RequireThis<TokenizerBinding>(info, "Tokenizer");
+  // Pinned for the whole call: a JavaScript callback reached from inside it
+  // (a getter, a setter) may call dispose().
+  const auto keep = tokenizer_;
   return Guard(info.Env(), [&] { return (this->*M)(info); });
 }
 

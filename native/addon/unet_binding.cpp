@@ -1,5 +1,7 @@
 #include "unet_binding.h"
 
+#include "type_tags.h"
+
 #include <ATen/core/grad_mode.h>
 
 #include "addon_data.h"
@@ -51,11 +53,16 @@ Napi::Function UNetBinding::Define(Napi::Env env) {
 }
 
 UNetBinding::UNetBinding(const Napi::CallbackInfo& info) : Napi::ObjectWrap<UNetBinding>(info) {
+  TagInstance<UNetBinding>(info);
   unet_ = HandleFromExternal<Loaded>(info, "UNet");
 }
 
 template <Napi::Value (UNetBinding::*M)(const Napi::CallbackInfo&)>
 Napi::Value UNetBinding::Safe(const Napi::CallbackInfo& info) {
+  RequireThis<UNetBinding>(info, "UNet");
+  // Pinned for the whole call: a JavaScript callback reached from inside it
+  // (a getter, a setter) may call dispose().
+  const auto keep = unet_;
   return Guard(info.Env(), [&] { return (this->*M)(info); });
 }
 

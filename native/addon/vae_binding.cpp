@@ -1,5 +1,7 @@
 #include "vae_binding.h"
 
+#include "type_tags.h"
+
 #include <ATen/core/grad_mode.h>
 
 #include <functional>
@@ -47,11 +49,16 @@ Napi::Function VaeBinding::Define(Napi::Env env) {
 }
 
 VaeBinding::VaeBinding(const Napi::CallbackInfo& info) : Napi::ObjectWrap<VaeBinding>(info) {
+  TagInstance<VaeBinding>(info);
   vae_ = HandleFromExternal<Loaded>(info, "VAE");
 }
 
 template <Napi::Value (VaeBinding::*M)(const Napi::CallbackInfo&)>
 Napi::Value VaeBinding::Safe(const Napi::CallbackInfo& info) {
+  RequireThis<VaeBinding>(info, "VAE");
+  // Pinned for the whole call: a JavaScript callback reached from inside it
+  // (a getter, a setter) may call dispose().
+  const auto keep = vae_;
   return Guard(info.Env(), [&] { return (this->*M)(info); });
 }
 

@@ -73,7 +73,15 @@ Json read_json(const std::string& path) {
   if (in.bad()) throw InvalidArgument("cannot read JSON file " + path);
   Json json;
   try {
-    json = Json::parse(text.str());
+    // No config nests deeper than a few levels; refusing deep nesting keeps
+    // later recursive walks (dump() in error messages) off the stack's edge.
+    constexpr int kMaxDepth = 64;
+    bool too_deep = false;
+    json = Json::parse(text.str(), [&](int depth, Json::parse_event_t, Json&) {
+      if (depth > kMaxDepth) too_deep = true;
+      return !too_deep;
+    });
+    if (too_deep) throw InvalidArgument(path + ": JSON nested deeper than " + std::to_string(kMaxDepth) + " levels");
   } catch (const Json::parse_error& e) {
     throw InvalidArgument(path + ": invalid JSON at byte " + std::to_string(e.byte) + ": " + e.what());
   } catch (const Json::exception& e) {

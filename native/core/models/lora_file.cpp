@@ -110,6 +110,13 @@ AlphaRule alpha_rule(const Json& meta, const std::string& path) {
     for (const auto& [pattern, value] : meta["alpha_pattern"].items()) {
       require(value.is_number() && value.get<double>() > 0 && std::isfinite(value.get<double>()),
               where + "alpha_pattern['" + pattern + "'] must be a positive number");
+      // Keys are module names (diffusers writes them); anything else is refused
+      // before it reaches std::regex, whose recursive compiler and
+      // backtracking matcher an untrusted pattern could exhaust.
+      require(!pattern.empty() && pattern.size() <= 256 &&
+                  pattern.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.") ==
+                      std::string::npos,
+              where + "alpha_pattern key '" + pattern.substr(0, 64) + "' is not a module name");
       try {
         // peft: re.match(rf"(.*\.)?({key})$", module_name)
         rule.patterns.emplace_back(std::regex("(.*\\.)?(" + pattern + ")"), value.get<double>());

@@ -112,3 +112,17 @@ TEST(JsonGetters, StringListsAndPresence) {
 
 }  // namespace
 }  // namespace spo::io
+
+TEST(JsonFile, RefusesDeepNestingBeforeAnythingWalksIt) {
+  const std::string path = ::testing::TempDir() + "/spo_deep.json";
+  {
+    std::ofstream out(path);
+    out << std::string(100000, '[') << std::string(100000, ']');
+  }
+  try {
+    spo::io::read_json(path);
+    FAIL() << "deep nesting was accepted";
+  } catch (const spo::InvalidArgument& e) {
+    EXPECT_NE(std::string(e.what()).find("nested deeper"), std::string::npos) << e.what();
+  }
+}

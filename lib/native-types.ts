@@ -140,6 +140,9 @@ export interface NativeCandidatesResult {
   prevTimestep: number;
   candidates: Tensor;
   logProbs: Tensor;
+  chainTimesteps: number[];
+  chain: Tensor;
+  chainLogProbs: Tensor;
   modelOutput?: Tensor;
   predOriginal?: Tensor;
   images?: Tensor;
@@ -150,6 +153,12 @@ export interface NativePipeline {
   readonly info: NativePipelineInfo;
   generate(args: object, token?: NativeCancelToken, onProgress?: NativeProgressCallback): Promise<NativeGenerateResult>;
   candidates(args: object, token?: NativeCancelToken, onProgress?: NativeProgressCallback): Promise<NativeCandidatesResult>;
+  readonly hasLora: boolean;
+  loadLora(file: string, options: object, token?: NativeCancelToken,
+           onProgress?: NativeProgressCallback): Promise<{ layers: number; skippedKeys: number }>;
+  saveLora(file: string, token?: NativeCancelToken, onProgress?: NativeProgressCallback): Promise<void>;
+  setLoraEnabled(enabled: boolean): void;
+  mergeLora(token?: NativeCancelToken, onProgress?: NativeProgressCallback): Promise<number>;
   dispose(): void;
 }
 

@@ -30,6 +30,18 @@ export interface PipelineInfo {
   defaultSize: number;
 }
 
+export interface LoraLoadOptions extends JobOptions {
+  /** The file's key prefix of the UNet's weights (default "unet", as diffusers writes). */
+  prefix?: string;
+}
+
+export interface LoraLoadResult {
+  /** UNet layers that received a LoRA. */
+  layers: number;
+  /** Keys of other components (text encoders), skipped as diffusers' load_lora_into_unet does. */
+  skippedKeys: number;
+}
+
 export class Pipeline {
   #native: NativePipeline | undefined;
 
@@ -60,6 +72,40 @@ export class Pipeline {
     return this.#native;
   }
 
+  /** Whether a LoRA is attached to the UNet. */
+  get hasLora(): boolean {
+    return callSync(() => this.nativeHandle().hasLora);
+  }
+
+  /**
+   * Attaches a diffusers / peft LoRA file (safetensors) to the UNet, enabled. A missing
+   * file, malformed keys or shapes that do not fit the UNet are refused before anything
+   * changes; so is a pipeline that already has a LoRA (merge it first).
+   */
+  async loadLora(file: string, options: LoraLoadOptions = {}): Promise<LoraLoadResult> {
+    const site = captureCallSite(this.loadLora);
+    if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('options must be an object');
+    const { signal, onProgress, ...rest } = options;
+    return runJob(site, { signal, onProgress }, (token, progress) => this.nativeHandle().loadLora(file, rest, token, progress));
+  }
+
+  /** Writes the attached LoRA in diffusers' format (pipe.load_lora_weights reads it); refused when none is attached. */
+  async saveLora(file: string, options?: JobOptions): Promise<void> {
+    const site = captureCallSite(this.saveLora);
+    await runJob(site, options, (token, progress) => this.nativeHandle().saveLora(file, token, progress));
+  }
+
+  /** Switches the attached LoRA on or off (off: exactly the base model). Refused while a job runs on this pipeline. */
+  setLoraEnabled(enabled: boolean): void {
+    callSync(() => this.nativeHandle().setLoraEnabled(enabled));
+  }
+
+  /** Folds the attached LoRA (on or off) into the UNet's weights and removes it; resolves to the layers merged. */
+  async mergeLora(options?: JobOptions): Promise<number> {
+    const site = captureCallSite(this.mergeLora);
+    return runJob(site, options, (token, progress) => this.nativeHandle().mergeLora(token, progress));
+  }
+
   /** Frees the models once no running job uses them. */
   dispose(): void {
     this.#native?.dispose();
@@ -88,6 +134,8 @@ export interface GenerateRequest {
   height?: number;
   /** x_T [prompts.length, latentChannels, height/8, width/8] instead of drawing it from the seed. */
   initialLatents?: Tensor;
+  /** Memory budget: at most this many UNet rows (of the guidance-doubled batch) at once; same results (default 0: no limit). */
+  maxBatch?: number;
 }
 
 export interface GenerateResult {
@@ -109,6 +157,11 @@ export interface CandidatesRequest {
   steps?: number;
   /** Candidates per prompt (default 4). */
   k?: number;
+  /**
+   * Transitions per chain j (default 1; SPEC.md 2.4): after the branch step each candidate is
+   * denoised j - 1 further guided steps before its x0 is predicted. The chain must end by the schedule's end.
+   */
+  innerSteps?: number;
   guidanceScale?: number;
   eta?: number;
   seed?: number | bigint;
@@ -116,15 +169,23 @@ export interface CandidatesRequest {
   predictX0?: boolean;
   /** Decode the x0 predictions into images (default false). */
   decode?: boolean;
+  /** Memory budget: at most this many UNet rows (of the guidance-doubled batch) at once; same results (default 0: no limit). */
+  maxBatch?: number;
 }
 
 export interface CandidatesResult {
-  /** The candidates' timestep; negative at the last step, where the candidates are clean latents. */
+  /** The chains' final timestep; negative past the last step, where the candidates are clean latents. */
   prevTimestep: number;
-  /** x_prev [P, k, C, h, w]: the same DDIM mean, independent noise. */
+  /** Each chain's final latent [P, k, C, h, w] (with innerSteps 1, x_prev: the same DDIM mean, independent noise). */
   candidates: Tensor;
-  /** [P, k] mean over C, h, w of log N(x_prev; mean, std^2). */
+  /** [P, k] the chain's log-prob: the sum of chainLogProbs over its transitions. */
   logProbs: Tensor;
+  /** [j] the timestep each transition starts from (the first is `timestep`). */
+  chainTimesteps: number[];
+  /** [P, k, j, C, h, w] the latent after each transition (the last is `candidates`). */
+  chain: Tensor;
+  /** [P, k, j] mean over C, h, w of log N(x; mean, std^2) of each transition. */
+  chainLogProbs: Tensor;
   /** Guided output at each candidate [P, k, C, h, w] (with predictX0, before the last step). */
   modelOutput?: Tensor;
   /** x0 of each candidate [P, k, C, h, w] (with predictX0 or decode). */
@@ -182,7 +243,10 @@ export class Sampler {
     const site = captureCallSite(this.candidates);
     checkRequest(request, 'the candidates request');
     const out = await runJob(site, options, (token, progress) => this.#pipeline.nativeHandle().candidates(request, token, progress));
-    const result: CandidatesResult = { prevTimestep: out.prevTimestep, candidates: out.candidates, logProbs: out.logProbs };
+    const result: CandidatesResult = {
+      prevTimestep: out.prevTimestep, candidates: out.candidates, logProbs: out.logProbs,
+      chainTimesteps: out.chainTimesteps, chain: out.chain, chainLogProbs: out.chainLogProbs,
+    };
     if (out.modelOutput) result.modelOutput = out.modelOutput;
     if (out.predOriginal) result.predOriginal = out.predOriginal;
     if (out.pixels) {

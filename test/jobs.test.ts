@@ -190,6 +190,21 @@ describe('environments and processes', () => {
     await expect(diagnostics.steppedJob(3, 0)).resolves.toBe(3); // this environment's runner still works
   });
 
+  it('survives workers terminated at random points while they load the addon and stream progress', () => {
+    const r = runNode(`const { Worker } = require('node:worker_threads');
+      (async () => {
+        for (let i = 0; i < 25; i++) {
+          const w = new Worker(\`const { diagnostics } = require(${JSON.stringify(distEntry)});
+            for (let j = 0; j < 4; j++) diagnostics.steppedJob(100000, 0, { onProgress: () => {} }).catch(() => {});\`, { eval: true });
+          await new Promise((r) => setTimeout(r, 10 + (i % 7) * 15));
+          await w.terminate();
+        }
+        console.log('survived');
+      })();`, 120_000);
+    expect(r.signal).toBeNull();
+    expect(r.stdout.trim()).toBe('survived');
+  }, 130_000);
+
   it('process.exit with a job running exits promptly and cleanly', () => {
     const r = runNode(`const { diagnostics } = require(${JSON.stringify(distEntry)});
       diagnostics.steppedJob(100000, 5, { onProgress: (p) => { if (p.step === 2) process.exit(7); } });`);

@@ -1,13 +1,15 @@
 // Pipeline and Sampler from TypeScript on the tiny SD-1.5 / SDXL directories of
 // test/python/make_pipeline_fixtures.py: the same pixels as diffusers'
-// pipelines, PNG output, cancellation, the SPO candidates and refusals.
+// pipelines, PNG output, cancellation, the SPO candidates (inner steps, maxBatch),
+// LoRA files on a loaded pipeline and refusals.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { PNG } from 'pngjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AbortError, DisposedError, Image, InvalidArgumentError, Pipeline, Sampler, type Tensor } from '../lib/index';
+import { readSafetensors as readStored } from './safetensors';
 
 const root = path.resolve(__dirname, '..');
 const fixtures = mkdtempSync(path.join(os.tmpdir(), 'spo-pipe-'));
@@ -44,6 +46,46 @@ function expectedPixels(image: Tensor, b: number): Uint8Array {
 function maxDifference(a: Uint8Array, b: Uint8Array): number {
   let m = 0;
   for (let i = 0; i < a.length; ++i) m = Math.max(m, Math.abs(a[i]! - b[i]!));
+  return m;
+}
+
+/**
+ * A diffusers-style LoRA file for the UNet weights in `unetFile`: rank-2 lora_A / lora_B of
+ * small seeded values on every attention projection (to_q, to_k, to_v, to_out.0), shapes read
+ * from the UNet's own header; `badShape` makes every lora_A one column too wide. Returns the layer count.
+ */
+function writeLora(unetFile: string, file: string, badShape = false): number {
+  const header: Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] }> = {};
+  const chunks: Buffer[] = [];
+  let offset = 0;
+  let state = 7;
+  const random = () => { state = (state * 16807) % 2147483647; return state / 2147483647 - 0.5; };
+  const add = (name: string, shape: [number, number]) => {
+    const data = Float32Array.from({ length: shape[0] * shape[1] }, () => 0.2 * random());
+    header[name] = { dtype: 'F32', shape, data_offsets: [offset, offset + data.byteLength] };
+    offset += data.byteLength;
+    chunks.push(Buffer.from(data.buffer));
+  };
+  let layers = 0;
+  for (const [name, t] of readStored(unetFile)) {
+    const module = /^(.*\.(?:to_q|to_k|to_v|to_out\.0))\.weight$/.exec(name)?.[1];
+    if (!module) continue;
+    const [out, inputs] = t.shape as [number, number];
+    add(`unet.${module}.lora_A.weight`, [2, badShape ? inputs + 1 : inputs]);
+    add(`unet.${module}.lora_B.weight`, [out, 2]);
+    ++layers;
+  }
+  let json = JSON.stringify(header);
+  json += ' '.repeat((8 - (json.length % 8)) % 8);  // data 8-byte aligned, as safetensors writes it
+  const length = Buffer.alloc(8);
+  length.writeBigUInt64LE(BigInt(json.length));
+  writeFileSync(file, Buffer.concat([length, Buffer.from(json, 'utf8'), ...chunks]));
+  return layers;
+}
+
+function maxAbsDifference(a: Float32Array, b: Float32Array): number {
+  let m = 0;
+  a.forEach((v, i) => { m = Math.max(m, Math.abs(v - b[i]!)); });
   return m;
 }
 
@@ -181,5 +223,97 @@ describe('Sampler.candidates', () => {
     expect([out.images![1]![2]!.width, out.images![1]![2]!.height]).toEqual([32, 32]);
     await expect(sampler.candidates({ prompts: ['a', 'b'], latents, modelOutput, timestep: 500, steps: 10 }))
       .rejects.toBeInstanceOf(InvalidArgumentError);
+  });
+
+  it('follows each candidate for innerSteps transitions and refuses chains past the schedule', async () => {
+    const sampler = new Sampler(pipelines.sd15!);
+    const latents = { data: Float32Array.from({ length: 4 * 16 }, (_, i) => Math.sin(i)), shape: [1, 4, 4, 4] };
+    const modelOutput = { data: Float32Array.from({ length: 4 * 16 }, (_, i) => Math.cos(i)), shape: [1, 4, 4, 4] };
+    const request = { prompts: ['a cat'], latents, modelOutput, timestep: 501, steps: 10, k: 2, seed: 1 };
+    const one = await sampler.candidates(request);
+    expect(one.chain.shape).toEqual([1, 2, 1, 4, 4, 4]);
+    expect(Array.from(one.chain.data)).toEqual(Array.from(one.candidates.data));
+    const out = await sampler.candidates({ ...request, innerSteps: 3 });
+    expect(out.chainTimesteps).toEqual([501, 401, 301]);
+    expect(out.prevTimestep).toBe(201);
+    expect(out.chain.shape).toEqual([1, 2, 3, 4, 4, 4]);
+    expect(out.chainLogProbs.shape).toEqual([1, 2, 3]);
+    expect(out.candidates.shape).toEqual([1, 2, 4, 4, 4]);
+    // The first transition is the single branch step of the same seed.
+    expect(Array.from(out.chain.data.subarray(0, 64))).toEqual(Array.from(one.candidates.data.subarray(0, 64)));
+    for (const innerSteps of [0, 7, 1.5]) {
+      await expect(sampler.candidates({ ...request, innerSteps }), String(innerSteps)).rejects.toBeInstanceOf(InvalidArgumentError);
+    }
+  });
+
+  it('gives the same results under a maxBatch memory budget', async () => {
+    const sampler = new Sampler(pipelines.sd15!);
+    const request = { prompts: ['a cat', 'a dog'], steps: 2, seed: 3, width: 32, height: 32 };
+    const whole = await sampler.generateWithLatents(request);
+    const split = await sampler.generateWithLatents({ ...request, maxBatch: 3 });
+    // Chunks round differently (CPU kernels block by batch size): equal to 1e-5 of the largest magnitude.
+    let err = 0;
+    let scale = 1;
+    split.latents.data.forEach((v, i) => {
+      err = Math.max(err, Math.abs(v - whole.latents.data[i]!));
+      scale = Math.max(scale, Math.abs(whole.latents.data[i]!));
+    });
+    expect(err / scale).toBeLessThan(1e-5);
+    await expect(sampler.generate({ ...request, maxBatch: -1 })).rejects.toBeInstanceOf(InvalidArgumentError);
+  });
+});
+
+describe('Pipeline LoRA', () => {
+  const request = { prompts: ['a cat'], steps: 2, seed: 11, width: 32, height: 32 };
+  const latents = async (p: Pipeline) => (await new Sampler(p).generateWithLatents(request)).latents.data;
+  const unetFile = () => path.join(fixtures, 'sd15', 'unet', 'diffusion_pytorch_model.safetensors');
+
+  it('loads, switches, saves, reloads and merges a diffusers LoRA file', async () => {
+    const loraFile = path.join(fixtures, 'lora.safetensors');
+    const layers = writeLora(unetFile(), loraFile);
+    const pipe = await Pipeline.load(path.join(fixtures, 'sd15'));
+    const fresh = await Pipeline.load(path.join(fixtures, 'sd15'));
+    try {
+      const base = await latents(pipe);
+      expect(pipe.hasLora).toBe(false);
+      await expect(pipe.saveLora(path.join(fixtures, 'none.safetensors'))).rejects.toBeInstanceOf(InvalidArgumentError);
+      expect(await pipe.loadLora(loraFile)).toEqual({ layers, skippedKeys: 0 });
+      expect(pipe.hasLora).toBe(true);
+      const enabled = await latents(pipe);
+      expect(maxAbsDifference(enabled, base)).toBeGreaterThan(1e-3);
+      pipe.setLoraEnabled(false);
+      expect(Array.from(await latents(pipe))).toEqual(Array.from(base));  // off: exactly the base model
+      pipe.setLoraEnabled(true);
+      await expect(pipe.loadLora(loraFile)).rejects.toBeInstanceOf(InvalidArgumentError);  // one LoRA at a time
+
+      const saved = path.join(fixtures, 'saved-lora.safetensors');
+      await pipe.saveLora(saved);
+      await fresh.loadLora(saved);
+      expect(Array.from(await latents(fresh))).toEqual(Array.from(enabled));
+      expect(await fresh.mergeLora()).toBe(layers);
+      expect(fresh.hasLora).toBe(false);
+      expect(maxAbsDifference(await latents(fresh), enabled)).toBeLessThan(1e-4);
+    } finally {
+      pipe.dispose();
+      fresh.dispose();
+    }
+  });
+
+  it('refuses missing, malformed and misfitting files and keeps working', async () => {
+    const pipe = pipelines.sd15!;
+    const base = await latents(pipe);
+    await expect(pipe.loadLora(path.join(fixtures, 'nope.safetensors'))).rejects.toMatchObject({ code: 'ERR_SPO_NOT_FOUND' });
+    const garbage = path.join(fixtures, 'garbage.safetensors');
+    writeFileSync(garbage, 'not a safetensors file at all');
+    await expect(pipe.loadLora(garbage)).rejects.toBeInstanceOf(InvalidArgumentError);
+    const misfit = path.join(fixtures, 'misfit.safetensors');
+    writeLora(unetFile(), misfit, true);
+    await expect(pipe.loadLora(misfit)).rejects.toThrow(/shape|lora_A|down/);
+    await expect(pipe.loadLora(misfit)).rejects.toBeInstanceOf(InvalidArgumentError);
+    await expect(pipe.loadLora(42 as never)).rejects.toBeInstanceOf(InvalidArgumentError);
+    expect(pipe.hasLora).toBe(false);
+    expect(() => pipe.setLoraEnabled(true)).toThrow(InvalidArgumentError);
+    await expect(pipe.mergeLora()).rejects.toBeInstanceOf(InvalidArgumentError);
+    expect(Array.from(await latents(pipe))).toEqual(Array.from(base));
   });
 });

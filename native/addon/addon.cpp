@@ -54,5 +54,23 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
 
 }  // namespace spo::addon
 
-static Napi::Object SpoInit(Napi::Env env, Napi::Object exports) { return spo::addon::Init(env, exports); }
-NODE_API_MODULE(spo_diffusion, SpoInit)
+// Registered by hand rather than with NODE_API_MODULE: when a Worker is
+// terminated while it loads the addon, every Node-API call fails, and
+// node-addon-api's own wrapper would then throw from its catch handler
+// (std::terminate). Here a failure becomes a plain JavaScript exception, and
+// if even that cannot be raised the load just returns nothing.
+NAPI_MODULE_INIT() {
+  try {
+    return spo::addon::Init(Napi::Env(env), Napi::Object(env, exports));
+  } catch (const Napi::Error& e) {
+    try {
+      napi_throw(env, e.Value());
+    } catch (...) {
+    }
+  } catch (const std::exception& e) {
+    napi_throw_error(env, "ERR_SPO_NATIVE_LOAD", e.what());
+  } catch (...) {
+    napi_throw_error(env, "ERR_SPO_NATIVE_LOAD", "spo-diffusion: the native module failed to initialise");
+  }
+  return nullptr;
+}

@@ -143,10 +143,61 @@ void EnvJobs::WorkerFinished(const std::shared_ptr<JobRecord>& rec) {
   if (running_.empty()) idle_.notify_all();
 }
 
+// While an environment terminates (Worker.terminate()), Node-API calls that
+// may run JavaScript fail, and node-addon-api turns some of those failures
+// into a fatal error (it cannot even build its Error object). Probe with a
+// raw call of that kind first and drop the message if it fails.
+static bool CanCallIntoJs(napi_env env) {
+  napi_value probe, undefined;
+  return napi_create_object(env, &probe) == napi_ok && napi_get_undefined(env, &undefined) == napi_ok &&
+         napi_set_named_property(env, probe, "probe", undefined) == napi_ok;
+}
+
+// Progress goes through raw Node-API calls whose failures are only statuses:
+// progress is frequent, and if the environment starts terminating in the
+// middle of a delivery, node-addon-api's wrappers would raise a fatal error.
+static void DeliverProgress(napi_env env, JobRecord& rec, const ProgressEvent& p) {
+  napi_value ev, stage, step, total, value, fn, global, ignored;
+  if (napi_create_object(env, &ev) != napi_ok ||
+      napi_create_string_utf8(env, p.stage.c_str(), p.stage.size(), &stage) != napi_ok ||
+      napi_create_double(env, static_cast<double>(p.step), &step) != napi_ok ||
+      napi_create_double(env, static_cast<double>(p.total), &total) != napi_ok ||
+      napi_create_double(env, p.value, &value) != napi_ok || napi_set_named_property(env, ev, "stage", stage) != napi_ok ||
+      napi_set_named_property(env, ev, "step", step) != napi_ok ||
+      napi_set_named_property(env, ev, "total", total) != napi_ok ||
+      napi_set_named_property(env, ev, "value", value) != napi_ok ||
+      napi_get_reference_value(env, rec.on_progress, &fn) != napi_ok || napi_get_global(env, &global) != napi_ok) {
+    return;
+  }
+  if (napi_call_function(env, global, fn, 1, &ev, &ignored) == napi_ok) return;
+  // The callback threw: that error rejects the job, which stops at its next step.
+  bool pending = false;
+  napi_value error;
+  if (napi_is_exception_pending(env, &pending) == napi_ok && pending &&
+      napi_get_and_clear_last_exception(env, &error) == napi_ok) {
+    napi_valuetype type;
+    if (napi_typeof(env, error, &type) == napi_ok && type != napi_undefined) {
+      rec.callback_error = Napi::Reference<Napi::Value>(env, nullptr);
+      napi_ref ref;
+      if (napi_create_reference(env, error, 1, &ref) == napi_ok) rec.callback_error = Napi::Reference<Napi::Value>(env, ref);
+      rec.cancel->store(true);
+    }
+  }
+}
+
 void EnvJobs::OnMessage(Napi::Env env, Napi::Function, std::nullptr_t*, Message* msg) {
   std::unique_ptr<Message> owned(msg);
   if (env == nullptr || !msg) return;  // the function is being torn down
-  msg->rec->env->Deliver(env, msg);
+  if (!CanCallIntoJs(env)) return;     // a terminating Worker: see CanCallIntoJs
+  // Nothing may escape a thread-safe-function callback (it would terminate
+  // the process): while an environment terminates (a Worker's terminate(),
+  // process.exit) every Node-API call here can fail and node-addon-api
+  // reports that by throwing. The job's Promise then simply goes with its
+  // environment.
+  try {
+    msg->rec->env->Deliver(env, msg);
+  } catch (...) {
+  }
 }
 
 void EnvJobs::Deliver(Napi::Env env, Message* msg) {
@@ -155,17 +206,7 @@ void EnvJobs::Deliver(Napi::Env env, Message* msg) {
   Napi::HandleScope scope(env);
   if (msg->kind == Message::Progress) {
     if (rec.on_progress.IsEmpty() || !rec.callback_error.IsEmpty()) return;
-    auto ev = Napi::Object::New(env);
-    ev.Set("stage", msg->progress.stage);
-    ev.Set("step", static_cast<double>(msg->progress.step));
-    ev.Set("total", static_cast<double>(msg->progress.total));
-    ev.Set("value", msg->progress.value);
-    try {
-      rec.on_progress.Call({ev});
-    } catch (const Napi::Error& e) {
-      rec.callback_error = Napi::Persistent(e.Value().As<Napi::Value>());
-      rec.cancel->store(true);
-    }
+    DeliverProgress(env, rec, msg->progress);
     return;
   }
   auto deferred = std::move(rec.deferred);
@@ -198,8 +239,11 @@ void EnvJobs::Cleanup() {
   idle_.wait(lock, [this] { return running_.empty(); });
   lock.unlock();
   for (const auto& rec : unsettled_) {
-    rec->on_progress.Reset();
-    rec->callback_error.Reset();
+    try {  // Node-API calls may fail while the environment goes away; never let that escape
+      rec->on_progress.Reset();
+      rec->callback_error.Reset();
+    } catch (...) {
+    }
     rec->deferred.reset();
   }
   unsettled_.clear();

@@ -7,7 +7,11 @@
 #include "js_args.h"
 #include "js_errors.h"
 #include "model_support.h"
+#include "models/lora.h"
+#include "models/lora_file.h"
+#include "runtime/errors.h"
 #include "tensor_bridge.h"
+#include "type_tags.h"
 
 namespace spo::addon {
 namespace {
@@ -47,17 +51,27 @@ Napi::Function PipelineBinding::Define(Napi::Env env) {
                           {InstanceAccessor<&PipelineBinding::Safe<&PipelineBinding::Info>>("info"),
                            InstanceMethod<&PipelineBinding::Safe<&PipelineBinding::Generate>>("generate"),
                            InstanceMethod<&PipelineBinding::Safe<&PipelineBinding::Candidates>>("candidates"),
+                           InstanceAccessor<&PipelineBinding::Safe<&PipelineBinding::HasLora>>("hasLora"),
+                           InstanceMethod<&PipelineBinding::Safe<&PipelineBinding::LoadLora>>("loadLora"),
+                           InstanceMethod<&PipelineBinding::Safe<&PipelineBinding::SaveLora>>("saveLora"),
+                           InstanceMethod<&PipelineBinding::Safe<&PipelineBinding::SetLoraEnabled>>("setLoraEnabled"),
+                           InstanceMethod<&PipelineBinding::Safe<&PipelineBinding::MergeLora>>("mergeLora"),
                            InstanceMethod<&PipelineBinding::Safe<&PipelineBinding::Dispose>>("dispose")});
   AddonData::Of(env).pipeline_ctor = Napi::Persistent(ctor);
   return ctor;
 }
 
 PipelineBinding::PipelineBinding(const Napi::CallbackInfo& info) : Napi::ObjectWrap<PipelineBinding>(info) {
+  TagInstance<PipelineBinding>(info);
   pipeline_ = HandleFromExternal<pipeline::Pipeline>(info, "Pipeline");
 }
 
 template <Napi::Value (PipelineBinding::*M)(const Napi::CallbackInfo&)>
 Napi::Value PipelineBinding::Safe(const Napi::CallbackInfo& info) {
+  RequireThis<PipelineBinding>(info, "Pipeline");
+  // Pinned for the whole call: a JavaScript callback reached from inside it
+  // (a getter, a setter) may call dispose().
+  const auto keep = pipeline_;
   return Guard(info.Env(), [&] { return (this->*M)(info); });
 }
 
@@ -93,14 +107,14 @@ Napi::Value PipelineBinding::Info(const Napi::CallbackInfo& info) {
 }
 
 // generate({ prompts, negativePrompt?, steps?, guidanceScale?, eta?, seed?, width?, height?,
-//            initialLatents?, decode? }, token?, onProgress?)
+//            initialLatents?, decode?, maxBatch? }, token?, onProgress?)
 //   -> Promise<{ latents, images?, pixels? }>
 Napi::Value PipelineBinding::Generate(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto p = Get(env);
   auto o = RequireObject(env, info[0], "generate arguments");
   RejectUnknownKeys(env, o, {"prompts", "negativePrompt", "steps", "guidanceScale", "eta", "seed", "width", "height",
-                             "initialLatents", "decode"},
+                             "initialLatents", "decode", "maxBatch"},
                     "generate arguments");
   auto req = std::make_shared<pipeline::GenerateRequest>();
   req->prompts = PromptsFromJs(env, o.Get("prompts"));
@@ -113,9 +127,14 @@ Napi::Value PipelineBinding::Generate(const Napi::CallbackInfo& info) {
   req->height = OptionalInteger(env, o, "height", 8, 16384).value_or(0);
   if (!o.Get("initialLatents").IsUndefined()) req->initial_latents = TensorFromJs(env, o.Get("initialLatents"), "initialLatents");
   req->decode = OptionalBool(env, o, "decode").value_or(true);
+  req->max_batch = OptionalInteger(env, o, "maxBatch", 0, 1 << 20).value_or(0);
   auto out = std::make_shared<pipeline::GenerateResult>();
   return SubmitLambdaJob(
-      info, 1, [p, req, out](const JobContext& ctx) { *out = p->generate(*req, ctx); },
+      info, 1,
+      [p, req, out, lock = lora_lock_](const JobContext& ctx) {
+        std::shared_lock hold(*lock);
+        *out = p->generate(*req, ctx);
+      },
       [out](Napi::Env e) -> Napi::Value {
         auto r = Napi::Object::New(e);
         SetIfDefined(e, r, "latents", out->latents);
@@ -125,15 +144,16 @@ Napi::Value PipelineBinding::Generate(const Napi::CallbackInfo& info) {
       });
 }
 
-// candidates({ prompts, negativePrompt?, latents, modelOutput, timestep, steps?, k?, guidanceScale?,
-//              eta?, seed?, predictX0?, decode? }, token?, onProgress?)
-//   -> Promise<{ prevTimestep, candidates, logProbs, modelOutput?, predOriginal?, images?, pixels? }>
+// candidates({ prompts, negativePrompt?, latents, modelOutput, timestep, steps?, k?, innerSteps?, guidanceScale?,
+//              eta?, seed?, predictX0?, decode?, maxBatch? }, token?, onProgress?)
+//   -> Promise<{ prevTimestep, candidates, logProbs, chainTimesteps, chain, chainLogProbs, modelOutput?,
+//                predOriginal?, images?, pixels? }>
 Napi::Value PipelineBinding::Candidates(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto p = Get(env);
   auto o = RequireObject(env, info[0], "candidates arguments");
   RejectUnknownKeys(env, o, {"prompts", "negativePrompt", "latents", "modelOutput", "timestep", "steps", "k",
-                             "guidanceScale", "eta", "seed", "predictX0", "decode"},
+                             "innerSteps", "guidanceScale", "eta", "seed", "predictX0", "decode", "maxBatch"},
                     "candidates arguments");
   auto req = std::make_shared<pipeline::CandidateRequest>();
   req->prompts = PromptsFromJs(env, o.Get("prompts"));
@@ -143,25 +163,114 @@ Napi::Value PipelineBinding::Candidates(const Napi::CallbackInfo& info) {
   req->timestep = RequireInteger(env, o.Get("timestep"), "timestep", 0, 100000);
   req->steps = OptionalInteger(env, o, "steps", 1, 1000).value_or(req->steps);
   req->k = OptionalInteger(env, o, "k", 1, 1024).value_or(req->k);
+  req->inner_steps = OptionalInteger(env, o, "innerSteps", 1, 1000).value_or(req->inner_steps);
   req->guidance_scale = OptionalNumber(env, o, "guidanceScale").value_or(req->guidance_scale);
   req->eta = OptionalNumber(env, o, "eta").value_or(req->eta);
   if (!o.Get("seed").IsUndefined()) req->seed = RequireSeed(env, o.Get("seed"), "seed");
   req->predict_x0 = OptionalBool(env, o, "predictX0").value_or(true);
   req->decode = OptionalBool(env, o, "decode").value_or(false);
+  req->max_batch = OptionalInteger(env, o, "maxBatch", 0, 1 << 20).value_or(0);
   auto out = std::make_shared<pipeline::CandidateResult>();
   return SubmitLambdaJob(
-      info, 1, [p, req, out](const JobContext& ctx) { *out = p->candidates(*req, ctx); },
+      info, 1,
+      [p, req, out, lock = lora_lock_](const JobContext& ctx) {
+        std::shared_lock hold(*lock);
+        *out = p->candidates(*req, ctx);
+      },
       [out](Napi::Env e) -> Napi::Value {
         auto r = Napi::Object::New(e);
         r.Set("prevTimestep", static_cast<double>(out->prev_timestep));
         SetIfDefined(e, r, "candidates", out->candidates);
         SetIfDefined(e, r, "logProbs", out->log_probs);
+        auto chain_timesteps = Napi::Array::New(e, out->chain_timesteps.size());
+        for (size_t i = 0; i < out->chain_timesteps.size(); ++i) {
+          chain_timesteps.Set(static_cast<uint32_t>(i), static_cast<double>(out->chain_timesteps[i]));
+        }
+        r.Set("chainTimesteps", chain_timesteps);
+        SetIfDefined(e, r, "chain", out->chain);
+        SetIfDefined(e, r, "chainLogProbs", out->chain_log_probs);
         SetIfDefined(e, r, "modelOutput", out->model_output);
         SetIfDefined(e, r, "predOriginal", out->pred_original);
         SetIfDefined(e, r, "images", out->images);
         if (out->pixels.defined()) r.Set("pixels", PixelsToJs(e, out->pixels));
         return r;
       });
+}
+
+Napi::Value PipelineBinding::HasLora(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const auto p = Get(env);
+  std::shared_lock hold(*lora_lock_, std::try_to_lock);  // never blocks the JavaScript thread
+  if (!hold.owns_lock()) ThrowInvalid(env, "hasLora: a LoRA job is running on this pipeline; await it first");
+  return Napi::Boolean::New(env, !models::find_lora(*p->unet()).layers.empty());
+}
+
+// loadLora(file, { prefix? }?, token?, onProgress?) -> Promise<{ layers, skippedKeys }>
+// A diffusers / peft LoRA file onto the UNet (see models/lora_file.h).
+Napi::Value PipelineBinding::LoadLora(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto p = Get(env);
+  const std::string file = RequireString(env, info[0], "file");
+  std::string prefix = "unet";
+  if (!info[1].IsUndefined()) {
+    auto o = RequireObject(env, info[1], "loadLora options");
+    RejectUnknownKeys(env, o, {"prefix"}, "loadLora options");
+    prefix = OptionalString(env, o, "prefix").value_or(prefix);
+  }
+  auto out = std::make_shared<models::LoraLoadResult>();
+  return SubmitLambdaJob(
+      info, 2,
+      [p, file, prefix, out, lock = lora_lock_](const JobContext&) {
+        std::unique_lock hold(*lock);
+        *out = models::load_lora(file, *p->unet(), prefix);
+      },
+      [out](Napi::Env e) -> Napi::Value {
+        auto r = Napi::Object::New(e);
+        r.Set("layers", static_cast<double>(out->set.layers.size()));
+        r.Set("skippedKeys", static_cast<double>(out->skipped_keys));
+        return r;
+      });
+}
+
+// saveLora(file, token?, onProgress?) -> Promise<void>; refused when no LoRA is attached.
+Napi::Value PipelineBinding::SaveLora(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto p = Get(env);
+  const std::string file = RequireString(env, info[0], "file");
+  return SubmitLambdaJob(
+      info, 1,
+      [p, file, lock = lora_lock_](const JobContext&) {
+        std::shared_lock hold(*lock);
+        models::save_lora(file, *p->unet());
+      },
+      [](Napi::Env e) -> Napi::Value { return e.Undefined(); });
+}
+
+// setLoraEnabled(enabled): synchronous, so refused (not waited for) while a job runs on this pipeline.
+Napi::Value PipelineBinding::SetLoraEnabled(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto p = Get(env);
+  const bool enabled = RequireBool(env, info[0], "enabled");
+  std::unique_lock hold(*lora_lock_, std::try_to_lock);
+  if (!hold.owns_lock()) ThrowInvalid(env, "setLoraEnabled: a job is running on this pipeline; await it first");
+  if (models::set_lora_enabled(*p->unet(), enabled) == 0) ThrowInvalid(env, "setLoraEnabled: this pipeline has no LoRA");
+  return env.Undefined();
+}
+
+// mergeLora(token?, onProgress?) -> Promise<number>: folds the LoRA into the UNet's weights
+// (enabled or not) and removes it; resolves to the number of layers merged.
+Napi::Value PipelineBinding::MergeLora(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto p = Get(env);
+  auto merged = std::make_shared<int64_t>(0);
+  return SubmitLambdaJob(
+      info, 0,
+      [p, merged, lock = lora_lock_](const JobContext&) {
+        std::unique_lock hold(*lock);
+        *merged = models::merge_lora(*p->unet());
+        require(*merged > 0, "mergeLora: this pipeline has no LoRA");
+      },
+      [merged](Napi::Env e) -> Napi::Value { return Napi::Number::New(e, static_cast<double>(*merged)); });
 }
 
 Napi::Value PipelineBinding::Dispose(const Napi::CallbackInfo& info) {

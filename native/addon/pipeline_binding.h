@@ -1,10 +1,12 @@
 // Pipeline for JavaScript: a handle loaded by a job (loadPipeline), whose
-// generate / candidates calls are jobs too (Promise, cancel token, progress).
+// generate / candidates calls are jobs too (Promise, cancel token, progress),
+// as are loading, saving and merging a LoRA on its UNet.
 // Only conversion here: the sampling itself is native/core/pipeline.
 #pragma once
 #include <napi.h>
 
 #include <memory>
+#include <shared_mutex>
 
 #include "pipeline/pipeline.h"
 
@@ -26,9 +28,17 @@ class PipelineBinding : public Napi::ObjectWrap<PipelineBinding> {
   Napi::Value Info(const Napi::CallbackInfo& info);
   Napi::Value Generate(const Napi::CallbackInfo& info);
   Napi::Value Candidates(const Napi::CallbackInfo& info);
+  Napi::Value HasLora(const Napi::CallbackInfo& info);
+  Napi::Value LoadLora(const Napi::CallbackInfo& info);
+  Napi::Value SaveLora(const Napi::CallbackInfo& info);
+  Napi::Value SetLoraEnabled(const Napi::CallbackInfo& info);
+  Napi::Value MergeLora(const Napi::CallbackInfo& info);
   Napi::Value Dispose(const Napi::CallbackInfo& info);
 
   std::shared_ptr<pipeline::Pipeline> pipeline_;  // shared with running jobs
+  // Sampling jobs hold it shared, LoRA changes exclusively: a LoRA is never
+  // attached, merged or switched under a running UNet.
+  std::shared_ptr<std::shared_mutex> lora_lock_ = std::make_shared<std::shared_mutex>();
 };
 
 void RegisterPipelineBindings(Napi::Env env, Napi::Object exports);

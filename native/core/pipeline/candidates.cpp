@@ -2,7 +2,8 @@
 // one shared x_t and its guided model output, k next latents with the same
 // DDIM mean and independent noise, their log-probabilities, and on request
 // their x0 predictions (one guided UNet batch over all prompts x candidates
-// at prev_t) and decoded images.
+// at the chains' final timestep) and decoded images. With inner steps j > 1
+// (SPEC.md 2.4) each candidate is first denoised j - 1 further steps.
 #include <ATen/CPUGeneratorImpl.h>
 
 #include <algorithm>
@@ -28,6 +29,7 @@ CandidateResult Pipeline::candidates(const CandidateRequest& r, const JobContext
   const auto prompts = static_cast<int64_t>(r.prompts.size());
   require(prompts >= 1, "at least one prompt is needed");
   require(r.k >= 1 && r.k <= 1024, "k (candidates per prompt) must be an integer in [1, 1024]");
+  require(r.max_batch >= 0, "the maximum UNet batch must be >= 0 (0: no limit)");
   require(r.latents.defined() && r.latents.dim() == 4 && r.latents.size(0) == prompts &&
               r.latents.size(1) == latent_channels(),
           "latents must be [P, " + std::to_string(latent_channels()) + ", h, w] with one row per prompt");
@@ -39,53 +41,80 @@ CandidateResult Pipeline::candidates(const CandidateRequest& r, const JobContext
   diffusion::DdimScheduler scheduler(scheduler_config_);
   scheduler.set_timesteps(r.steps);
   const auto& ts = scheduler.timesteps();
-  require(std::find(ts.begin(), ts.end(), r.timestep) != ts.end(),
-          "timestep " + std::to_string(r.timestep) + " is not one of the " + std::to_string(r.steps) +
-              "-step schedule's timesteps");
+  const auto at_t = std::find(ts.begin(), ts.end(), r.timestep);
+  require(at_t != ts.end(), "timestep " + std::to_string(r.timestep) + " is not one of the " +
+                                std::to_string(r.steps) + "-step schedule's timesteps");
+  require(r.inner_steps >= 1 && r.inner_steps <= 1000, "inner steps must be an integer in [1, 1000]");
+  const auto first = static_cast<int64_t>(at_t - ts.begin());
+  const auto remaining = static_cast<int64_t>(ts.size()) - first;
+  require(r.inner_steps <= remaining,
+          std::to_string(r.inner_steps) + " inner steps from timestep " + std::to_string(r.timestep) +
+              " run past the schedule's last timestep: only " + std::to_string(remaining) + " steps remain");
   const int64_t n = prompts * r.k;
+
+  // Encoded once, and only when a UNet call needs it (after the branch step).
+  std::optional<Conditioning> repeated;
+  const auto conditioning = [&]() -> const Conditioning& {
+    if (!repeated) repeated = encode_prompts(r.prompts, r.negative_prompt, height, width).repeat_rows(r.k);
+    return *repeated;
+  };
+  const int64_t stages = r.inner_steps + (r.predict_x0 || r.decode) + r.decode;
 
   // Every candidate of a prompt starts from the same x_t and model output:
   // one step over the repeated rows gives the same mean, and independent noise.
-  const auto x = r.latents.to(options_.device, at::kFloat).repeat_interleave(r.k, 0);
-  diffusion::StepRequest step;
-  step.sample = x;
-  step.model_output = r.model_output.to(options_.device, at::kFloat).repeat_interleave(r.k, 0);
-  step.timesteps = at::full({n}, r.timestep, at::kLong);
-  step.eta = r.eta;
+  // Each further transition is one guided UNet batch over all prompts x candidates.
+  auto x = r.latents.to(options_.device, at::kFloat).repeat_interleave(r.k, 0);
+  auto eps = r.model_output.to(options_.device, at::kFloat).repeat_interleave(r.k, 0);
   auto gen = at::make_generator<at::CPUGeneratorImpl>(r.seed);
-  step.noise = at::randn(x.sizes(), gen, at::TensorOptions().dtype(at::kFloat)).to(options_.device);
-  const auto drawn = scheduler.step(step);
-
   CandidateResult result;
-  result.prev_timestep = scheduler.prev_timestep(r.timestep);
-  result.candidates = per_prompt(drawn.prev_sample.to(at::kCPU), prompts, r.k);
-  result.log_probs = drawn.log_prob.to(at::kCPU).view({prompts, r.k});
-  const int64_t stages = 1 + (r.predict_x0 || r.decode) + r.decode;
-  ctx.report({"candidates", 1, stages, 0.0});
+  std::vector<at::Tensor> chain, chain_log_probs;
+  for (int64_t i = 0; i < r.inner_steps; ++i) {
+    const int64_t t = ts[static_cast<size_t>(first + i)];
+    diffusion::StepRequest step;
+    step.timesteps = at::full({n}, t, at::kLong);
+    if (i > 0) {
+      ctx.check_cancelled();
+      eps = guided_model_output(x, step.timesteps, conditioning(), r.guidance_scale, r.max_batch);
+    }
+    step.sample = x;
+    step.model_output = eps;
+    step.eta = r.eta;
+    step.noise = at::randn(x.sizes(), gen, at::TensorOptions().dtype(at::kFloat)).to(options_.device);
+    const auto drawn = scheduler.step(step);
+    x = drawn.prev_sample;
+    result.chain_timesteps.push_back(t);
+    chain.push_back(per_prompt(x.to(at::kCPU), prompts, r.k));
+    chain_log_probs.push_back(drawn.log_prob.to(at::kCPU).view({prompts, r.k}));
+    ctx.report({"candidates", i + 1, stages, static_cast<double>(t)});
+  }
+  result.prev_timestep = scheduler.prev_timestep(result.chain_timesteps.back());
+  result.candidates = chain.back();
+  result.chain = at::stack(chain, 2);
+  result.chain_log_probs = at::stack(chain_log_probs, 2);
+  result.log_probs = r.inner_steps == 1 ? chain_log_probs[0] : result.chain_log_probs.sum(2);
   if (!r.predict_x0 && !r.decode) return result;
 
   ctx.check_cancelled();
   at::Tensor x0;
   if (result.prev_timestep < 0) {
-    x0 = drawn.prev_sample;  // the last step: candidates are clean latents already
+    x0 = x;  // past the last step: the chains end in clean latents
   } else {
-    const auto conditioning = encode_prompts(r.prompts, r.negative_prompt, height, width).repeat_rows(r.k);
     diffusion::StepRequest at_prev;
-    at_prev.sample = drawn.prev_sample;
+    at_prev.sample = x;
     at_prev.timesteps = at::full({n}, result.prev_timestep, at::kLong);
-    at_prev.model_output = guided_model_output(drawn.prev_sample, at_prev.timesteps, conditioning, r.guidance_scale);
+    at_prev.model_output = guided_model_output(x, at_prev.timesteps, conditioning(), r.guidance_scale, r.max_batch);
     at_prev.eta = 0.0;  // only its x0 is used
     x0 = scheduler.step(at_prev).pred_original;
     result.model_output = per_prompt(at_prev.model_output.to(at::kCPU), prompts, r.k);
   }
   result.pred_original = per_prompt(x0.to(at::kCPU), prompts, r.k);
-  ctx.report({"candidates", 2, stages, 0.0});
+  ctx.report({"candidates", r.inner_steps + 1, stages, 0.0});
   if (r.decode) {
     ctx.check_cancelled();
     const auto images = decode(x0);
     result.images = per_prompt(images, prompts, r.k);
     result.pixels = per_prompt(to_rgb8(images), prompts, r.k);
-    ctx.report({"candidates", 3, stages, 0.0});
+    ctx.report({"candidates", stages, stages, 0.0});
   }
   return result;
 }

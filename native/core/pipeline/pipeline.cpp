@@ -4,6 +4,7 @@
 
 #include <ATen/CPUGeneratorImpl.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "pipeline/images.h"
@@ -56,22 +57,41 @@ Conditioning Pipeline::encode_prompts(const std::vector<std::string>& prompts,
   return c;
 }
 
+at::Tensor Pipeline::unet_chunked(const at::Tensor& x, const at::Tensor& t, const at::Tensor& hidden,
+                                  const models::UNetAddedConditions& added, int64_t max_batch) {
+  const int64_t rows = x.size(0);
+  if (max_batch <= 0 || max_batch >= rows) return unet_->forward(x, t, hidden, added).to(at::kFloat);
+  const auto rows_of = [](const at::Tensor& a, int64_t start, int64_t length) {
+    return a.defined() ? a.narrow(0, start, length) : a;
+  };
+  std::vector<at::Tensor> parts;
+  for (int64_t start = 0; start < rows; start += max_batch) {
+    const int64_t length = std::min(max_batch, rows - start);
+    models::UNetAddedConditions chunk{rows_of(added.text_embeds, start, length), rows_of(added.time_ids, start, length)};
+    parts.push_back(unet_->forward(x.narrow(0, start, length), t.narrow(0, start, length),
+                                   hidden.narrow(0, start, length), chunk)
+                        .to(at::kFloat));
+  }
+  return at::cat(parts);
+}
+
 at::Tensor Pipeline::guided_model_output(const at::Tensor& latents, const at::Tensor& timesteps,
-                                         const Conditioning& c, double guidance_scale) {
+                                         const Conditioning& c, double guidance_scale, int64_t max_batch) {
   require(std::isfinite(guidance_scale), "the guidance scale must be a finite number");
+  require(max_batch >= 0, "the maximum UNet batch must be >= 0 (0: no limit)");
   require(latents.dim() == 4 && latents.size(0) == c.batch(),
           "latents must be [B, C, h, w] with one row per prompt (" + std::to_string(c.batch()) + ")");
   at::NoGradGuard no_grad;
   const auto x = latents.to(options_.device, options_.dtype);
   const auto t = timesteps.to(options_.device);
   if (guidance_scale <= 1.0) {  // diffusers skips the unconditional branch here
-    return unet_->forward(x, t, c.cond.hidden, {c.cond.pooled, c.time_ids}).to(at::kFloat);
+    return unet_chunked(x, t, c.cond.hidden, {c.cond.pooled, c.time_ids}, max_batch);
   }
   models::UNetAddedConditions added{cat_defined(c.uncond.pooled, c.cond.pooled),
                                     cat_defined(c.time_ids, c.time_ids)};
-  const auto both = unet_->forward(at::cat({x, x}), at::cat({t, t}), at::cat({c.uncond.hidden, c.cond.hidden}), added)
-                        .to(at::kFloat)
-                        .chunk(2);
+  const auto both =
+      unet_chunked(at::cat({x, x}), at::cat({t, t}), at::cat({c.uncond.hidden, c.cond.hidden}), added, max_batch)
+          .chunk(2);
   return both[0] + guidance_scale * (both[1] - both[0]);
 }
 
@@ -86,6 +106,7 @@ GenerateResult Pipeline::generate(const GenerateRequest& r, const JobContext& ct
   const int64_t width = r.width ? r.width : default_size();
   check_size(height, width);
   require(std::isfinite(r.eta) && r.eta >= 0, "eta must be a finite number >= 0");
+  require(r.max_batch >= 0, "the maximum UNet batch must be >= 0 (0: no limit)");
   diffusion::DdimScheduler scheduler(scheduler_config_);  // per call: jobs may share this pipeline
   scheduler.set_timesteps(r.steps);
 
@@ -111,7 +132,7 @@ GenerateResult Pipeline::generate(const GenerateRequest& r, const JobContext& ct
     const auto t = at::full({batch}, ts[static_cast<size_t>(i)], at::kLong);
     diffusion::StepRequest step;
     step.sample = x;
-    step.model_output = guided_model_output(x, t, conditioning, r.guidance_scale);
+    step.model_output = guided_model_output(x, t, conditioning, r.guidance_scale, r.max_batch);
     step.timesteps = t;
     step.eta = r.eta;
     step.noise = at::randn(shape, gen, at::TensorOptions().dtype(at::kFloat)).to(options_.device);

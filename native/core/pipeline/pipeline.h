@@ -43,6 +43,7 @@ struct GenerateRequest {
   int64_t width = 0, height = 0;  // 0: the UNet's sample_size times the VAE's factor
   std::optional<at::Tensor> initial_latents;  // x_T [B, C, H/f, W/f]
   bool decode = true;
+  int64_t max_batch = 0;  // > 0: at most this many UNet rows (of the CFG-doubled batch) at once
 };
 
 struct GenerateResult {
@@ -59,17 +60,26 @@ struct CandidateRequest {
   int64_t timestep = 0;     // t of x_t, one of the schedule's timesteps
   int64_t steps = 20;       // inference steps of the schedule (fixes prev_t = t - T/steps)
   int64_t k = 4;            // candidates per prompt
+  // Transitions per chain (SPEC.md 2.4): the branch step from x_t, then j - 1
+  // further single-sample guided steps of every candidate before it is scored.
+  int64_t inner_steps = 1;
   double guidance_scale = 5.0;
   double eta = 1.0;
   uint64_t seed = 42;
   bool predict_x0 = true;   // guided UNet on every candidate at prev_t (one batch)
   bool decode = false;      // decode the x0 predictions (implies predict_x0)
+  int64_t max_batch = 0;    // > 0: at most this many UNet rows (of the CFG-doubled batch) at once
 };
 
 struct CandidateResult {
-  int64_t prev_timestep = 0;  // the candidates' timestep (< 0 at the last step: they are clean latents)
-  at::Tensor candidates;      // x_prev [P, k, C, h, w] fp32 CPU
-  at::Tensor log_probs;       // [P, k]: mean log N(x_prev; mean, std^2) over C, h, w
+  int64_t prev_timestep = 0;  // the chains' final timestep (< 0 past the last step: clean latents)
+  at::Tensor candidates;      // each chain's final latent [P, k, C, h, w] fp32 CPU
+  at::Tensor log_probs;       // [P, k]: the chain's log-prob, the sum of its transitions' (below)
+  // The j transitions of each chain: transition i goes from chain_timesteps[i]
+  // to the next timestep and ends at chain[:, :, i] (chain[:, :, j-1] == candidates).
+  std::vector<int64_t> chain_timesteps;  // [j]
+  at::Tensor chain;                      // [P, k, j, C, h, w]
+  at::Tensor chain_log_probs;            // [P, k, j]: mean log N(x; mean, std^2) over C, h, w
   at::Tensor model_output;    // guided output at each candidate [P, k, ...] (undefined at the last step)
   at::Tensor pred_original;   // x0 of each candidate [P, k, ...] (the candidate itself at the last step)
   at::Tensor images, pixels;  // decoded x0: [P, k, 3, H, W] fp32 and [P, k, H, W, 3] uint8
@@ -93,9 +103,10 @@ class Pipeline {
                               const std::optional<std::string>& negative_prompt, int64_t height, int64_t width);
 
   // eps_u + w (eps_c - eps_u) with both halves in one UNet batch; timesteps [B]
-  // int64. Returns fp32 on the run device.
+  // int64. max_batch > 0 runs that batch (2B rows, B without guidance) in
+  // chunks of at most max_batch rows, to bound memory. Returns fp32 on the run device.
   at::Tensor guided_model_output(const at::Tensor& latents, const at::Tensor& timesteps, const Conditioning& c,
-                                 double guidance_scale);
+                                 double guidance_scale, int64_t max_batch = 0);
 
   // Latents (scaled) -> images [B, 3, H, W] fp32 CPU.
   at::Tensor decode(const at::Tensor& latents);
@@ -111,6 +122,9 @@ class Pipeline {
  private:
   Pipeline() = default;
   void check_size(int64_t height, int64_t width) const;
+  // The UNet over `x` in chunks of at most max_batch rows (0: one call).
+  at::Tensor unet_chunked(const at::Tensor& x, const at::Tensor& t, const at::Tensor& hidden,
+                          const models::UNetAddedConditions& added, int64_t max_batch);
 
   ModelIndex index_;
   PipelineOptions options_;

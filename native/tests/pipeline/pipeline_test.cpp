@@ -2,7 +2,9 @@
 // StableDiffusionXLPipeline on tiny random directories written by
 // save_pretrained (test/python/make_pipeline_fixtures.py): final latents and
 // decoded images for fixed initial latents (DDIM, eta 0, guidance 5); then
-// guidance, seeding, cancellation, the SPO candidates and refusals.
+// guidance, seeding, cancellation, the SPO candidates (with inner steps), the
+// max_batch memory budget and refusals.
+#include <ATen/CPUGeneratorImpl.h>
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -219,6 +221,164 @@ TEST(PipelineCandidates, LastStepCandidatesAreCleanLatents) {
   EXPECT_FALSE(out.model_output.defined());
   r.timestep = 7;  // not on the 10-step schedule
   expect_refusal([&] { pipe->candidates(r); }, ErrorCode::InvalidArgument, "not one of");
+}
+
+TEST(PipelineCandidates, OneInnerStepIsTheSingleBranchStep) {
+  auto pipe = loaded("sd15");
+  CandidateRequest r;
+  r.prompts = {"a cat", "a dog"};
+  r.latents = at::randn({2, 4, 4, 4});
+  r.model_output = at::randn({2, 4, 4, 4});
+  r.steps = 10;
+  r.timestep = 501;
+  r.k = 3;
+  r.seed = 9;
+  r.predict_x0 = false;
+  const auto out = pipe->candidates(r);
+  // By hand: one step of the repeated rows with the seed's first draw.
+  diffusion::DdimScheduler scheduler(pipe->scheduler_config());
+  scheduler.set_timesteps(10);
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(9);
+  diffusion::StepRequest step{r.latents.repeat_interleave(3, 0), r.model_output.repeat_interleave(3, 0),
+                              at::full({6}, 501, at::kLong), 1.0};
+  step.noise = at::randn({6, 4, 4, 4}, gen, at::TensorOptions().dtype(at::kFloat));
+  const auto drawn = scheduler.step(step);
+  EXPECT_TRUE(at::equal(out.candidates, drawn.prev_sample.reshape({2, 3, 4, 4, 4})));
+  EXPECT_TRUE(at::equal(out.log_probs, drawn.log_prob.reshape({2, 3})));
+  EXPECT_TRUE(at::equal(out.chain, out.candidates.unsqueeze(2)));
+  EXPECT_TRUE(at::equal(out.chain_log_probs, out.log_probs.unsqueeze(2)));
+  EXPECT_EQ(out.chain_timesteps, (std::vector<int64_t>{501}));
+  EXPECT_EQ(out.prev_timestep, 401);
+}
+
+TEST(PipelineCandidates, InnerStepsFollowEachChainWithGuidedSteps) {
+  for (const std::string name : {"sd15", "sdxl"}) {
+    SCOPED_TRACE(name);
+    auto pipe = loaded(name);
+    const std::vector<std::string> prompts{"a cat", "a red sofa"};
+    CandidateRequest r;
+    r.prompts = prompts;
+    r.latents = at::randn({2, 4, 4, 4});
+    r.model_output = at::randn({2, 4, 4, 4});
+    r.steps = 10;
+    r.timestep = 501;
+    r.k = 3;
+    r.inner_steps = 2;
+    r.seed = 3;
+    const auto out = pipe->candidates(r);
+    ASSERT_EQ(out.chain.sizes(), (std::vector<int64_t>{2, 3, 2, 4, 4, 4}));
+    ASSERT_EQ(out.chain_log_probs.sizes(), (std::vector<int64_t>{2, 3, 2}));
+    EXPECT_EQ(out.chain_timesteps, (std::vector<int64_t>{501, 401}));
+    EXPECT_EQ(out.prev_timestep, 301);
+    EXPECT_TRUE(at::equal(out.candidates, out.chain.select(2, 1)));
+    expect_close(out.log_probs, out.chain_log_probs.sum(2), "chain log-prob", 1e-6);
+
+    // Transition 2 by hand: the guided UNet at each first-step latent, scored by the scheduler.
+    diffusion::DdimScheduler scheduler(pipe->scheduler_config());
+    scheduler.set_timesteps(10);
+    const auto c = pipe->encode_prompts(prompts, std::nullopt, 32, 32).repeat_rows(3);
+    const auto x1 = out.chain.select(2, 0).reshape({6, 4, 4, 4});
+    const auto t1 = at::full({6}, 401, at::kLong);
+    const auto eps1 = pipe->guided_model_output(x1, t1, c, 5.0);
+    diffusion::StepRequest second{x1, eps1, t1, 1.0};
+    second.prev_sample = out.chain.select(2, 1).reshape({6, 4, 4, 4});
+    expect_close(scheduler.step(second).log_prob.view({2, 3}), out.chain_log_probs.select(2, 1), "log-prob 2", 1e-5);
+    // ... and with the seed's second draw, the same latent.
+    auto gen = at::make_generator<at::CPUGeneratorImpl>(3);
+    at::randn({6, 4, 4, 4}, gen, at::TensorOptions().dtype(at::kFloat));
+    second.prev_sample.reset();
+    second.noise = at::randn({6, 4, 4, 4}, gen, at::TensorOptions().dtype(at::kFloat));
+    expect_close(scheduler.step(second).prev_sample, out.chain.select(2, 1).reshape({6, 4, 4, 4}), "latent 2", 1e-5);
+    // x0 and its model output at the chain's final timestep.
+    const auto x2 = out.candidates.reshape({6, 4, 4, 4});
+    const auto t2 = at::full({6}, 301, at::kLong);
+    const auto eps2 = pipe->guided_model_output(x2, t2, c, 5.0);
+    expect_close(out.model_output.reshape({6, 4, 4, 4}), eps2, "final model output");
+    diffusion::StepRequest at_final{x2, eps2, t2};
+    expect_close(out.pred_original.reshape({6, 4, 4, 4}), scheduler.step(at_final).pred_original, "x0");
+  }
+}
+
+TEST(PipelineCandidates, InnerStepsStopAtTheScheduleEnd) {
+  auto pipe = loaded("sd15");
+  CandidateRequest r;
+  r.prompts = {"a cat"};
+  r.latents = at::randn({1, 4, 4, 4});
+  r.model_output = at::randn({1, 4, 4, 4});
+  r.steps = 10;
+  r.timestep = 101;  // two steps left: 101 and 1
+  r.k = 2;
+  r.inner_steps = 2;
+  const auto out = pipe->candidates(r);  // ends in clean latents
+  EXPECT_LT(out.prev_timestep, 0);
+  EXPECT_TRUE(at::equal(out.pred_original, out.candidates));
+  r.inner_steps = 3;
+  expect_refusal([&] { pipe->candidates(r); }, ErrorCode::InvalidArgument, "run past the schedule's last timestep");
+  r.inner_steps = 0;
+  expect_refusal([&] { pipe->candidates(r); }, ErrorCode::InvalidArgument, "inner steps");
+}
+
+// Chunked UNet batches round differently (the CPU kernels block by batch
+// size: about 1e-6 relative on one unguided call here), so "the same" is
+// relative to the tensor's largest magnitude, with room for guidance w = 5
+// (which multiplies that error by up to 2w - 1) and the steps that carry it.
+static void expect_same(const at::Tensor& actual, const at::Tensor& expected, const std::string& what) {
+  ASSERT_EQ(actual.sizes(), expected.sizes()) << what;
+  const double scale = std::max(1.0, expected.abs().max().item<double>());
+  const double err = (actual - expected).abs().max().item<double>() / scale;
+  EXPECT_LT(err, 1e-5) << what << ": max relative error " << err << " (scale " << scale << ")";
+}
+
+TEST(PipelineMemory, MaxBatchSplitsTheUNetBatchWithoutChangingResults) {
+  for (const std::string name : {"sd15", "sdxl"}) {
+    SCOPED_TRACE(name);
+    auto pipe = loaded(name);
+    const auto c = pipe->encode_prompts({"a cat", "a dog", "a red sofa"}, std::string("ugly"), 32, 32);
+    const auto x = at::randn({3, 4, 4, 4});
+    const auto t = at::tensor({int64_t{901}, int64_t{501}, int64_t{1}});
+    for (const double w : {1.0, 5.0}) {
+      const auto whole = pipe->guided_model_output(x, t, c, w);
+      for (const int64_t rows : {1, 2, 4, 5, 6}) {
+        expect_same(pipe->guided_model_output(x, t, c, w, rows), whole,
+                    "one call, w " + std::to_string(w) + ", max_batch " + std::to_string(rows));
+      }
+    }
+
+    GenerateRequest g;
+    g.prompts = {"a cat", "a dog", "a red sofa"};
+    g.steps = 2;
+    g.height = g.width = 32;
+    g.seed = 4;
+    const auto whole = pipe->generate(g);
+    for (const int64_t rows : {1, 4, 5}) {  // 6 rows of the CFG batch: uneven chunks too
+      g.max_batch = rows;
+      const auto split = pipe->generate(g);
+      expect_same(split.latents, whole.latents, "generate latents, max_batch " + std::to_string(rows));
+      expect_same(split.images, whole.images, "generate images");
+    }
+    g.max_batch = 2;
+    g.guidance_scale = 1.0;  // no CFG doubling
+    const auto cond_only = pipe->generate(g);
+    g.max_batch = 0;
+    expect_same(cond_only.latents, pipe->generate(g).latents, "without guidance");
+
+    CandidateRequest r;
+    r.prompts = {"a cat", "a dog"};
+    r.latents = at::randn({2, 4, 4, 4});
+    r.model_output = at::randn({2, 4, 4, 4});
+    r.steps = 10;
+    r.timestep = 501;
+    r.k = 3;
+    r.inner_steps = 2;
+    const auto all = pipe->candidates(r);
+    r.max_batch = 5;
+    const auto chunked = pipe->candidates(r);
+    expect_same(chunked.chain, all.chain, "candidate chains");
+    expect_same(chunked.model_output, all.model_output, "candidate model outputs");
+    expect_same(chunked.pred_original, all.pred_original, "candidate x0");
+    r.max_batch = -1;
+    expect_refusal([&] { pipe->candidates(r); }, ErrorCode::InvalidArgument, "maximum UNet batch");
+  }
 }
 
 TEST(PipelineRequests, BadRequestsAreRefused) {

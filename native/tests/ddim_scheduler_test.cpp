@@ -130,6 +130,10 @@ TEST(DdimStep, LogProbIsAMeanNotASum) {
   for (int b = 0; b < 2; ++b) {
     const double sd = at_mean.std[b].item<double>();
     EXPECT_NEAR(at_mean.log_prob[b].item<double>(), -std::log(sd) - 0.5 * std::log(2 * M_PI), 1e-5);
+    // A drawn x_prev: the quadratic term is averaged over the 256 elements, not summed.
+    const auto d = (out.prev_sample[b] - out.mean[b]).to(at::kDouble);
+    const double mean_quadratic = (-d.pow(2) / (2 * sd * sd)).mean().item<double>();
+    EXPECT_NEAR(out.log_prob[b].item<double>(), mean_quadratic - std::log(sd) - 0.5 * std::log(2 * M_PI), 1e-5);
   }
 }
 

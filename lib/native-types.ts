@@ -8,6 +8,8 @@ export interface NativeProgress {
   step: number;
   total: number;
   value: number;
+  /** Named figures of the event (e.g. loss, lr, accuracy at a timestep), when the stage has any. */
+  metrics?: Record<string, number>;
 }
 export type NativeProgressCallback = ((p: NativeProgress) => void) | undefined;
 

@@ -156,6 +156,17 @@ static bool CanCallIntoJs(napi_env env) {
 // Progress goes through raw Node-API calls whose failures are only statuses:
 // progress is frequent, and if the environment starts terminating in the
 // middle of a delivery, node-addon-api's wrappers would raise a fatal error.
+static bool SetMetrics(napi_env env, napi_value ev, const ProgressEvent& p) {
+  if (p.metrics.empty()) return true;
+  napi_value metrics, v;
+  if (napi_create_object(env, &metrics) != napi_ok) return false;
+  for (const auto& [name, number] : p.metrics) {
+    if (napi_create_double(env, number, &v) != napi_ok || napi_set_named_property(env, metrics, name.c_str(), v) != napi_ok)
+      return false;
+  }
+  return napi_set_named_property(env, ev, "metrics", metrics) == napi_ok;
+}
+
 static void DeliverProgress(napi_env env, JobRecord& rec, const ProgressEvent& p) {
   napi_value ev, stage, step, total, value, fn, global, ignored;
   if (napi_create_object(env, &ev) != napi_ok ||
@@ -165,7 +176,7 @@ static void DeliverProgress(napi_env env, JobRecord& rec, const ProgressEvent& p
       napi_create_double(env, p.value, &value) != napi_ok || napi_set_named_property(env, ev, "stage", stage) != napi_ok ||
       napi_set_named_property(env, ev, "step", step) != napi_ok ||
       napi_set_named_property(env, ev, "total", total) != napi_ok ||
-      napi_set_named_property(env, ev, "value", value) != napi_ok ||
+      napi_set_named_property(env, ev, "value", value) != napi_ok || !SetMetrics(env, ev, p) ||
       napi_get_reference_value(env, rec.on_progress, &fn) != napi_ok || napi_get_global(env, &global) != napi_ok) {
     return;
   }

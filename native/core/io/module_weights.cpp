@@ -95,11 +95,12 @@ void load_module_weights(torch::nn::Module& module, const std::vector<std::share
   const auto sources = collect_sources(files, options);
 
   std::vector<std::pair<std::string, at::Tensor>> targets;
+  auto wanted = [&](const std::string& key) { return !options.optional.count(key) || sources.count(key); };
   for (const auto& p : module.named_parameters(true)) {
-    if (p.value().defined()) targets.emplace_back(p.key(), p.value());
+    if (p.value().defined() && wanted(p.key())) targets.emplace_back(p.key(), p.value());
   }
   for (const auto& b : module.named_buffers(true)) {
-    if (b.value().defined()) targets.emplace_back(b.key(), b.value());
+    if (b.value().defined() && wanted(b.key())) targets.emplace_back(b.key(), b.value());
   }
 
   ShapeList actual, expected;

@@ -6,6 +6,7 @@
 
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -26,6 +27,9 @@ struct WeightLoadOptions {
   std::map<std::string, std::string> renames;
   // Checkpoint keys that are ignored when present (e.g. text_model.embeddings.position_ids).
   std::vector<std::string> ignore;
+  // Module keys that may be absent from the checkpoint: they keep their
+  // current values (e.g. freshly initialised adaLN layers over plain PickScore).
+  std::set<std::string> optional;
 };
 
 // Copies every parameter and buffer of `module` from `files` (one component

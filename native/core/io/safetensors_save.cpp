@@ -10,6 +10,7 @@
 #include <random>
 #include <set>
 
+#include "io/atomic_write.h"
 #include "io/safetensors.h"
 #include "io/safetensors_dtypes.h"
 #include "runtime/errors.h"
@@ -18,7 +19,7 @@ namespace spo::io {
 namespace {
 
 [[noreturn]] void write_failed(const std::string& path, const std::string& what, int err) {
-  const std::string message = "cannot write safetensors file " + path + ": " + what + ": " + std::strerror(err);
+  const std::string message = "cannot write " + path + ": " + what + ": " + std::strerror(err);
   if (err == ENOENT || err == ENOTDIR) throw Error(ErrorCode::NotFound, message);
   throw InvalidArgument(message);
 }
@@ -83,6 +84,13 @@ class TempFile {
 };
 
 }  // namespace
+
+void write_file_atomic(const std::string& path, const std::string& content) {
+  require(!path.empty(), "write_file_atomic: the path is empty");
+  TempFile file(path);
+  file.write(content.data(), content.size());
+  file.commit();
+}
 
 void save_safetensors(const std::string& path, const std::vector<std::pair<std::string, at::Tensor>>& tensors,
                       const std::map<std::string, std::string>& metadata) {

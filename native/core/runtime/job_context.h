@@ -6,6 +6,8 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "runtime/errors.h"
 
@@ -16,6 +18,8 @@ struct ProgressEvent {
   int64_t step = 0;    // 1-based step just finished
   int64_t total = 0;   // steps in this stage
   double value = 0.0;  // a stage-specific figure (e.g. mean log-prob of the step)
+  // Named figures of the event (e.g. loss, lr, accuracy@t), in order; JavaScript sees an object.
+  std::vector<std::pair<std::string, double>> metrics;
 };
 
 class JobContext {

@@ -47,6 +47,13 @@ export class OutOfMemoryError extends SpoError {
   }
 }
 
+/** A file, directory or key that should exist does not. */
+export class NotFoundError extends SpoError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, 'ERR_SPO_NOT_FOUND', options);
+  }
+}
+
 /** Valid input the engine does not handle (for example CUDA tensors in a CPU-only build). */
 export class UnsupportedError extends SpoError {
   constructor(message: string) {
@@ -69,7 +76,7 @@ const byCode: Record<string, (message: string) => SpoError> = {
   ERR_SPO_OUT_OF_MEMORY: (m) => new OutOfMemoryError(m),
   ERR_SPO_UNSUPPORTED: (m) => new UnsupportedError(m),
   ERR_SPO_INTERNAL: (m) => new InternalError(m),
-  ERR_SPO_NOT_FOUND: (m) => new SpoError(m, 'ERR_SPO_NOT_FOUND'),
+  ERR_SPO_NOT_FOUND: (m) => new NotFoundError(m),
 };
 
 /** Where a public call came from, captured synchronously at its start. */

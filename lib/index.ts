@@ -11,9 +11,11 @@ export type { JobOptions, Progress } from './jobs';
 export { buildInfo } from './runtime';
 export type { BuildInfo } from './runtime';
 export {
-  AbortError, DisposedError, InternalError, InvalidArgumentError, OutOfMemoryError, SpoError, TorchError,
-  UnsupportedError,
+  AbortError, DisposedError, InternalError, InvalidArgumentError, NotFoundError, OutOfMemoryError, SpoError,
+  TorchError, UnsupportedError,
 } from './errors';
 export { diagnostics } from './diagnostics';
 export * from './models';
 export * from './pipeline';
+export * from './evaluator';
+export * from './pairs';

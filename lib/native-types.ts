@@ -169,3 +169,60 @@ export interface NativeAddon {
   loadPipeline(dir: string, options: object | undefined, token?: NativeCancelToken,
                onProgress?: NativeProgressCallback): Promise<NativePipeline>;
 }
+
+// The step-aware preference model (native/addon/evaluator_binding.cpp).
+export interface NativeEvaluatorInfo {
+  device: 'cpu' | 'cuda';
+  dtype: 'fp32' | 'fp16' | 'bf16';
+  timeConditioning: 'plain' | 'step-aware' | 'step-agnostic';
+  imageSize: number;
+  projectionDim: number;
+}
+
+export interface NativePairSet {
+  prompts: string[];
+  images0: Tensor;
+  images1: Tensor;
+  /** Probability that image 0 is preferred: 1, 0 or 0.5 (a tie). */
+  preferred0: number[];
+}
+
+export interface NativeValidationReport {
+  step: number;
+  timesteps: number[];
+  accuracy: number[];
+  pairs: number;
+}
+
+export interface NativeEvaluatorTrainResult {
+  startStep: number;
+  stepsDone: number;
+  losses: number[];
+  validations: NativeValidationReport[];
+  checkpoints: string[];
+}
+
+export interface NativeEvaluator {
+  readonly info: NativeEvaluatorInfo;
+  scoreImages(args: object, token?: NativeCancelToken, onProgress?: NativeProgressCallback): Promise<Tensor>;
+  scoreLatents(args: object, token?: NativeCancelToken, onProgress?: NativeProgressCallback): Promise<Tensor>;
+  validate(args: object, token?: NativeCancelToken, onProgress?: NativeProgressCallback): Promise<NativeValidationReport>;
+  train(args: object, token?: NativeCancelToken, onProgress?: NativeProgressCallback): Promise<NativeEvaluatorTrainResult>;
+  save(dir: string, token?: NativeCancelToken, onProgress?: NativeProgressCallback): Promise<void>;
+  dispose(): void;
+}
+
+export interface NativePairRecord {
+  prompt: string;
+  image0: string;
+  image1: string;
+  label: 0 | 1 | 'tie';
+  line: number;
+}
+
+export interface NativeAddon {
+  loadEvaluator(dir: string, options: object | undefined, token?: NativeCancelToken,
+                onProgress?: NativeProgressCallback): Promise<NativeEvaluator>;
+  readPairsFile(path: string, token?: NativeCancelToken, onProgress?: NativeProgressCallback): Promise<NativePairRecord[]>;
+  comparePairScores(scores: number[], threshold: number): { winner: number; loser: number; margin: number; kept: boolean };
+}

@@ -11,6 +11,7 @@
 #include "scheduler_binding.h"
 #include "tokenizer_binding.h"
 #include "model_bindings.h"
+#include "evaluator_binding.h"
 #include "pipeline_binding.h"
 
 namespace spo::addon {
@@ -47,6 +48,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("loadTokenizer", Napi::Function::New<TokenizerBinding::Load>(env, "loadTokenizer"));
   RegisterModelBindings(env, exports);     // UNet, VAE, TextEncoder handles
   RegisterPipelineBindings(env, exports);  // Pipeline, Sampler
+  RegisterEvaluatorBindings(env, exports);  // Evaluator, loadEvaluator, readPairsFile
   exports.Set("buildInfo", Napi::Function::New<BuildInfoJs>(env, "buildInfo"));
   exports.Set("diagnostics", DefineDiagnostics(env));
   return exports;

@@ -14,6 +14,7 @@ struct AddonData {
   Napi::FunctionReference tokenizer_ctor;
   Napi::FunctionReference unet_ctor, vae_ctor, text_encoder_ctor;  // model handles
   Napi::FunctionReference pipeline_ctor;
+  Napi::FunctionReference evaluator_ctor;
   static AddonData& Of(Napi::Env env) { return *env.GetInstanceData<AddonData>(); }
 };
 

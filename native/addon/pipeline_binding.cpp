@@ -80,6 +80,12 @@ std::shared_ptr<pipeline::Pipeline> PipelineBinding::Get(Napi::Env env) {
   return pipeline_;
 }
 
+PipelineBinding::Borrowed PipelineBinding::Borrow(Napi::Env env, Napi::Value v, const std::string& what) {
+  if (!HasTag<PipelineBinding>(v)) ThrowInvalid(env, what + " must be a Pipeline");
+  auto* self = PipelineBinding::Unwrap(v.As<Napi::Object>());
+  return {self->Get(env), self->lora_lock_};
+}
+
 Napi::Value PipelineBinding::Load(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return Guard(env, [&]() -> Napi::Value {

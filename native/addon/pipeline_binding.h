@@ -20,6 +20,15 @@ class PipelineBinding : public Napi::ObjectWrap<PipelineBinding> {
   // loadPipeline(dir, options?, token?, onProgress?) -> Promise<Pipeline>
   static Napi::Value Load(const Napi::CallbackInfo& info);
 
+  // The pipeline behind a Pipeline object passed as an argument (another
+  // binding's job uses it), with the lock its jobs hold shared. Throws
+  // ERR_SPO_INVALID_ARGUMENT for anything else, ERR_SPO_DISPOSED after dispose().
+  struct Borrowed {
+    std::shared_ptr<pipeline::Pipeline> pipeline;
+    std::shared_ptr<std::shared_mutex> lock;
+  };
+  static Borrowed Borrow(Napi::Env env, Napi::Value v, const std::string& what);
+
  private:
   template <Napi::Value (PipelineBinding::*M)(const Napi::CallbackInfo&)>
   Napi::Value Safe(const Napi::CallbackInfo& info);

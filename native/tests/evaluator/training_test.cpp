@@ -238,3 +238,28 @@ TEST(PreferenceTraining, LearnsALearnableRuleAtLowNoise) {
 
 }  // namespace
 }  // namespace spo::evaluator
+
+#include "evaluator/pair_rule.h"
+
+namespace spo::evaluator {
+namespace {
+
+TEST(PairRule, BestAgainstWorstWithTheSoftmaxThreshold) {
+  // Scores ~100 x cos: a gap of 1 gives softmax difference tanh(0.5) = 0.4621.
+  auto c = choose_pair({20.0, 21.0, 20.5, 20.2}, 0.3);
+  EXPECT_EQ(c.winner, 1);
+  EXPECT_EQ(c.loser, 0);
+  EXPECT_NEAR(c.margin, std::exp(21.0) / (std::exp(21.0) + std::exp(20.0)) - std::exp(20.0) / (std::exp(21.0) + std::exp(20.0)), 1e-12);
+  EXPECT_TRUE(c.kept);
+  EXPECT_FALSE(choose_pair({20.0, 21.0}, 0.47).kept);  // a tie at SDXL-like strictness
+  EXPECT_FALSE(choose_pair({5.0, 5.0, 5.0}, 0.0).kept);  // equal scores never make a pair
+  auto eq = choose_pair({5.0, 5.0, 5.0}, 0.0);
+  EXPECT_NE(eq.winner, eq.loser);
+  EXPECT_TRUE(choose_pair({0.0, 1e6}, 0.99).kept);  // no overflow
+  EXPECT_THROW(choose_pair({1.0}, 0.3), InvalidArgument);
+  EXPECT_THROW(choose_pair({1.0, NAN}, 0.3), InvalidArgument);
+  EXPECT_THROW(choose_pair({1.0, 2.0}, 1.5), InvalidArgument);
+}
+
+}  // namespace
+}  // namespace spo::evaluator

@@ -1,0 +1,213 @@
+// The step-aware preference model (SPEC.md section 4): a CLIP model
+// initialised from PickScore whose vision tower is conditioned on the
+// diffusion timestep. It scores images (or noisy latents, through the base
+// model's x0 prediction) against prompts, decides SPO's pairs, and learns from
+// preference pairs. All the work runs in the native engine.
+import { DisposedError, InvalidArgumentError, captureCallSite } from './errors';
+import { Image, imagesToTensor } from './image';
+import { callSync, runJob, type JobOptions } from './jobs';
+import { native } from './native';
+import type { NativeEvaluator, NativeEvaluatorInfo, NativeValidationReport } from './native-types';
+import { toNativePairs, type PreferencePair } from './pairs';
+import { Pipeline } from './pipeline';
+import type { Tensor } from './tensor';
+
+export type TimeConditioning = 'plain' | 'step-aware' | 'step-agnostic';
+export type EvaluatorInfo = NativeEvaluatorInfo;
+export type ValidationReport = NativeValidationReport;
+
+export interface EvaluatorLoadOptions extends JobOptions {
+  device?: 'cpu' | 'cuda';
+  dtype?: 'fp32' | 'fp16' | 'bf16';
+  /**
+   * Unset: as the directory says (config's spo_time_conditioning, else step-aware when the
+   * weights hold adaLN layers, else plain). 'step-aware' or 'step-agnostic' over plain
+   * PickScore weights adds adaLN layers initialised so the model equals PickScore at every t.
+   */
+  timeConditioning?: TimeConditioning;
+  /** Seed of the time MLP's N(0, 0.02) initialisation in that case (default 42). */
+  initSeed?: number | bigint;
+}
+
+export interface ScoreRequest {
+  /** Images to score: Image objects, or an image tensor [B, 3, H, W] in [-1, 1]. */
+  images?: Image[] | Tensor;
+  /** Or noisy latents x_t [B, C, h, w], scored through `pipeline`'s guided x0 prediction and VAE (SPO's path). */
+  latents?: Tensor;
+  /** The base model for `latents`. */
+  pipeline?: Pipeline;
+  /** One prompt per image. */
+  prompts: string[];
+  /** The timestep each image is judged at: one number for all, or one per image (default 0). */
+  timesteps?: number | number[];
+  /** Classifier-free guidance of the x0 prediction (latents only; default 5). */
+  guidanceScale?: number;
+  /** The latents are clean (x0): decode them without the UNet (SPO's last step). */
+  clean?: boolean;
+  /** At most this many images per model call (default 0: no limit). */
+  maxBatch?: number;
+}
+
+export interface PairDecision {
+  winner: number;
+  loser: number;
+  /** softmax([s_w, s_l])[0] - softmax([s_w, s_l])[1]. */
+  margin: number;
+  /** margin > threshold; otherwise the pair is a tie and trains nothing. */
+  kept: boolean;
+}
+
+export interface EvaluatorTrainRequest {
+  /** The frozen base model whose x0 predictions the evaluator learns to judge. */
+  pipeline: Pipeline;
+  train: PreferencePair[];
+  /** Held-out pairs for the accuracy report at validationTimesteps. */
+  validation?: PreferencePair[];
+  /** Optimiser steps (default 8000). */
+  steps?: number;
+  /** Pairs per step (default 16). */
+  batchSize?: number;
+  /** AdamW (default 3e-6, SD-1.5's recipe; SDXL's is 1e-6). */
+  learningRate?: number;
+  weightDecay?: number;
+  /** Linear warm-up steps, then linear decay to 0 (default 500). */
+  warmupSteps?: number;
+  /** Gradient-norm clipping (default 1; 0 turns it off). */
+  maxGradNorm?: number;
+  guidanceScale?: number;
+  seed?: number | bigint;
+  validationTimesteps?: number[];
+  /** Validate every n steps (default 0: after the last step only). */
+  validateEvery?: number;
+  /** Checkpoints (model, optimizer, step) go here, written so a crash never leaves a broken one. */
+  checkpointDir?: string;
+  checkpointEvery?: number;
+  /** Continue from checkpointDir's latest checkpoint (default true). */
+  resume?: boolean;
+  maxBatch?: number;
+}
+
+export interface EvaluatorTrainResult {
+  /** Where this call started (> 0 when it resumed). */
+  startStep: number;
+  stepsDone: number;
+  /** The loss of every step this call ran. */
+  losses: number[];
+  validations: ValidationReport[];
+  checkpoints: string[];
+}
+
+function checkObject(value: unknown, what: string): asserts value is object {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new InvalidArgumentError(`${what} must be an object`);
+}
+
+export class Evaluator {
+  #native: NativeEvaluator | undefined;
+
+  private constructor(handle: NativeEvaluator) {
+    this.#native = handle;
+  }
+
+  /** Loads a CLIPModel directory (PickScore layout: config.json, model.safetensors, vocab.json, merges.txt). */
+  static async load(dir: string, options: EvaluatorLoadOptions = {}): Promise<Evaluator> {
+    const site = captureCallSite(Evaluator.load);
+    checkObject(options, 'options');
+    const { signal, onProgress, ...rest } = options;
+    const handle = await runJob(site, { signal, onProgress },
+      (token, progress) => native().loadEvaluator(dir, rest, token, progress));
+    return new Evaluator(handle);
+  }
+
+  /**
+   * SPO's pair rule (SPEC.md section 2) over k candidate scores: the best against the worst,
+   * kept when the softmax difference exceeds `threshold` (0.3 for SD-1.5, 0.4 for SDXL).
+   */
+  static compare(scores: ArrayLike<number>, threshold: number): PairDecision {
+    if (scores === null || typeof scores !== 'object' || typeof scores.length !== 'number') {
+      throw new InvalidArgumentError('scores must be an array of numbers');
+    }
+    return callSync(() => native().comparePairScores(Array.from(scores), threshold));
+  }
+
+  get info(): EvaluatorInfo {
+    return callSync(() => this.#handle().info);
+  }
+
+  /** Scores s = exp(logit_scale) * cos(image, text) (about 100 x cos), one per image. */
+  async score(request: ScoreRequest, options?: JobOptions): Promise<Float32Array> {
+    const site = captureCallSite(this.score);
+    checkObject(request, 'the score request');
+    const { images, latents, pipeline, prompts, timesteps = 0, guidanceScale, clean, maxBatch } = request;
+    if ((images === undefined) === (latents === undefined)) {
+      throw new InvalidArgumentError('give exactly one of images and latents');
+    }
+    let out: Tensor;
+    if (latents !== undefined) {
+      if (!(pipeline instanceof Pipeline)) throw new InvalidArgumentError('scoring latents needs the base model: pipeline');
+      const args = { pipeline: pipeline.nativeHandle(), latents, prompts, timesteps, guidanceScale, clean, maxBatch };
+      out = await runJob(site, options, (token, progress) => this.#handle().scoreLatents(withoutUndefined(args), token, progress));
+    } else {
+      if (clean !== undefined || guidanceScale !== undefined || pipeline !== undefined) {
+        throw new InvalidArgumentError('pipeline, guidanceScale and clean apply to latents only');
+      }
+      const tensor = Array.isArray(images) ? imagesToTensor(images) : images!;
+      const args = withoutUndefined({ images: tensor, prompts, timesteps, maxBatch });
+      out = await runJob(site, options, (token, progress) => this.#handle().scoreImages(args, token, progress));
+    }
+    return out.data;
+  }
+
+  /** Pair accuracy at each timestep on held-out pairs (same noise for both images of a pair). */
+  async validate(request: { pipeline: Pipeline; pairs: PreferencePair[]; timesteps?: number[]; guidanceScale?: number;
+                            seed?: number | bigint; maxBatch?: number }, options?: JobOptions): Promise<ValidationReport> {
+    const site = captureCallSite(this.validate);
+    checkObject(request, 'the validate request');
+    if (!(request.pipeline instanceof Pipeline)) throw new InvalidArgumentError('validate needs the base model: pipeline');
+    const args = withoutUndefined({ ...request, pipeline: request.pipeline.nativeHandle(), pairs: toNativePairs(request.pairs, 'pairs') });
+    return runJob(site, options, (token, progress) => this.#handle().validate(args, token, progress));
+  }
+
+  /**
+   * Trains on preference pairs by SPEC.md section 4's recipe. Progress: stage "train" per step
+   * (metrics loss, lr, gradNorm), "validate" (metrics accuracy@t), "checkpoint". Aborting stops at
+   * the next step and, with checkpointDir, leaves a checkpoint that a later call resumes exactly.
+   */
+  async train(request: EvaluatorTrainRequest, options?: JobOptions): Promise<EvaluatorTrainResult> {
+    const site = captureCallSite(this.train);
+    checkObject(request, 'the train request');
+    if (!(request.pipeline instanceof Pipeline)) throw new InvalidArgumentError('train needs the base model: pipeline');
+    const args = withoutUndefined({
+      ...request,
+      pipeline: request.pipeline.nativeHandle(),
+      train: toNativePairs(request.train, 'train'),
+      validation: request.validation === undefined ? undefined : toNativePairs(request.validation, 'validation'),
+    });
+    return runJob(site, options, (token, progress) => this.#handle().train(args, token, progress));
+  }
+
+  /** Writes config.json, model.safetensors and the tokenizer files: a directory Evaluator.load reads. */
+  async save(dir: string, options?: JobOptions): Promise<void> {
+    const site = captureCallSite(this.save);
+    await runJob(site, options, (token, progress) => this.#handle().save(dir, token, progress));
+  }
+
+  /** Frees the model once no running job uses it. */
+  dispose(): void {
+    this.#native?.dispose();
+    this.#native = undefined;
+  }
+
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+
+  #handle(): NativeEvaluator {
+    if (!this.#native) throw new DisposedError('this Evaluator was disposed');
+    return this.#native;
+  }
+}
+
+/** Drops undefined fields: the engine treats a present key as given. */
+function withoutUndefined<T extends object>(o: T): T {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
+}

@@ -1,0 +1,45 @@
+// Evaluator for JavaScript: the step-aware preference model as a handle loaded
+// by a job (loadEvaluator), whose scoring, validation, training and saving are
+// jobs too (Promise, cancel token, progress). Only conversion here: the model
+// and its training live in native/core/evaluator.
+#pragma once
+#include <napi.h>
+
+#include <memory>
+#include <shared_mutex>
+
+#include "evaluator/preference_model.h"
+
+namespace spo::addon {
+
+class EvaluatorBinding : public Napi::ObjectWrap<EvaluatorBinding> {
+ public:
+  static Napi::Function Define(Napi::Env env);
+  explicit EvaluatorBinding(const Napi::CallbackInfo& info);
+
+  // loadEvaluator(dir, { device?, dtype?, timeConditioning?, initSeed? }?, token?, onProgress?) -> Promise<Evaluator>
+  static Napi::Value Load(const Napi::CallbackInfo& info);
+  // readPairsFile(path, token?, onProgress?) -> Promise<{ prompt, image0, image1, label, line }[]>
+  static Napi::Value ReadPairsFile(const Napi::CallbackInfo& info);
+
+ private:
+  template <Napi::Value (EvaluatorBinding::*M)(const Napi::CallbackInfo&)>
+  Napi::Value Safe(const Napi::CallbackInfo& info);
+  std::shared_ptr<evaluator::PreferenceModel> Get(Napi::Env env);
+
+  Napi::Value Info(const Napi::CallbackInfo& info);
+  Napi::Value ScoreImages(const Napi::CallbackInfo& info);
+  Napi::Value ScoreLatents(const Napi::CallbackInfo& info);
+  Napi::Value Validate(const Napi::CallbackInfo& info);
+  Napi::Value Train(const Napi::CallbackInfo& info);
+  Napi::Value Save(const Napi::CallbackInfo& info);
+  Napi::Value Dispose(const Napi::CallbackInfo& info);
+
+  std::shared_ptr<evaluator::PreferenceModel> model_;
+  // Scoring and saving hold it shared, training exclusively: weights never change under a running score.
+  std::shared_ptr<std::shared_mutex> lock_ = std::make_shared<std::shared_mutex>();
+};
+
+void RegisterEvaluatorBindings(Napi::Env env, Napi::Object exports);
+
+}  // namespace spo::addon

@@ -1,6 +1,6 @@
 // The `spo` command line as a user runs it (the compiled dist/ entry point).
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { PNG } from 'pngjs';
@@ -74,4 +74,58 @@ describe('spo sample', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   }, 120_000);
+});
+
+describe('spo eval and spo train-evaluator', () => {
+  it('scores a folder of PNGs, trains an evaluator from a pairs file and scores with the result', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'spo-cli-eval-'));
+    try {
+      const python = path.resolve(__dirname, '..', '.venv', 'bin', 'python');
+      for (const [script, out] of [['make_evaluator_fixtures.py', 'evaluator'], ['make_pipeline_fixtures.py', 'pipeline']]) {
+        const made = spawnSync(python, [path.resolve(__dirname, 'python', script!), path.join(dir, out!)],
+          { encoding: 'utf8', env: { ...process.env, OMP_NUM_THREADS: '1' } });
+        expect(made.status, made.stderr).toBe(0);
+      }
+      // Flat dark and bright images (the tiny pipeline's size, 32 px), a pairs file where bright wins.
+      const { Image } = await import('../lib/index');
+      const img = (level: number) => new Image(32, 32, new Uint8Array(32 * 32 * 3).fill(level));
+      const images = path.join(dir, 'images');
+      await img(30).savePNG(path.join(images, 'dark.png'));
+      await img(220).savePNG(path.join(images, 'bright.png'));
+      const lines = Array.from({ length: 4 }, (_, i) => JSON.stringify(i % 2
+        ? { prompt: 'a bright image', image_0: 'images/dark.png', image_1: 'images/bright.png', label: 1 }
+        : { prompt: 'a bright image', image_0: 'images/bright.png', image_1: 'images/dark.png', label: 0 }));
+      writeFileSync(path.join(dir, 'pairs.jsonl'), `${lines.join('\n')}\n`);
+
+      const scored = spo('eval', '--evaluator', path.join(dir, 'evaluator', 'plain'), '--folder', images,
+        '--prompt', 'a bright image', '--json');
+      expect(scored.status, scored.stderr).toBe(0);
+      expect(scored.stderr).toMatch(/scoring \[.*\] 2\/2 images/);
+      const rows = scored.stdout.trim().split('\n').map((l) => JSON.parse(l));
+      expect(rows.map((r) => path.basename(r.file))).toEqual(['bright.png', 'dark.png']);
+      expect(rows.every((r) => Number.isFinite(r.score))).toBe(true);
+
+      const out = path.join(dir, 'trained');
+      const trained = spo('train-evaluator', '--evaluator', path.join(dir, 'evaluator', 'plain'),
+        '--model', path.join(dir, 'pipeline', 'sd15'), '--pairs', path.join(dir, 'pairs.jsonl'),
+        '--validation', path.join(dir, 'pairs.jsonl'), '--out', out, '--steps', '3', '--batch-size', '2',
+        '--lr', '1e-3', '--warmup', '1', '--checkpoint-dir', path.join(dir, 'ckpt'));
+      expect(trained.status, trained.stderr).toBe(0);
+      expect(trained.stderr).toMatch(/training \[.*\] 3\/3 steps \| loss \d/);
+      expect(trained.stdout).toMatch(/t=951  accuracy \d\.\d{3}/);
+      const again = spo('eval', '--evaluator', out, '--image', path.join(images, 'dark.png'), '--prompt', 'x', '--timestep', '500');
+      expect(again.status, again.stderr).toBe(0);
+      expect(again.stdout).toMatch(/^-?\d+\.\d{4}\t.*dark\.png\tx$/m);
+
+      const bad = spo('eval', '--evaluator', out, '--prompt', 'x');
+      expect(bad.status).toBe(1);
+      expect(bad.stderr).toMatch(/no images/);
+      const missing = spo('train-evaluator', '--evaluator', out, '--model', path.join(dir, 'pipeline', 'sd15'),
+        '--pairs', path.join(dir, 'nope.jsonl'), '--out', out);
+      expect(missing.status).toBe(1);
+      expect(missing.stderr).toMatch(/does not exist \(ERR_SPO_NOT_FOUND\)/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 180_000);
 });

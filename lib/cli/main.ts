@@ -2,7 +2,9 @@
 // The `spo` command line.
 import { Command, InvalidArgumentError as CliArgError } from 'commander';
 import { runDemo } from './demo';
+import { runEval } from './eval';
 import { runSample } from './sample';
+import { runTrainEvaluator } from './train-evaluator';
 import { buildInfo } from '../runtime';
 import { SpoError } from '../errors';
 
@@ -58,6 +60,60 @@ program
     const controller = new AbortController();
     process.once('SIGINT', () => controller.abort());
     process.exitCode = await runSample(opts, controller.signal);
+  });
+
+const repeat = (v: string, all: string[] = []) => [...all, v];
+const timeConditioning = (v: string) => {
+  if (v !== 'plain' && v !== 'step-aware' && v !== 'step-agnostic') {
+    throw new CliArgError("must be 'plain', 'step-aware' or 'step-agnostic'");
+  }
+  return v;
+};
+
+program
+  .command('eval')
+  .description('score PNG images against prompts with a (step-aware) preference model directory')
+  .requiredOption('--evaluator <dir>', 'CLIP / PickScore-layout directory (config.json, model.safetensors, vocab.json, merges.txt)')
+  .option('--image <png>', 'an image (repeatable)', repeat)
+  .option('--folder <dir>', 'every .png in this folder, in name order')
+  .requiredOption('--prompt <text>', 'one prompt for all images, or one per image in order (repeatable)', repeat)
+  .option('--timestep <t>', 'the diffusion timestep the images are judged at (0 = clean)', number('timestep', { integer: true, min: 0, max: 999 }), 0)
+  .option('--time-conditioning <mode>', "override: 'plain', 'step-aware' or 'step-agnostic'", timeConditioning)
+  .option('--device <d>', "'cpu' or 'cuda'", 'cpu')
+  .option('--dtype <t>', "'fp32', 'fp16' or 'bf16'", 'fp32')
+  .option('--json', 'one JSON object per line', false)
+  .action(async (opts) => {
+    const controller = new AbortController();
+    process.once('SIGINT', () => controller.abort());
+    process.exitCode = await runEval(opts, controller.signal);
+  });
+
+program
+  .command('train-evaluator')
+  .description('train a step-aware preference model on preference pairs (SPEC.md section 4)')
+  .requiredOption('--evaluator <dir>', 'starting model (plain PickScore-layout or step-aware directory)')
+  .requiredOption('--model <dir>', 'the frozen base pipeline whose x0 predictions are judged')
+  .requiredOption('--pairs <jsonl>', 'training pairs: {"prompt", "image_0", "image_1", "label": 0 | 1 | "tie"} per line')
+  .option('--validation <jsonl>', 'held-out pairs for the accuracy report')
+  .requiredOption('--out <dir>', 'where the trained model is written')
+  .option('--steps <n>', 'optimiser steps', number('steps', { integer: true, min: 1 }), 8000)
+  .option('--batch-size <n>', 'pairs per step', number('batch-size', { integer: true, min: 1, max: 4096 }), 16)
+  .option('--lr <x>', 'AdamW learning rate', number('lr', { min: 0 }), 3e-6)
+  .option('--weight-decay <x>', 'AdamW weight decay', number('weight-decay', { min: 0 }), 0.3)
+  .option('--warmup <n>', 'linear warm-up steps', number('warmup', { integer: true, min: 0 }), 500)
+  .option('--max-grad-norm <x>', 'gradient-norm clipping (0 = off)', number('max-grad-norm', { min: 0 }), 1)
+  .option('--guidance <w>', "guidance of the base model's x0 prediction", number('guidance', { min: 0, max: 100 }), 5)
+  .option('--seed <n>', 'random seed', number('seed', { integer: true, min: 0, max: Number.MAX_SAFE_INTEGER }), 42)
+  .option('--validate-every <n>', 'validate every n steps (0 = at the end)', number('validate-every', { integer: true, min: 0 }), 0)
+  .option('--checkpoint-dir <dir>', 'resumable checkpoints (resumed automatically when present)')
+  .option('--checkpoint-every <n>', 'checkpoint every n steps (0 = at the end)', number('checkpoint-every', { integer: true, min: 0 }), 0)
+  .option('--time-conditioning <mode>', "'step-aware' (default) or 'step-agnostic'", timeConditioning)
+  .option('--device <d>', "'cpu' or 'cuda'", 'cpu')
+  .option('--dtype <t>', "the base pipeline's 'fp32', 'fp16' or 'bf16'", 'fp32')
+  .action(async (opts) => {
+    const controller = new AbortController();
+    process.once('SIGINT', () => controller.abort());
+    process.exitCode = await runTrainEvaluator(opts, controller.signal);
   });
 
 program

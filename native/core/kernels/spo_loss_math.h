@@ -7,8 +7,9 @@
 //   loss_i  = -log sigmoid(beta * (log r_w - log r_l))
 // Backward (w.r.t. the policy output only), per element of pair i:
 //   dL/dout = grad_w * (x_prev^w - mean) + grad_l * (x_prev^l - mean)
-// with grad_w = (1/N) * g * inside_w * 2 b / (2 std^2 M), grad_l likewise with
-// -inside_l, and g = d loss_i / dz = -beta * sigmoid(-z).
+// with grad_w = (1/N) * g * inside_w * 2 * inv_two_var * b / M (d lp_w / d out
+// over (x_prev^w - mean)), grad_l likewise with -inside_l, and
+// g = d loss_i / dz = -beta * sigmoid(-z), z = beta * (log r_w - log r_l).
 #pragma once
 #include <cmath>
 #include <cstdint>

@@ -28,6 +28,21 @@ Conditioning Conditioning::repeat_rows(int64_t times) const {
           time_ids.defined() ? time_ids.repeat_interleave(times, 0) : time_ids};
 }
 
+Conditioning Conditioning::select_rows(const at::Tensor& index) const {
+  auto pick = [&](const at::Tensor& t) { return t.defined() ? t.index_select(0, index.to(t.device())) : t; };
+  return {{pick(cond.hidden), pick(cond.pooled)}, {pick(uncond.hidden), pick(uncond.pooled)}, pick(time_ids)};
+}
+
+at::Tensor guided_unet_output(models::UNet2DConditionModel& unet, const at::Tensor& x, const at::Tensor& t,
+                              const Conditioning& c, double guidance_scale) {
+  require(x.dim() == 4 && x.size(0) == c.batch(), "guided UNet output: one latent per conditioning row");
+  if (guidance_scale <= 1.0) return unet->forward(x, t, c.cond.hidden, {c.cond.pooled, c.time_ids}).to(at::kFloat);
+  models::UNetAddedConditions added{cat_defined(c.uncond.pooled, c.cond.pooled), cat_defined(c.time_ids, c.time_ids)};
+  const auto both =
+      unet->forward(at::cat({x, x}), at::cat({t, t}), at::cat({c.uncond.hidden, c.cond.hidden}), added).to(at::kFloat).chunk(2);
+  return both[0] + guidance_scale * (both[1] - both[0]);
+}
+
 void Pipeline::check_size(int64_t height, int64_t width) const {
   const int64_t f = vae_scale_factor();
   for (const int64_t side : {height, width}) {

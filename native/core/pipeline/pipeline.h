@@ -30,7 +30,15 @@ struct Conditioning {
   int64_t batch() const { return cond.hidden.size(0); }
   // Each row repeated `times` times in place (row i -> rows i*times .. i*times+times-1).
   Conditioning repeat_rows(int64_t times) const;
+  // The rows at `index` ([n] int64), in that order.
+  Conditioning select_rows(const at::Tensor& index) const;
 };
+
+// eps_u + w (eps_c - eps_u) of `unet` (this pipeline's or a copy of it) with
+// both halves in one batch; gradients flow when grad mode is on (the SPO
+// update). latents [B, C, h, w] on the UNet's device and dtype; fp32 result.
+at::Tensor guided_unet_output(models::UNet2DConditionModel& unet, const at::Tensor& latents,
+                              const at::Tensor& timesteps, const Conditioning& c, double guidance_scale);
 
 struct GenerateRequest {
   std::vector<std::string> prompts;

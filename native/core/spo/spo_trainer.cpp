@@ -1,0 +1,222 @@
+#include "spo/spo_trainer.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <torch/nn/utils/clip_grad.h>
+#include <torch/optim/adamw.h>
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+
+#include "io/atomic_write.h"
+#include "io/json_file.h"
+#include "io/module_weights.h"
+#include "io/safetensors.h"
+#include "models/lora.h"
+#include "models/lora_file.h"
+#include "runtime/errors.h"
+#include "spo/sampling_round.h"
+#include "spo/spo_update.h"
+#include "training/adamw_state.h"
+#include "training/checkpoint_dir.h"
+
+namespace spo::trainer {
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+uint64_t mix(uint64_t seed, uint64_t purpose, uint64_t index) {
+  uint64_t x = seed ^ (purpose * 0x9E3779B97F4A7C15ull) ^ (index * 0xD6E8FEB86659FD93ull);
+  x ^= x >> 30;
+  x *= 0xBF58476D1CE4E5B9ull;
+  x ^= x >> 27;
+  x *= 0x94D049BB133111EBull;
+  return x ^ (x >> 31);
+}
+enum : uint64_t { kEpochOrder = 11, kRoundSampling = 12, kPairShuffle = 13 };
+
+double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+// The LoRA tensors by stable names, for checkpoints and the optimizer state.
+training::NamedParameters lora_parameters(const models::LoraSet& set) {
+  training::NamedParameters out;
+  for (const auto& layer : set.layers) {
+    out.emplace_back(layer.name + ".down", layer.branch->down);
+    out.emplace_back(layer.name + ".up", layer.branch->up);
+  }
+  return out;
+}
+
+void save_checkpoint(const training::CheckpointDir& dir, int64_t round, const training::NamedParameters& params,
+                     torch::optim::AdamW& optimizer, const nlohmann::json& identity) {
+  const std::string path = dir.begin(round);
+  std::vector<std::pair<std::string, at::Tensor>> tensors(params.begin(), params.end());
+  io::save_safetensors(path + "/lora.safetensors", tensors, {{"format", "spo-lora-state"}});
+  training::save_adamw_state(path + "/optimizer.safetensors", optimizer, params);
+  io::write_file_atomic(path + "/trainer_state.json",
+                        nlohmann::json{{"round", round}, {"run", identity}}.dump(2) + "\n");
+  dir.commit(round);
+}
+
+int64_t load_checkpoint(const training::CheckpointDir& dir, const training::NamedParameters& params,
+                        torch::optim::AdamW& optimizer, const nlohmann::json& identity) {
+  const auto latest = dir.latest();
+  if (!latest) return 0;
+  const auto& [round, path] = *latest;
+  const auto state = io::read_json(path + "/trainer_state.json");
+  require(state.is_object() && state.contains("run") && state["run"] == identity,
+          "the checkpoint in " + path + " belongs to a different run (settings or prompts differ); "
+          "use another checkpointDir or resume: false");
+  auto file = io::SafeTensorsFile::open(path + "/lora.safetensors");
+  at::NoGradGuard no_grad;
+  for (const auto& [name, p] : params) {
+    auto t = file->tensor(name);
+    require(t.sizes() == p.sizes(), path + ": LoRA tensor " + name + " has the wrong shape");
+    p.copy_(t);
+  }
+  training::load_adamw_state(path + "/optimizer.safetensors", optimizer, params);
+  return round;
+}
+
+}  // namespace
+
+TrainRunResult train_spo(pipeline::Pipeline& pipe, evaluator::PreferenceModel& judge,
+                         const std::vector<std::string>& prompts, const SpoSettings& s, const TrainRunOptions& o,
+                         const JobContext& ctx) {
+  s.validate();
+  require(!prompts.empty(), "train: no prompts");
+  require(o.max_rounds >= 0, "train: maxRounds must be >= 0");
+  auto& unet = pipe.unet();
+  require(models::find_lora(*unet).layers.empty(),
+          "train: the pipeline's UNet already has a LoRA (merge or load a fresh pipeline first)");
+
+  // Frozen base weights: no gradients (and no graph) for anything but the LoRA.
+  for (auto& p : unet->parameters()) p.set_requires_grad(false);
+  models::LoraConfig lora_config;
+  lora_config.rank = s.lora_rank;
+  lora_config.alpha = s.lora_alpha;
+  lora_config.seed = s.seed;
+  auto lora = models::attach_lora(*unet, lora_config, pipe.options().device);
+  const auto params = lora_parameters(lora);
+  std::vector<at::Tensor> tensors;
+  for (const auto& [name, p] : params) tensors.push_back(p);
+  torch::optim::AdamW optimizer(tensors, torch::optim::AdamWOptions(s.learning_rate)
+                                             .betas({s.adam_beta1, s.adam_beta2})
+                                             .eps(s.adam_eps)
+                                             .weight_decay(s.weight_decay));
+
+  // Parity mode's copied reference: a second UNet with the base weights (no LoRA).
+  std::optional<models::UNet2DConditionModel> reference;
+  if (s.mode == UpdateMode::Parity) {
+    reference.emplace(unet->config, at::TensorOptions().device(pipe.options().device).dtype(pipe.options().dtype));
+    at::NoGradGuard no_grad;
+    auto src = unet->named_parameters(true);
+    for (auto& p : (*reference)->named_parameters(true)) {
+      p.value().copy_(src[p.key()]);
+      p.value().set_requires_grad(false);
+    }
+  }
+
+  const int64_t n_prompts = static_cast<int64_t>(prompts.size());
+  const int64_t per_epoch = (n_prompts + s.sample_batch_size - 1) / s.sample_batch_size;
+  TrainRunResult result;
+  result.total_rounds = per_epoch * s.epochs;
+  const int64_t end_round = o.max_rounds > 0 ? std::min(result.total_rounds, o.max_rounds) : result.total_rounds;
+  const nlohmann::json identity = {{"settings", s.to_json()}, {"prompts", n_prompts}};
+  std::optional<training::CheckpointDir> checkpoints;
+  if (!o.checkpoint_dir.empty()) checkpoints.emplace(o.checkpoint_dir);
+  if (checkpoints && o.resume) result.start_round = load_checkpoint(*checkpoints, params, optimizer, identity);
+
+  const int64_t height = s.height ? s.height : pipe.default_size(), width = s.width ? s.width : pipe.default_size();
+  std::vector<int64_t> order;
+  int64_t order_epoch = -1;
+  for (int64_t round = result.start_round; round < end_round; ++round) {
+    ctx.check_cancelled();
+    const int64_t epoch = round / per_epoch;
+    if (epoch != order_epoch) {
+      auto gen = at::make_generator<at::CPUGeneratorImpl>(mix(s.seed, kEpochOrder, static_cast<uint64_t>(epoch)));
+      auto perm = at::randperm(n_prompts, gen, at::kLong);
+      order.assign(perm.data_ptr<int64_t>(), perm.data_ptr<int64_t>() + n_prompts);
+      order_epoch = epoch;
+    }
+    std::vector<std::string> batch;
+    const int64_t start = (round % per_epoch) * s.sample_batch_size;
+    for (int64_t i = start; i < std::min(n_prompts, start + s.sample_batch_size); ++i)
+      batch.push_back(prompts[static_cast<size_t>(order[static_cast<size_t>(i)])]);
+    ctx.report({"round", round + 1, result.total_rounds, static_cast<double>(epoch), {{"epoch", double(epoch)}, {"prompts", double(batch.size())}}});
+
+    auto t0 = Clock::now();
+    auto sampled = run_sampling_round(pipe, judge, batch, s, mix(s.seed, kRoundSampling, static_cast<uint64_t>(round)), ctx);
+    result.sampling_seconds += seconds_since(t0);
+    const auto& st = sampled.stats;
+    result.pairs_kept += st.pairs_kept;
+    result.pairs_tied += st.pairs_tied;
+    result.pairs_cut += st.pairs_cut;
+    result.sampling_evaluations += st.model_evaluations;
+    ctx.report({"pairs", round + 1, result.total_rounds, static_cast<double>(st.pairs_kept),
+                {{"kept", double(st.pairs_kept)}, {"tied", double(st.pairs_tied)}, {"cut", double(st.pairs_cut)},
+                 {"samplingEvaluations", double(st.model_evaluations)}}});
+
+    // One global permutation of the kept pairs, then minibatches.
+    t0 = Clock::now();
+    const int64_t n_pairs = static_cast<int64_t>(sampled.pairs.size());
+    if (n_pairs > 0) {
+      auto gen = at::make_generator<at::CPUGeneratorImpl>(mix(s.seed, kPairShuffle, static_cast<uint64_t>(round)));
+      auto perm = at::randperm(n_pairs, gen, at::kLong);
+      const auto cond = [&] {
+        at::NoGradGuard no_grad;
+        return pipe.encode_prompts(batch, std::nullopt, height, width);
+      }();
+      const int64_t n_mb = (n_pairs + s.train_batch_size - 1) / s.train_batch_size;
+      optimizer.zero_grad();
+      for (int64_t mb = 0; mb < n_mb; ++mb) {
+        ctx.check_cancelled();
+        std::vector<const TransitionPair*> chunk;
+        for (int64_t i = mb * s.train_batch_size; i < std::min(n_pairs, (mb + 1) * s.train_batch_size); ++i)
+          chunk.push_back(&sampled.pairs[static_cast<size_t>(perm[i].item<int64_t>())]);
+        auto us = spo_backward(pipe, cond, chunk, s, 1.0 / static_cast<double>(s.gradient_accumulation),
+                               reference ? &*reference : nullptr);
+        result.update_evaluations += us.policy_evaluations + us.reference_evaluations;
+        result.losses.push_back(us.loss);
+        double grad_norm = 0.0;
+        const bool step_now = (mb + 1) % s.gradient_accumulation == 0 || mb + 1 == n_mb;
+        if (step_now) {
+          if (s.max_grad_norm > 0 && !s.authors_noop_clip) {
+            grad_norm = torch::nn::utils::clip_grad_norm_(tensors, s.max_grad_norm);
+          } else {
+            for (const auto& p : tensors)
+              if (p.grad().defined()) grad_norm += p.grad().to(at::kDouble).pow(2).sum().item<double>();
+            grad_norm = std::sqrt(grad_norm);
+          }
+          optimizer.step();
+          optimizer.zero_grad();
+          ++result.optimizer_steps;
+        }
+        ctx.report({"update", mb + 1, n_mb, us.loss,
+                    {{"loss", us.loss}, {"ratioW", us.ratio_w}, {"ratioL", us.ratio_l}, {"lr", s.learning_rate},
+                     {"clippedShare", us.clipped_share}, {"gradNorm", grad_norm}, {"round", double(round + 1)},
+                     {"policyEvaluations", double(us.policy_evaluations)},
+                     {"referenceEvaluations", double(us.reference_evaluations)}}});
+      }
+    }
+    result.update_seconds += seconds_since(t0);
+    result.rounds_done = round + 1;
+    if (checkpoints) {
+      save_checkpoint(*checkpoints, round + 1, params, optimizer, identity);
+      ctx.report({"checkpoint", round + 1, result.total_rounds, 0.0, {}});
+    }
+  }
+  result.rounds_done = std::max(result.rounds_done, result.start_round);
+  for (auto& p : tensors) p.mutable_grad() = at::Tensor();
+  if (!o.output_dir.empty()) {
+    std::error_code ec;
+    fs::create_directories(o.output_dir, ec);
+    if (ec) throw InvalidArgument("cannot create the output directory " + o.output_dir + ": " + ec.message());
+    result.lora_file = (fs::path(o.output_dir) / "pytorch_lora_weights.safetensors").string();
+    models::save_lora(result.lora_file, *unet);
+  }
+  return result;
+}
+
+}  // namespace spo::trainer

@@ -1,0 +1,46 @@
+// The SPO training loop (SPEC.md sections 2, 3, 6): rounds of `sample_batch_size`
+// prompts (epoch order from the seed), a sampling round, the kept pairs
+// shuffled by one permutation and trained once in minibatches with gradient
+// accumulation, gradient-norm clipping and AdamW on the UNet's LoRA. After every
+// round a checkpoint (LoRA, optimizer state, round counter, settings) is
+// committed atomically; a run resumed from it repeats the uninterrupted run
+// exactly on the CPU, because every random draw of round r comes from (seed, r).
+#pragma once
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "evaluator/preference_model.h"
+#include "pipeline/pipeline.h"
+#include "runtime/job_context.h"
+#include "spo/spo_settings.h"
+
+namespace spo::trainer {
+
+struct TrainRunOptions {
+  std::string output_dir;       // "": no final export; else <dir>/pytorch_lora_weights.safetensors (diffusers)
+  std::string checkpoint_dir;   // "": no checkpoints
+  bool resume = true;           // continue from checkpoint_dir's latest checkpoint
+  int64_t max_rounds = 0;       // > 0: stop after this many rounds in total (tests, demos)
+};
+
+struct TrainRunResult {
+  int64_t start_round = 0;      // > 0 when resumed
+  int64_t rounds_done = 0;      // the round counter at the end
+  int64_t total_rounds = 0;     // epochs x rounds per epoch
+  int64_t optimizer_steps = 0;  // in this call
+  std::vector<double> losses;   // one per minibatch in this call
+  int64_t pairs_kept = 0, pairs_tied = 0, pairs_cut = 0;
+  int64_t sampling_evaluations = 0, update_evaluations = 0;  // guided UNet evaluations of one latent
+  double sampling_seconds = 0.0, update_seconds = 0.0;
+  std::string lora_file;        // the exported LoRA ("" without output_dir)
+};
+
+// Attaches a fresh LoRA (rank, alpha, seed from the settings) to the pipeline's
+// UNet, which must have none, and trains it. The LoRA stays attached afterwards.
+// Progress stages: "round", "sample", "pairs", "update", "checkpoint".
+TrainRunResult train_spo(pipeline::Pipeline& pipe, evaluator::PreferenceModel& judge,
+                         const std::vector<std::string>& prompts, const SpoSettings& settings,
+                         const TrainRunOptions& options, const JobContext& ctx = {});
+
+}  // namespace spo::trainer

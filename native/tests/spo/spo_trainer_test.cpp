@@ -1,0 +1,262 @@
+// The SPO trainer on the tiny SD-1.5 pipeline (make_pipeline_fixtures.py) and
+// the tiny CLIP evaluator (make_evaluator_fixtures.py): settings and presets,
+// the pair and resampler rules, the sampling round's counts and kappa, the
+// update's forward counts, parity mode against the default, and abort/resume.
+#include <gtest/gtest.h>
+
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <filesystem>
+
+#include "models/lora.h"
+#include "models/lora_file.h"
+#include "runtime/errors.h"
+#include "spo/sampling_round.h"
+#include "spo/spo_trainer.h"
+#include "spo/spo_update.h"
+#include "training/checkpoint_dir.h"
+
+namespace spo::trainer {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string fixture(const std::string& area, const std::string& name) {
+  return std::string(SPO_FIXTURE_ROOT) + "/" + area + "/" + name;
+}
+
+std::shared_ptr<pipeline::Pipeline> tiny_pipeline() { return pipeline::Pipeline::load(fixture("pipeline", "sd15")); }
+std::shared_ptr<evaluator::PreferenceModel> tiny_judge() {
+  evaluator::PreferenceModelOptions o;
+  o.time_conditioning = models::TimeConditioning::StepAware;
+  return evaluator::PreferenceModel::load(fixture("evaluator", "step_aware"), o);
+}
+
+SpoSettings tiny_settings() {
+  SpoSettings s;
+  s.steps = 4;
+  s.divert_start_step = 1;
+  s.k = 3;
+  s.threshold = 0.0;
+  s.sample_batch_size = 2;
+  s.train_batch_size = 2;
+  s.epochs = 1;
+  s.learning_rate = 1e-3;
+  return s;
+}
+
+TEST(SpoSettings, PresetsAndOverrides) {
+  const auto sd15 = SpoSettings::from_preset("sd15");
+  EXPECT_EQ(sd15.k, 4);
+  EXPECT_EQ(sd15.threshold, 0.3);
+  EXPECT_EQ(sd15.lora_rank, 4);
+  EXPECT_EQ(sd15.learning_rate, 6e-5);
+  const auto sdxl = SpoSettings::from_preset("sdxl");
+  EXPECT_EQ(sdxl.k, 2);
+  EXPECT_EQ(sdxl.inner_steps, 3);
+  EXPECT_EQ(sdxl.threshold, 0.4);
+  EXPECT_EQ(sdxl.lora_rank, 64);
+  EXPECT_EQ(sdxl.gradient_accumulation, 2);
+  auto o = SpoSettings::from_json({{"preset", "sdxl"}, {"k", 4}, {"resampler", "win"}, {"mode", "parity"}});
+  EXPECT_EQ(o.k, 4);
+  EXPECT_EQ(o.inner_steps, 3);
+  EXPECT_EQ(o.resampler, Resampler::Win);
+  EXPECT_EQ(o.mode, UpdateMode::Parity);
+  EXPECT_EQ(SpoSettings::from_json(o.to_json()).to_json(), o.to_json());
+  EXPECT_THROW(SpoSettings::from_json({{"kk", 4}}), InvalidArgument);
+  EXPECT_THROW(SpoSettings::from_json({{"k", 1}}), InvalidArgument);
+  EXPECT_THROW(SpoSettings::from_json({{"k", "four"}}), InvalidArgument);
+  EXPECT_THROW(SpoSettings::from_json({{"eta", 0.0}}), InvalidArgument);
+  EXPECT_THROW(SpoSettings::from_json({{"resampler", "best"}}), InvalidArgument);
+  EXPECT_THROW(SpoSettings::from_json({{"preset", "sd3"}}), InvalidArgument);
+  EXPECT_THROW(SpoSettings::from_json({{"divertStartStep", 20}}), InvalidArgument);
+}
+
+TEST(SpoRules, PairSelectionAndResampler) {
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(1);
+  SpoSettings s;
+  auto c = choose({20.0, 21.0, 20.5, 20.2}, s, gen);
+  EXPECT_EQ(c.winner, 1);
+  EXPECT_EQ(c.loser, 0);
+  EXPECT_TRUE(c.kept);
+  EXPECT_FALSE(choose({20.0, 20.1, 20.05, 20.0}, s, gen).kept);  // below 0.3: a tie, dropped
+  s.pair_selection = PairSelection::Random;
+  std::set<std::pair<int64_t, int64_t>> seen;
+  for (int i = 0; i < 50; ++i) {
+    auto r = choose({1.0, 5.0, 3.0, 2.0}, s, gen);
+    EXPECT_NE(r.winner, r.loser);
+    EXPECT_GT(std::vector<double>({1.0, 5.0, 3.0, 2.0})[r.winner], std::vector<double>({1.0, 5.0, 3.0, 2.0})[r.loser]);
+    seen.insert({r.winner, r.loser});
+  }
+  EXPECT_GT(seen.size(), 3u);  // not always best-worst
+  Choice fixed{2, 0, 0.9, true};
+  EXPECT_EQ(resample(fixed, 4, Resampler::Win, gen), 2);
+  EXPECT_EQ(resample(fixed, 4, Resampler::Lose, gen), 0);
+  std::set<int64_t> picks;
+  for (int i = 0; i < 60; ++i) picks.insert(resample(fixed, 4, Resampler::Random, gen));
+  EXPECT_EQ(picks.size(), 4u);
+  EXPECT_THROW(resample(fixed, 4, Resampler::None, gen), Error);
+}
+
+TEST(SamplingRound, CountsModelEvaluationsAndHonoursKappa) {
+  auto pipe = tiny_pipeline();
+  auto judge = tiny_judge();
+  auto s = tiny_settings();
+  const std::vector<std::string> prompts = {"a red circle", "a blue square"};
+  auto round = run_sampling_round(*pipe, *judge, prompts, s, 7);
+  // 4 steps, divert 1: one plain step (2 evaluations), eps at the first branch (2), then 3 branch
+  // steps, each predicting x0 of its 2 x 3 candidates except the last (clean latents): 2 x 6.
+  EXPECT_EQ(round.stats.branch_steps, 3);
+  EXPECT_EQ(round.stats.model_evaluations, 2 + 2 + 2 * 6);
+  EXPECT_EQ(round.stats.images_scored, 3 * 6);
+  EXPECT_EQ(round.stats.pairs_kept + round.stats.pairs_tied, 6);
+  ASSERT_FALSE(round.pairs.empty());
+  for (const auto& p : round.pairs) {
+    EXPECT_TRUE(p.shared);
+    EXPECT_TRUE(p.x_t_w.is_same(p.x_t_l));
+    EXPECT_FALSE(at::equal(p.x_w, p.x_l));
+  }
+  // The same seed gives the same round.
+  auto again = run_sampling_round(*pipe, *judge, prompts, s, 7);
+  ASSERT_EQ(again.pairs.size(), round.pairs.size());
+  EXPECT_TRUE(at::equal(again.pairs[0].x_w, round.pairs[0].x_w));
+  // kappa below every branch timestep: every comparison is cut.
+  s.kappa = 0;
+  auto cut = run_sampling_round(*pipe, *judge, prompts, s, 7);
+  EXPECT_TRUE(cut.pairs.empty());
+  EXPECT_EQ(cut.stats.pairs_cut + cut.stats.pairs_tied, 6);
+  // The `none` resampler: k trajectories per prompt, pairs that share no x_t after the branch.
+  s.kappa = -1;
+  s.resampler = Resampler::None;
+  auto independent = run_sampling_round(*pipe, *judge, prompts, s, 7);
+  EXPECT_GT(independent.pairs.size(), 0u);
+  for (const auto& p : independent.pairs) EXPECT_FALSE(p.shared);
+  // Inner steps: each kept comparison yields j transitions, the later ones unshared.
+  s.resampler = Resampler::Random;
+  s.inner_steps = 3;
+  s.divert_start_step = 1;
+  auto chains = run_sampling_round(*pipe, *judge, prompts, s, 7);
+  EXPECT_EQ(chains.stats.branch_steps, 1);
+  EXPECT_EQ(chains.pairs.size() % 3, 0u);
+  if (!chains.pairs.empty()) {
+    EXPECT_TRUE(chains.pairs[0].shared);
+    EXPECT_FALSE(chains.pairs[1].shared);
+    EXPECT_TRUE(at::equal(chains.pairs[1].x_t_w, chains.pairs[0].x_w));  // the chain continues from the winner
+  }
+}
+
+// LoRA weights away from their B = 0 start, so that policy != reference.
+void perturb_lora(pipeline::Pipeline& pipe, uint64_t seed) {
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
+  at::NoGradGuard no_grad;
+  for (auto& t : models::find_lora(*pipe.unet()).parameters()) t.add_(at::randn(t.sizes(), gen) * 0.05);
+}
+
+TEST(SpoUpdate, OneForwardEachPerSharedXtAndParityAgrees) {
+  auto pipe = tiny_pipeline();
+  auto judge = tiny_judge();
+  auto s = tiny_settings();
+  const std::vector<std::string> prompts = {"a red circle", "a blue square"};
+  auto round = run_sampling_round(*pipe, *judge, prompts, s, 3);
+  ASSERT_GE(round.pairs.size(), 2u);
+  for (auto& p : pipe->unet()->parameters()) p.set_requires_grad(false);
+  models::LoraConfig lc;
+  lc.rank = 2;
+  lc.alpha = 2;
+  auto lora = models::attach_lora(*pipe->unet(), lc, at::kCPU);
+  perturb_lora(*pipe, 5);
+  auto cond = pipe->encode_prompts(prompts, std::nullopt, pipe->default_size(), pipe->default_size());
+  std::vector<const TransitionPair*> batch;
+  for (const auto& p : round.pairs) batch.push_back(&p);
+
+  auto grads = [&] {
+    std::vector<at::Tensor> g;
+    for (auto& t : lora.parameters()) g.push_back(t.grad().clone());
+    for (auto& t : lora.parameters()) t.mutable_grad() = at::Tensor();
+    return g;
+  };
+  const auto spo = spo_backward(*pipe, cond, batch, s, 1.0);
+  const auto g_spo = grads();
+  EXPECT_EQ(spo.policy_evaluations, static_cast<int64_t>(batch.size()));
+  EXPECT_EQ(spo.reference_evaluations, static_cast<int64_t>(batch.size()));
+
+  // parity: the copied reference UNet (no LoRA) and four forwards per pair.
+  models::UNet2DConditionModel copy(pipe->unet()->config, at::TensorOptions());
+  {
+    at::NoGradGuard no_grad;
+    auto src = pipe->unet()->named_parameters(true);
+    for (auto& p : copy->named_parameters(true)) p.value().copy_(src[p.key()]);
+  }
+  s.mode = UpdateMode::Parity;
+  const auto parity = spo_backward(*pipe, cond, batch, s, 1.0, &copy);
+  const auto g_parity = grads();
+  EXPECT_EQ(parity.policy_evaluations + parity.reference_evaluations, 4 * static_cast<int64_t>(batch.size()));
+  EXPECT_NEAR(parity.loss, spo.loss, 1e-5 * std::max(1.0, std::abs(spo.loss)));
+  EXPECT_NEAR(parity.ratio_w, spo.ratio_w, 1e-5);
+  // Relative to the whole gradient: single layers can hold gradients at the fp32 noise level.
+  std::vector<at::Tensor> flat_spo, flat_parity;
+  for (size_t i = 0; i < g_spo.size(); ++i) {
+    flat_spo.push_back(g_spo[i].flatten());
+    flat_parity.push_back(g_parity[i].flatten());
+  }
+  const auto all_spo = at::cat(flat_spo), all_parity = at::cat(flat_parity);
+  EXPECT_LT((all_spo - all_parity).norm().item<double>() / all_spo.norm().item<double>(), 1e-5);
+  EXPECT_LT((all_spo - all_parity).abs().max().item<double>(), 1e-5 * all_spo.abs().max().item<double>());
+  EXPECT_GT(at::cat({g_spo[0].flatten(), g_spo[1].flatten()}).abs().sum().item<double>(), 0.0);
+  // With LoRA weights equal to the start (B = 0) policy == reference: ratios 1, loss log 2.
+  {
+    at::NoGradGuard no_grad;
+    for (auto& layer : lora.layers) layer.branch->up.zero_();
+  }
+  s.mode = UpdateMode::Spo;
+  const auto same = spo_backward(*pipe, cond, batch, s, 1.0);
+  EXPECT_NEAR(same.loss, std::log(2.0), 1e-6);
+  EXPECT_NEAR(same.ratio_w, 1.0, 1e-6);
+}
+
+TEST(SpoTrainer, TrainsAbortsAndResumesTheSameLossSequence) {
+  const std::vector<std::string> prompts = {"a red circle", "a blue square", "a green triangle", "two circles"};
+  auto s = tiny_settings();  // 2 rounds per epoch
+  const std::string root = ::testing::TempDir() + "/spo_trainer_run";
+  fs::remove_all(root);
+
+  auto judge = tiny_judge();
+  auto pipe_a = tiny_pipeline();
+  TrainRunOptions oa;
+  oa.output_dir = root + "/a";
+  auto full = train_spo(*pipe_a, *judge, prompts, s, oa);
+  EXPECT_EQ(full.rounds_done, 2);
+  EXPECT_GT(full.losses.size(), 0u);
+  EXPECT_TRUE(fs::exists(full.lora_file));
+  // The exported LoRA loads back onto a fresh pipeline in diffusers' format.
+  auto check = tiny_pipeline();
+  EXPECT_GT(models::load_lora(full.lora_file, *check->unet()).set.layers.size(), 0u);
+  EXPECT_EQ(full.update_evaluations, 2 * full.pairs_kept);  // one policy + one reference per shared pair
+
+  auto pipe_b = tiny_pipeline();
+  TrainRunOptions ob;
+  ob.checkpoint_dir = root + "/ckpt";
+  auto flag = std::make_shared<std::atomic<bool>>(false);
+  JobContext ctx(flag, [&](const ProgressEvent& ev) {
+    if (ev.stage == "checkpoint" && ev.step == 1) flag->store(true);
+  });
+  EXPECT_THROW(train_spo(*pipe_b, *judge, prompts, s, ob, ctx), Cancelled);
+  ASSERT_EQ(training::CheckpointDir(ob.checkpoint_dir).latest()->first, 1);
+  auto pipe_c = tiny_pipeline();
+  auto resumed = train_spo(*pipe_c, *judge, prompts, s, ob);
+  EXPECT_EQ(resumed.start_round, 1);
+  ASSERT_LE(resumed.losses.size(), full.losses.size());
+  const size_t offset = full.losses.size() - resumed.losses.size();
+  for (size_t i = 0; i < resumed.losses.size(); ++i) EXPECT_EQ(resumed.losses[i], full.losses[offset + i]) << i;
+  auto la = models::find_lora(*pipe_a->unet()).parameters(), lc = models::find_lora(*pipe_c->unet()).parameters();
+  for (size_t i = 0; i < la.size(); ++i) EXPECT_TRUE(at::equal(la[i], lc[i])) << i;
+
+  // A pipeline that already has a LoRA, and another run's checkpoints, are refused.
+  EXPECT_THROW(train_spo(*pipe_c, *judge, prompts, s, ob), InvalidArgument);
+  auto pipe_d = tiny_pipeline();
+  s.seed = 9;
+  EXPECT_THROW(train_spo(*pipe_d, *judge, prompts, s, ob), InvalidArgument);
+}
+
+}  // namespace
+}  // namespace spo::trainer

@@ -201,6 +201,11 @@ export class Evaluator {
     this.dispose();
   }
 
+  /** @internal The native handle, for Trainer. */
+  nativeHandle(): NativeEvaluator {
+    return this.#handle();
+  }
+
   #handle(): NativeEvaluator {
     if (!this.#native) throw new DisposedError('this Evaluator was disposed');
     return this.#native;

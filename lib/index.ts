@@ -19,3 +19,4 @@ export * from './models';
 export * from './pipeline';
 export * from './evaluator';
 export * from './pairs';
+export * from './trainer';

@@ -226,3 +226,26 @@ export interface NativeAddon {
   readPairsFile(path: string, token?: NativeCancelToken, onProgress?: NativeProgressCallback): Promise<NativePairRecord[]>;
   comparePairScores(scores: number[], threshold: number): { winner: number; loser: number; margin: number; kept: boolean };
 }
+
+// The SPO trainer (native/addon/trainer_binding.cpp).
+export interface NativeTrainResult {
+  startRound: number;
+  roundsDone: number;
+  totalRounds: number;
+  optimizerSteps: number;
+  losses: number[];
+  pairsKept: number;
+  pairsTied: number;
+  pairsCut: number;
+  samplingEvaluations: number;
+  updateEvaluations: number;
+  samplingSeconds: number;
+  updateSeconds: number;
+  loraFile?: string;
+}
+
+export interface NativeAddon {
+  validateSpoSettings(settings: object): Record<string, unknown>;
+  readPromptFile(path: string, token?: NativeCancelToken, onProgress?: NativeProgressCallback): Promise<string[]>;
+  trainSpo(args: object, token?: NativeCancelToken, onProgress?: NativeProgressCallback): Promise<NativeTrainResult>;
+}

@@ -129,3 +129,41 @@ describe('spo eval and spo train-evaluator', () => {
     }
   }, 180_000);
 });
+
+describe('spo train', () => {
+  it('trains a LoRA with a progress display, a JSONL event log and checkpoints', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'spo-cli-train-'));
+    try {
+      const python = path.resolve(__dirname, '..', '.venv', 'bin', 'python');
+      for (const [script, out] of [['make_evaluator_fixtures.py', 'evaluator'], ['make_pipeline_fixtures.py', 'pipeline']]) {
+        const made = spawnSync(python, [path.resolve(__dirname, 'python', script!), path.join(dir, out!)],
+          { encoding: 'utf8', env: { ...process.env, OMP_NUM_THREADS: '1' } });
+        expect(made.status, made.stderr).toBe(0);
+      }
+      writeFileSync(path.join(dir, 'prompts.json'), JSON.stringify([{ caption: 'a red circle' }, { caption: 'a blue square' }]));
+      const out = path.join(dir, 'out');
+      const args = ['train', '--model', path.join(dir, 'pipeline', 'sd15'), '--evaluator', path.join(dir, 'evaluator', 'step_aware'),
+        '--prompts', path.join(dir, 'prompts.json'), '--out', out, '--set', 'steps=4', '--set', 'divertStartStep=1',
+        '--set', 'k=3', '--set', 'threshold=0', '--set', 'sampleBatchSize=1', '--set', 'epochs=1'];
+      const r = spo(...args);
+      expect(r.status, r.stderr).toBe(0);
+      expect(r.stderr).toMatch(/rounds\s+\[.*\] 2\/2 pairs kept \d+ \| loss \d\.\d{4} \| [\d.]+ rounds\/min/);
+      expect(r.stdout).toMatch(/rounds 2\/2 \(from 0\), pairs kept \d+/);
+      expect(r.stdout).toMatch(/\(2\.00 per kept pair\)/);
+      const events = readFileSync(path.join(out, 'events.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+      expect(events[0]).toMatchObject({ type: 'settings', settings: { k: 3, steps: 4, preset: 'sd15' } });
+      expect(events.at(-1)).toMatchObject({ type: 'done', result: { roundsDone: 2 } });
+      expect(new Set(events.map((e) => e.type))).toEqual(new Set(['settings', 'round', 'sampling', 'pairs', 'update', 'checkpoint', 'done']));
+      expect(readFileSync(path.join(out, 'checkpoints', 'latest'), 'utf8').trim()).toBe('step-000000002');
+      // Run again: everything is done, the run resumes at round 2 and only exports.
+      const again = spo(...args);
+      expect(again.status, again.stderr).toBe(0);
+      expect(again.stdout).toMatch(/rounds 2\/2 \(from 2\)/);
+      const bad = spo(...args, '--set', 'k=1');
+      expect(bad.status).toBe(1);
+      expect(bad.stderr).toMatch(/setting k = 1/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 180_000);
+});

@@ -4,6 +4,7 @@ import { Command, InvalidArgumentError as CliArgError } from 'commander';
 import { runDemo } from './demo';
 import { runEval } from './eval';
 import { runSample } from './sample';
+import { runTrain } from './train';
 import { runTrainEvaluator } from './train-evaluator';
 import { buildInfo } from '../runtime';
 import { SpoError } from '../errors';
@@ -114,6 +115,26 @@ program
     const controller = new AbortController();
     process.once('SIGINT', () => controller.abort());
     process.exitCode = await runTrainEvaluator(opts, controller.signal);
+  });
+
+program
+  .command('train')
+  .description('SPO fine-tuning: a LoRA on the pipeline\'s UNet, judged step by step by a preference model')
+  .requiredOption('--model <dir>', 'diffusers pipeline directory (SD-1.5 or SDXL layout)')
+  .requiredOption('--evaluator <dir>', 'step-aware preference model directory')
+  .requiredOption('--prompts <file>', 'training prompts: one per line, or the authors\' JSON of {caption} records')
+  .requiredOption('--out <dir>', 'output: pytorch_lora_weights.safetensors, events.jsonl, checkpoints/')
+  .option('--preset <name>', "'sd15' or 'sdxl' (SPEC.md section 6)", 'sd15')
+  .option('--set <key=value>', 'override a setting, e.g. --set k=2 --set resampler=win (repeatable)', repeat, [])
+  .option('--checkpoint-dir <dir>', 'round checkpoints (default <out>/checkpoints; resumed automatically)')
+  .option('--log <file>', 'JSONL log of every event (default <out>/events.jsonl)')
+  .option('--max-rounds <n>', 'stop after this many rounds in total', number('max-rounds', { integer: true, min: 1 }))
+  .option('--device <d>', "'cpu' or 'cuda'", 'cpu')
+  .option('--dtype <t>', "frozen weights: 'fp32', 'fp16' or 'bf16' (LoRA and optimizer stay fp32)", 'fp32')
+  .action(async (opts) => {
+    const controller = new AbortController();
+    process.once('SIGINT', () => controller.abort());
+    process.exitCode = await runTrain(opts, controller.signal);
   });
 
 program

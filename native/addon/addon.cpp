@@ -13,6 +13,7 @@
 #include "model_bindings.h"
 #include "evaluator_binding.h"
 #include "pipeline_binding.h"
+#include "trainer_binding.h"
 
 namespace spo::addon {
 namespace {
@@ -49,6 +50,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   RegisterModelBindings(env, exports);     // UNet, VAE, TextEncoder handles
   RegisterPipelineBindings(env, exports);  // Pipeline, Sampler
   RegisterEvaluatorBindings(env, exports);  // Evaluator, loadEvaluator, readPairsFile
+  RegisterTrainerBindings(env, exports);    // validateSpoSettings, readPromptFile, trainSpo
   exports.Set("buildInfo", Napi::Function::New<BuildInfoJs>(env, "buildInfo"));
   exports.Set("diagnostics", DefineDiagnostics(env));
   return exports;

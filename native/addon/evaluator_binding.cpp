@@ -101,6 +101,12 @@ Napi::Value EvaluatorBinding::Safe(const Napi::CallbackInfo& info) {
   return Guard(info.Env(), [&] { return (this->*M)(info); });
 }
 
+EvaluatorBinding::Borrowed EvaluatorBinding::Borrow(Napi::Env env, Napi::Value v, const std::string& what) {
+  if (!HasTag<EvaluatorBinding>(v)) ThrowInvalid(env, what + " must be an Evaluator");
+  auto* self = EvaluatorBinding::Unwrap(v.As<Napi::Object>());
+  return {self->Get(env), self->lock_};
+}
+
 ModelPtr EvaluatorBinding::Get(Napi::Env env) {
   if (!model_) ThrowJs(env, "ERR_SPO_DISPOSED", "this Evaluator was disposed");
   return model_;

@@ -36,6 +36,15 @@ class EvaluatorBinding : public Napi::ObjectWrap<EvaluatorBinding> {
   Napi::Value Dispose(const Napi::CallbackInfo& info);
 
   std::shared_ptr<evaluator::PreferenceModel> model_;
+ public:
+  // The model behind an Evaluator argument, with its lock (another binding's job uses it).
+  struct Borrowed {
+    std::shared_ptr<evaluator::PreferenceModel> model;
+    std::shared_ptr<std::shared_mutex> lock;
+  };
+  static Borrowed Borrow(Napi::Env env, Napi::Value v, const std::string& what);
+
+ private:
   // Scoring and saving hold it shared, training exclusively: weights never change under a running score.
   std::shared_ptr<std::shared_mutex> lock_ = std::make_shared<std::shared_mutex>();
 };

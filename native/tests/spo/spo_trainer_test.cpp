@@ -260,3 +260,27 @@ TEST(SpoTrainer, TrainsAbortsAndResumesTheSameLossSequence) {
 
 }  // namespace
 }  // namespace spo::trainer
+
+#include "spo/prompt_file.h"
+
+namespace spo::trainer {
+namespace {
+
+TEST(PromptFile, TextLinesAndTheAuthorsJson) {
+  EXPECT_EQ(parse_prompts("a cat\n\n  a dog  \r\nlast", "p.txt"), (std::vector<std::string>{"a cat", "a dog", "last"}));
+  EXPECT_EQ(parse_prompts(R"([{"caption": "a cat driving a nuke", "trainset_idx": 1}, "plain"])", "p.json"),
+            (std::vector<std::string>{"a cat driving a nuke", "plain"}));
+  EXPECT_THROW(parse_prompts("[{\"text\": 1}]", "p.json"), InvalidArgument);
+  EXPECT_THROW(parse_prompts("[1, 2", "p.json"), InvalidArgument);
+  EXPECT_THROW(parse_prompts(" \n\n", "p.txt"), InvalidArgument);
+  EXPECT_THROW(read_prompt_file("/nonexistent/prompts.txt"), Error);
+  try {
+    parse_prompts(R"(["ok", {"caption": 3}])", "p.json");
+    FAIL();
+  } catch (const InvalidArgument& e) {
+    EXPECT_NE(std::string(e.what()).find("p.json record 1"), std::string::npos);
+  }
+}
+
+}  // namespace
+}  // namespace spo::trainer

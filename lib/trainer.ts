@@ -1,0 +1,203 @@
+// SPO fine-tuning from TypeScript (SPEC.md sections 2, 3, 6): a Trainer over a
+// loaded Pipeline and Evaluator, with settings validated up front, typed
+// events as an async iterator (run) or a Promise (train), abort at the next
+// step boundary with a resumable checkpoint, and the LoRA exported in
+// diffusers' format. The method itself runs in the native engine.
+import { InvalidArgumentError, captureCallSite } from './errors';
+import { Evaluator } from './evaluator';
+import { callSync, runJob, type JobOptions, type Progress } from './jobs';
+import { native } from './native';
+import type { NativeTrainResult } from './native-types';
+import { Pipeline } from './pipeline';
+
+export type Preset = 'sd15' | 'sdxl';
+
+/** Every setting of SPEC.md (defaults: the preset's). */
+export interface SpoSettings {
+  preset: Preset;
+  /** Candidates per step. */
+  k: number;
+  /** Transitions per branch (the multi-step-aware variant; SDXL preset 3). */
+  innerSteps: number;
+  /** Plain DDIM steps before the first branch (never trained on). */
+  divertStartStep: number;
+  /** Pairs whose x_t has t > kappa count as ties (paper 5.1); -1 turns the cut-off off (the presets' choice). */
+  kappa: number;
+  /** Softmax-difference threshold of the pair rule (0.3 SD-1.5, 0.4 SDXL). */
+  threshold: number;
+  resampler: 'random' | 'win' | 'lose' | 'none';
+  pairSelection: 'best-worst' | 'random';
+  beta: number;
+  /** The ratio clamp's half-width. */
+  eps: number;
+  loraRank: number;
+  loraAlpha: number;
+  learningRate: number;
+  adamBeta1: number;
+  adamBeta2: number;
+  weightDecay: number;
+  adamEps: number;
+  /** Prompts per sampling round. */
+  sampleBatchSize: number;
+  /** Pairs per minibatch. */
+  trainBatchSize: number;
+  gradientAccumulation: number;
+  /** Gradient-norm clipping (<= 0: off). */
+  maxGradNorm: number;
+  /** Reproduce the public code's clip, which clips nothing (default false: clipping works). */
+  authorsNoopClip: boolean;
+  epochs: number;
+  seed: number;
+  steps: number;
+  eta: number;
+  guidanceScale: number;
+  guidanceInTraining: boolean;
+  /** Image size (0: the pipeline's default). */
+  width: number;
+  height: number;
+  /** At most this many UNet rows at once while sampling (0: no limit). */
+  maxBatch: number;
+  /** 'spo': one policy and one reference forward per shared x_t; 'parity': the authors' call pattern. */
+  mode: 'spo' | 'parity';
+}
+
+export interface TrainerOptions extends Partial<Omit<SpoSettings, 'preset'>> {
+  pipeline: Pipeline;
+  evaluator: Evaluator;
+  /** The prompts, or a file: one per line, or the authors' JSON of {caption} records. */
+  prompts: string[] | string;
+  preset?: Preset;
+  /** Where the final LoRA goes: <output>/pytorch_lora_weights.safetensors (diffusers' name). */
+  output?: string;
+  /** Round checkpoints (LoRA, optimizer, counters, settings), resumed automatically. */
+  checkpointDir?: string;
+  /** Continue from checkpointDir's latest checkpoint (default true). */
+  resume?: boolean;
+  /** Stop after this many rounds in total (default: all epochs). */
+  maxRounds?: number;
+}
+
+export type TrainResult = NativeTrainResult;
+
+export type TrainerEvent =
+  | { type: 'round'; round: number; totalRounds: number; epoch: number; prompts: number }
+  | { type: 'sampling'; round: number; step: number; totalSteps: number; pairsKept: number }
+  | { type: 'pairs'; round: number; kept: number; tied: number; cut: number; samplingEvaluations: number }
+  | { type: 'update'; round: number; minibatch: number; minibatches: number; loss: number; ratioW: number;
+      ratioL: number; lr: number; gradNorm: number; clippedShare: number; policyEvaluations: number;
+      referenceEvaluations: number }
+  | { type: 'checkpoint'; round: number }
+  | { type: 'done'; result: TrainResult };
+
+const settingKeys = new Set(['k', 'innerSteps', 'divertStartStep', 'kappa', 'threshold', 'resampler', 'pairSelection',
+  'beta', 'eps', 'loraRank', 'loraAlpha', 'learningRate', 'adamBeta1', 'adamBeta2', 'weightDecay', 'adamEps',
+  'sampleBatchSize', 'trainBatchSize', 'gradientAccumulation', 'maxGradNorm', 'authorsNoopClip', 'epochs', 'seed',
+  'steps', 'eta', 'guidanceScale', 'guidanceInTraining', 'width', 'height', 'maxBatch', 'mode']);
+const optionKeys = new Set(['pipeline', 'evaluator', 'prompts', 'preset', 'output', 'checkpointDir', 'resume', 'maxRounds']);
+
+/** Reads a prompt file: one per line, or the authors' JSON array of {caption} records (or strings). */
+export async function readPrompts(file: string, options?: JobOptions): Promise<string[]> {
+  const site = captureCallSite(readPrompts);
+  if (typeof file !== 'string' || file.length === 0) throw new InvalidArgumentError('readPrompts needs a file path');
+  return runJob(site, options, (token, progress) => native().readPromptFile(file, token, progress));
+}
+
+/** The full settings of a preset with overrides applied, validated (throws InvalidArgumentError naming the setting). */
+export function resolveSettings(overrides: Partial<SpoSettings> = {}): SpoSettings {
+  return callSync(() => native().validateSpoSettings(overrides)) as unknown as SpoSettings;
+}
+
+function toEvent(p: Progress, round: { current: number }): TrainerEvent | undefined {
+  const m = p.metrics ?? {};
+  switch (p.stage) {
+    case 'round':
+      round.current = p.step;
+      return { type: 'round', round: p.step, totalRounds: p.total, epoch: m.epoch ?? 0, prompts: m.prompts ?? 0 };
+    case 'sample':
+      return { type: 'sampling', round: round.current, step: p.step, totalSteps: p.total, pairsKept: m.pairsKept ?? 0 };
+    case 'pairs':
+      return { type: 'pairs', round: p.step, kept: m.kept ?? 0, tied: m.tied ?? 0, cut: m.cut ?? 0,
+        samplingEvaluations: m.samplingEvaluations ?? 0 };
+    case 'update':
+      return { type: 'update', round: m.round ?? round.current, minibatch: p.step, minibatches: p.total, loss: m.loss ?? p.value,
+        ratioW: m.ratioW ?? 1, ratioL: m.ratioL ?? 1, lr: m.lr ?? 0, gradNorm: m.gradNorm ?? 0,
+        clippedShare: m.clippedShare ?? 0, policyEvaluations: m.policyEvaluations ?? 0,
+        referenceEvaluations: m.referenceEvaluations ?? 0 };
+    case 'checkpoint':
+      return { type: 'checkpoint', round: p.step };
+    default:
+      return undefined;  // stages of inner jobs (e.g. "candidates") are not part of the event stream
+  }
+}
+
+export class Trainer {
+  readonly settings: SpoSettings;
+  readonly #options: TrainerOptions;
+  #running = false;
+
+  constructor(options: TrainerOptions) {
+    if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('new Trainer(options) needs an object');
+    if (!(options.pipeline instanceof Pipeline)) throw new InvalidArgumentError('options.pipeline must be a loaded Pipeline');
+    if (!(options.evaluator instanceof Evaluator)) throw new InvalidArgumentError('options.evaluator must be a loaded Evaluator');
+    const prompts = options.prompts;
+    if (!(typeof prompts === 'string' && prompts.length > 0) &&
+        !(Array.isArray(prompts) && prompts.length > 0 && prompts.every((p) => typeof p === 'string'))) {
+      throw new InvalidArgumentError('options.prompts must be a non-empty array of strings or a prompt file path');
+    }
+    const overrides: Record<string, unknown> = { preset: options.preset ?? 'sd15' };
+    for (const [key, value] of Object.entries(options)) {
+      if (settingKeys.has(key)) overrides[key] = value;
+      else if (!optionKeys.has(key)) throw new InvalidArgumentError(`unknown Trainer option '${key}'`);
+    }
+    this.settings = resolveSettings(overrides as Partial<SpoSettings>);
+    this.#options = options;
+  }
+
+  /** Runs training as a stream of typed events, ending with { type: 'done' }. */
+  async *run(options: { signal?: AbortSignal } = {}): AsyncGenerator<TrainerEvent, TrainResult, void> {
+    const queue: TrainerEvent[] = [];
+    let wake: (() => void) | undefined;
+    let finished = false;
+    let failure: unknown;
+    let result: TrainResult | undefined;
+    const job = this.train({
+      signal: options.signal,
+      onEvent: (e) => { queue.push(e); wake?.(); },
+    }).then((r) => { result = r; }, (e: unknown) => { failure = e; }).finally(() => { finished = true; wake?.(); });
+    while (true) {
+      while (queue.length > 0) yield queue.shift()!;
+      if (finished) break;
+      await new Promise<void>((resolve) => { wake = resolve; });
+      wake = undefined;
+    }
+    await job;
+    if (failure !== undefined) throw failure;
+    yield { type: 'done', result: result! };
+    return result!;
+  }
+
+  /** Runs training to the end (or to maxRounds); onEvent sees every event of run(). */
+  async train(options: { signal?: AbortSignal; onEvent?: (event: TrainerEvent) => void } = {}): Promise<TrainResult> {
+    const site = captureCallSite(this.train);
+    if (this.#running) throw new InvalidArgumentError('this Trainer is already running');
+    const { signal, onEvent } = options;
+    if (onEvent !== undefined && typeof onEvent !== 'function') throw new InvalidArgumentError('onEvent must be a function');
+    this.#running = true;
+    try {
+      const o = this.#options;
+      const prompts = typeof o.prompts === 'string' ? await readPrompts(o.prompts, { signal }) : o.prompts;
+      const round = { current: 0 };
+      const args = Object.fromEntries(Object.entries({
+        pipeline: o.pipeline.nativeHandle(), evaluator: o.evaluator.nativeHandle(), prompts, settings: this.settings,
+        outputDir: o.output, checkpointDir: o.checkpointDir, resume: o.resume, maxRounds: o.maxRounds,
+      }).filter(([, v]) => v !== undefined));
+      const result = await runJob(site, {
+        signal,
+        onProgress: onEvent && ((p) => { const e = toEvent(p, round); if (e) onEvent(e); }),
+      }, (token, progress) => native().trainSpo(args, token, progress));
+      return result;
+    } finally {
+      this.#running = false;
+    }
+  }
+}

@@ -1,0 +1,152 @@
+#include "trainer_binding.h"
+
+#include "evaluator_binding.h"
+#include "job_runner.h"
+#include "js_args.h"
+#include "js_errors.h"
+#include "pipeline_binding.h"
+#include "runtime/errors.h"
+#include "spo/prompt_file.h"
+#include "spo/spo_settings.h"
+#include "spo/spo_trainer.h"
+
+namespace spo::addon {
+namespace {
+
+// A plain JavaScript value -> JSON (numbers, strings, booleans, null, arrays, plain objects).
+nlohmann::json JsonFromJs(Napi::Env env, Napi::Value v, const std::string& what, int depth = 0) {
+  if (depth > 16) ThrowInvalid(env, what + ": nested too deeply");
+  if (v.IsNull() || v.IsUndefined()) return nullptr;
+  if (v.IsBoolean()) return v.As<Napi::Boolean>().Value();
+  if (v.IsString()) return v.As<Napi::String>().Utf8Value();
+  if (v.IsNumber()) {
+    const double d = v.As<Napi::Number>().DoubleValue();
+    if (!std::isfinite(d)) ThrowInvalid(env, what + " must be a finite number");
+    if (std::floor(d) == d && std::abs(d) < 9.007199254740992e15) return static_cast<int64_t>(d);
+    return d;
+  }
+  if (v.IsBigInt()) {
+    bool lossless = false;
+    const uint64_t u = v.As<Napi::BigInt>().Uint64Value(&lossless);
+    if (!lossless) ThrowInvalid(env, what + " must fit an unsigned 64-bit integer");
+    return u;
+  }
+  if (v.IsArray()) {
+    auto arr = v.As<Napi::Array>();
+    nlohmann::json out = nlohmann::json::array();
+    for (uint32_t i = 0; i < arr.Length(); ++i) out.push_back(JsonFromJs(env, arr.Get(i), what, depth + 1));
+    return out;
+  }
+  if (v.IsObject()) {
+    auto o = v.As<Napi::Object>();
+    nlohmann::json out = nlohmann::json::object();
+    auto keys = o.GetPropertyNames();
+    for (uint32_t i = 0; i < keys.Length(); ++i) {
+      const std::string key = keys.Get(i).As<Napi::String>().Utf8Value();
+      auto value = o.Get(key);
+      if (value.IsUndefined()) continue;
+      out[key] = JsonFromJs(env, value, what + "." + key, depth + 1);
+    }
+    return out;
+  }
+  ThrowInvalid(env, what + " must be plain data (numbers, strings, booleans, arrays, objects)");
+}
+
+Napi::Value JsonToJs(Napi::Env env, const nlohmann::json& j) {
+  if (j.is_null()) return env.Null();
+  if (j.is_boolean()) return Napi::Boolean::New(env, j.get<bool>());
+  if (j.is_number()) return Napi::Number::New(env, j.get<double>());
+  if (j.is_string()) return Napi::String::New(env, j.get<std::string>());
+  if (j.is_array()) {
+    auto arr = Napi::Array::New(env, j.size());
+    for (size_t i = 0; i < j.size(); ++i) arr.Set(static_cast<uint32_t>(i), JsonToJs(env, j[i]));
+    return arr;
+  }
+  auto o = Napi::Object::New(env);
+  for (const auto& [k, v] : j.items()) o.Set(k, JsonToJs(env, v));
+  return o;
+}
+
+Napi::Value ValidateSpoSettings(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return Guard(env, [&]() -> Napi::Value {
+    auto settings = trainer::SpoSettings::from_json(JsonFromJs(env, info[0], "settings"));
+    return JsonToJs(env, settings.to_json());
+  });
+}
+
+Napi::Value ReadPromptFile(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return Guard(env, [&]() -> Napi::Value {
+    const std::string path = RequireString(env, info[0], "path");
+    auto prompts = std::make_shared<std::vector<std::string>>();
+    return SubmitLambdaJob(
+        info, 1, [path, prompts](const JobContext&) { *prompts = trainer::read_prompt_file(path); },
+        [prompts](Napi::Env e) -> Napi::Value {
+          auto arr = Napi::Array::New(e, prompts->size());
+          for (size_t i = 0; i < prompts->size(); ++i) arr.Set(static_cast<uint32_t>(i), (*prompts)[i]);
+          return arr;
+        });
+  });
+}
+
+Napi::Value TrainSpo(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return Guard(env, [&]() -> Napi::Value {
+    auto o = RequireObject(env, info[0], "train arguments");
+    RejectUnknownKeys(env, o, {"pipeline", "evaluator", "prompts", "settings", "outputDir", "checkpointDir", "resume",
+                               "maxRounds"},
+                      "train arguments");
+    auto pipe = PipelineBinding::Borrow(env, o.Get("pipeline"), "pipeline");
+    auto judge = EvaluatorBinding::Borrow(env, o.Get("evaluator"), "evaluator");
+    if (!o.Get("prompts").IsArray()) ThrowInvalid(env, "prompts must be an array of strings");
+    auto arr = o.Get("prompts").As<Napi::Array>();
+    if (arr.Length() == 0) ThrowInvalid(env, "prompts must hold at least one prompt");
+    auto prompts = std::make_shared<std::vector<std::string>>();
+    for (uint32_t i = 0; i < arr.Length(); ++i) prompts->push_back(RequireString(env, arr.Get(i), "prompts[" + std::to_string(i) + "]"));
+    const auto settings = trainer::SpoSettings::from_json(JsonFromJs(env, o.Get("settings"), "settings"));
+    trainer::TrainRunOptions run;
+    run.output_dir = OptionalString(env, o, "outputDir").value_or("");
+    run.checkpoint_dir = OptionalString(env, o, "checkpointDir").value_or("");
+    run.resume = OptionalBool(env, o, "resume").value_or(true);
+    run.max_rounds = OptionalInteger(env, o, "maxRounds", 0, int64_t(1) << 40).value_or(0);
+    auto out = std::make_shared<trainer::TrainRunResult>();
+    return SubmitLambdaJob(
+        info, 1,
+        [pipe, judge, prompts, settings, run, out](const JobContext& ctx) {
+          // The whole run owns the pipeline (its LoRA changes) and reads the evaluator.
+          std::unique_lock hold_pipe(*pipe.lock);
+          std::shared_lock hold_judge(*judge.lock);
+          *out = trainer::train_spo(*pipe.pipeline, *judge.model, *prompts, settings, run, ctx);
+        },
+        [out](Napi::Env e) -> Napi::Value {
+          auto r = Napi::Object::New(e);
+          r.Set("startRound", static_cast<double>(out->start_round));
+          r.Set("roundsDone", static_cast<double>(out->rounds_done));
+          r.Set("totalRounds", static_cast<double>(out->total_rounds));
+          r.Set("optimizerSteps", static_cast<double>(out->optimizer_steps));
+          auto losses = Napi::Array::New(e, out->losses.size());
+          for (size_t i = 0; i < out->losses.size(); ++i) losses.Set(static_cast<uint32_t>(i), out->losses[i]);
+          r.Set("losses", losses);
+          r.Set("pairsKept", static_cast<double>(out->pairs_kept));
+          r.Set("pairsTied", static_cast<double>(out->pairs_tied));
+          r.Set("pairsCut", static_cast<double>(out->pairs_cut));
+          r.Set("samplingEvaluations", static_cast<double>(out->sampling_evaluations));
+          r.Set("updateEvaluations", static_cast<double>(out->update_evaluations));
+          r.Set("samplingSeconds", out->sampling_seconds);
+          r.Set("updateSeconds", out->update_seconds);
+          if (!out->lora_file.empty()) r.Set("loraFile", out->lora_file);
+          return r;
+        });
+  });
+}
+
+}  // namespace
+
+void RegisterTrainerBindings(Napi::Env env, Napi::Object exports) {
+  exports.Set("validateSpoSettings", Napi::Function::New<ValidateSpoSettings>(env, "validateSpoSettings"));
+  exports.Set("readPromptFile", Napi::Function::New<ReadPromptFile>(env, "readPromptFile"));
+  exports.Set("trainSpo", Napi::Function::New<TrainSpo>(env, "trainSpo"));
+}
+
+}  // namespace spo::addon

@@ -1,0 +1,16 @@
+// The SPO trainer for JavaScript: settings validation (synchronous), prompt
+// files, and a training run as one job whose progress events carry the
+// round, sampling, pairs, update and checkpoint figures. Only conversion here:
+// the method lives in native/core/spo.
+#pragma once
+#include <napi.h>
+
+namespace spo::addon {
+
+// validateSpoSettings(overrides) -> the full settings object (throws on a bad one)
+// readPromptFile(path, token?, onProgress?) -> Promise<string[]>
+// trainSpo({ pipeline, evaluator, prompts, settings, outputDir?, checkpointDir?, resume?, maxRounds? },
+//          token?, onProgress?) -> Promise<result>
+void RegisterTrainerBindings(Napi::Env env, Napi::Object exports);
+
+}  // namespace spo::addon

@@ -1,0 +1,118 @@
+// The SPO Trainer from TypeScript on the tiny SD-1.5 pipeline and the tiny
+// step-aware evaluator: settings checked up front, the event stream, the
+// exported LoRA loading back, abort and exact resume, prompt files.
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  AbortError, Evaluator, InvalidArgumentError, NotFoundError, Pipeline, Trainer, readPrompts, resolveSettings,
+  type TrainerEvent,
+} from '../lib/index';
+
+const root = path.resolve(__dirname, '..');
+const work = mkdtempSync(path.join(os.tmpdir(), 'spo-trainer-'));
+let pipelineDir: string;
+let evaluator: Evaluator;
+const prompts = ['a red circle', 'a blue square', 'a green triangle', 'two circles'];
+const tiny = { steps: 4, divertStartStep: 1, k: 3, threshold: 0, sampleBatchSize: 2, trainBatchSize: 2, epochs: 1,
+  learningRate: 1e-3 };
+
+beforeAll(async () => {
+  for (const [script, out] of [['make_evaluator_fixtures.py', 'evaluator'], ['make_pipeline_fixtures.py', 'pipeline']]) {
+    const r = spawnSync(path.join(root, '.venv', 'bin', 'python'), [path.join(root, 'test', 'python', script!), path.join(work, out!)],
+      { encoding: 'utf8', env: { ...process.env, OMP_NUM_THREADS: '1' } });
+    if (r.status !== 0) throw new Error(`fixture generation failed: ${r.stderr}`);
+  }
+  pipelineDir = path.join(work, 'pipeline', 'sd15');
+  evaluator = await Evaluator.load(path.join(work, 'evaluator', 'step_aware'));
+}, 120_000);
+
+afterAll(() => {
+  evaluator?.dispose();
+  rmSync(work, { recursive: true, force: true });
+});
+
+describe('Trainer settings', () => {
+  it('resolves presets and refuses bad settings before anything runs', async () => {
+    expect(resolveSettings({ preset: 'sdxl' })).toMatchObject({ k: 2, innerSteps: 3, threshold: 0.4, loraRank: 64,
+      learningRate: 1e-5, gradientAccumulation: 2, maxGradNorm: 1, authorsNoopClip: false, resampler: 'random' });
+    const pipeline = await Pipeline.load(pipelineDir);
+    const base = { pipeline, evaluator, prompts };
+    expect(new Trainer({ ...base, k: 8 }).settings.k).toBe(8);
+    expect(() => new Trainer({ ...base, k: 1 })).toThrow(/setting k = 1/);
+    expect(() => new Trainer({ ...base, resampler: 'best' as never })).toThrow(InvalidArgumentError);
+    expect(() => new Trainer({ ...base, eta: 0 })).toThrow(/eta/);
+    expect(() => new Trainer({ ...base, bogus: 1 } as never)).toThrow(/unknown Trainer option 'bogus'/);
+    expect(() => new Trainer({ ...base, prompts: [] })).toThrow(InvalidArgumentError);
+    expect(() => new Trainer({ ...base, pipeline: {} as Pipeline })).toThrow(InvalidArgumentError);
+    pipeline.dispose();
+  });
+
+  it('reads prompt files in both formats', async () => {
+    const txt = path.join(work, 'prompts.txt'), json = path.join(work, 'prompts.json');
+    writeFileSync(txt, 'a red circle\n\na blue square\n');
+    writeFileSync(json, JSON.stringify([{ caption: 'a cat driving a nuke', trainset_idx: 1 }, { caption: 'two circles' }]));
+    expect(await readPrompts(txt)).toEqual(['a red circle', 'a blue square']);
+    expect(await readPrompts(json)).toEqual(['a cat driving a nuke', 'two circles']);
+    await expect(readPrompts(path.join(work, 'missing.txt'))).rejects.toBeInstanceOf(NotFoundError);
+    writeFileSync(json, '[{"text": 1}]');
+    await expect(readPrompts(json)).rejects.toThrow(/record 0/);
+  });
+});
+
+describe('Trainer runs', () => {
+  it('streams well-formed events, exports a LoRA that loads back, and resumes an aborted run exactly', async () => {
+    const pipeline = await Pipeline.load(pipelineDir);
+    const output = path.join(work, 'out');
+    const events: TrainerEvent[] = [];
+    for await (const e of new Trainer({ pipeline, evaluator, prompts, ...tiny, output }).run()) events.push(e);
+    const done = events.at(-1);
+    expect(done?.type).toBe('done');
+    const result = (done as Extract<TrainerEvent, { type: 'done' }>).result;
+    expect(result).toMatchObject({ startRound: 0, roundsDone: 2, totalRounds: 2 });
+    expect(events.filter((e) => e.type === 'round').map((e) => (e as { round: number }).round)).toEqual([1, 2]);
+    const updates = events.filter((e): e is Extract<TrainerEvent, { type: 'update' }> => e.type === 'update');
+    expect(updates.map((u) => u.loss)).toEqual(result.losses);
+    for (const u of updates) {
+      expect(Number.isFinite(u.loss) && u.ratioW > 0 && u.ratioL > 0).toBe(true);
+      expect(u.policyEvaluations).toBe(u.referenceEvaluations);  // one policy and one reference forward per shared x_t
+    }
+    const pairs = events.filter((e) => e.type === 'pairs') as Extract<TrainerEvent, { type: 'pairs' }>[];
+    expect(pairs.reduce((s, p) => s + p.kept, 0)).toBe(result.pairsKept);
+    expect(result.updateEvaluations).toBe(2 * result.pairsKept);
+    expect(pipeline.hasLora).toBe(true);
+    pipeline.dispose();
+
+    const fresh = await Pipeline.load(pipelineDir);
+    expect((await fresh.loadLora(result.loraFile!)).layers).toBeGreaterThan(0);
+    fresh.dispose();
+
+    const checkpointDir = path.join(work, 'ckpt');
+    const p1 = await Pipeline.load(pipelineDir);
+    const controller = new AbortController();
+    const aborted = await new Trainer({ pipeline: p1, evaluator, prompts, ...tiny, checkpointDir }).train({
+      signal: controller.signal,
+      onEvent: (e) => { if (e.type === 'checkpoint' && e.round === 1) controller.abort(); },
+    }).catch((e: unknown) => e);
+    expect(aborted).toBeInstanceOf(AbortError);
+    p1.dispose();
+    const p2 = await Pipeline.load(pipelineDir);
+    const resumed = await new Trainer({ pipeline: p2, evaluator, prompts, ...tiny, checkpointDir }).train();
+    expect(resumed.startRound).toBe(1);
+    expect(resumed.losses).toEqual(result.losses.slice(result.losses.length - resumed.losses.length));
+    p2.dispose();
+  }, 180_000);
+
+  it('parity mode gives the same first loss with twice the update evaluations', async () => {
+    const a = await Pipeline.load(pipelineDir), b = await Pipeline.load(pipelineDir);
+    const spo = await new Trainer({ pipeline: a, evaluator, prompts, ...tiny, maxRounds: 1 }).train();
+    const parity = await new Trainer({ pipeline: b, evaluator, prompts, ...tiny, maxRounds: 1, mode: 'parity' }).train();
+    expect(parity.pairsKept).toBe(spo.pairsKept);
+    expect(parity.updateEvaluations).toBe(2 * spo.updateEvaluations);
+    expect(Math.abs(parity.losses[0]! - spo.losses[0]!)).toBeLessThan(1e-5);
+    a.dispose();
+    b.dispose();
+  }, 120_000);
+});

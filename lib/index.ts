@@ -20,3 +20,4 @@ export * from './pipeline';
 export * from './evaluator';
 export * from './pairs';
 export * from './trainer';
+export * from './baselines';

@@ -249,3 +249,17 @@ export interface NativeAddon {
   readPromptFile(path: string, token?: NativeCancelToken, onProgress?: NativeProgressCallback): Promise<string[]>;
   trainSpo(args: object, token?: NativeCancelToken, onProgress?: NativeProgressCallback): Promise<NativeTrainResult>;
 }
+
+export interface NativeDiffusionDpoResult {
+  startStep: number;
+  stepsDone: number;
+  losses: number[];
+  implicitAccuracy: number[];
+  pairsUsed: number;
+  updateEvaluations: number;
+  loraFile?: string;
+}
+
+export interface NativeAddon {
+  trainDiffusionDpo(args: object, token?: NativeCancelToken, onProgress?: NativeProgressCallback): Promise<NativeDiffusionDpoResult>;
+}

@@ -59,6 +59,8 @@ export interface SpoSettings {
   maxBatch: number;
   /** 'spo': one policy and one reference forward per shared x_t; 'parity': the authors' call pattern. */
   mode: 'spo' | 'parity';
+  /** 'spo', or the D3PO baseline: two full trajectories per prompt, the final preference copied to every step. */
+  method: 'spo' | 'd3po';
 }
 
 export interface TrainerOptions extends Partial<Omit<SpoSettings, 'preset'>> {
@@ -92,7 +94,7 @@ export type TrainerEvent =
 const settingKeys = new Set(['k', 'innerSteps', 'divertStartStep', 'kappa', 'threshold', 'resampler', 'pairSelection',
   'beta', 'eps', 'loraRank', 'loraAlpha', 'learningRate', 'adamBeta1', 'adamBeta2', 'weightDecay', 'adamEps',
   'sampleBatchSize', 'trainBatchSize', 'gradientAccumulation', 'maxGradNorm', 'authorsNoopClip', 'epochs', 'seed',
-  'steps', 'eta', 'guidanceScale', 'guidanceInTraining', 'width', 'height', 'maxBatch', 'mode']);
+  'steps', 'eta', 'guidanceScale', 'guidanceInTraining', 'width', 'height', 'maxBatch', 'mode', 'method']);
 const optionKeys = new Set(['pipeline', 'evaluator', 'prompts', 'preset', 'output', 'checkpointDir', 'resume', 'maxRounds']);
 
 /** Reads a prompt file: one per line, or the authors' JSON array of {caption} records (or strings). */

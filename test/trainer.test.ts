@@ -116,3 +116,34 @@ describe('Trainer runs', () => {
     b.dispose();
   }, 120_000);
 });
+
+describe('baselines', () => {
+  it('runs D3PO through the Trainer and Diffusion-DPO from offline pairs', async () => {
+    const { Image, trainDiffusionDpo } = await import('../lib/index');
+    const a = await Pipeline.load(pipelineDir);
+    const d3po = await new Trainer({ pipeline: a, evaluator, prompts, ...tiny, method: 'd3po', maxRounds: 1 }).train();
+    expect(d3po.roundsDone).toBe(1);
+    expect(d3po.updateEvaluations).toBeGreaterThan(2 * d3po.pairsKept);  // the trajectories share no x_t after the first step
+    a.dispose();
+
+    const size = 32;
+    const img = (level: number) => new Image(size, size, new Uint8Array(size * size * 3).fill(level));
+    const pairs = [
+      { prompt: 'a bright image', image0: img(220), image1: img(30), label: 0 as const },
+      { prompt: 'a bright image', image0: img(40), image1: img(200), label: 1 as const },
+      { prompt: 'a bright image', image0: img(40), image1: img(200), label: 'tie' as const },
+    ];
+    const b = await Pipeline.load(pipelineDir);
+    const output = path.join(work, 'ddpo');
+    const r = await trainDiffusionDpo({ pipeline: b, pairs, steps: 3, batchSize: 2, output });
+    expect(r.pairsUsed).toBe(2);
+    expect(r.losses).toHaveLength(3);
+    expect(r.losses[0]).toBeCloseTo(Math.log(2), 6);  // policy == reference at the start
+    expect(r.updateEvaluations).toBe(3 * 2 * 4);
+    b.dispose();
+    const c = await Pipeline.load(pipelineDir);
+    expect((await c.loadLora(r.loraFile!)).layers).toBeGreaterThan(0);
+    await expect(trainDiffusionDpo({ pipeline: c, pairs: [pairs[2]!] })).rejects.toThrow(/tie/);
+    c.dispose();
+  }, 120_000);
+});

@@ -29,8 +29,10 @@ std::vector<std::string> StringsFromJs(Napi::Env env, Napi::Value v, const std::
   return out;
 }
 
+}  // namespace
+
 // { prompts, images0 [N,3,H,W], images1 [N,3,H,W], preferred0: number[] } -> pairs.
-std::vector<evaluator::PreferencePair> PairsFromJs(Napi::Env env, Napi::Value v, const std::string& what) {
+std::vector<evaluator::PreferencePair> PairSetFromJs(Napi::Env env, Napi::Value v, const std::string& what) {
   auto o = RequireObject(env, v, what);
   RejectUnknownKeys(env, o, {"prompts", "images0", "images1", "preferred0"}, what);
   const auto prompts = StringsFromJs(env, o.Get("prompts"), what + ".prompts");
@@ -50,6 +52,8 @@ std::vector<evaluator::PreferencePair> PairsFromJs(Napi::Env env, Napi::Value v,
   }
   return pairs;
 }
+
+namespace {
 
 std::vector<int64_t> IntegersFromJs(Napi::Env env, Napi::Value v, const std::string& what, int64_t lo, int64_t hi) {
   if (!v.IsArray()) ThrowInvalid(env, what + " must be an array of integers");
@@ -227,7 +231,7 @@ Napi::Value EvaluatorBinding::Validate(const Napi::CallbackInfo& info) {
   auto o = RequireObject(env, info[0], "validate arguments");
   RejectUnknownKeys(env, o, {"pipeline", "pairs", "timesteps", "guidanceScale", "seed", "maxBatch"}, "validate arguments");
   auto pipe = PipelineBinding::Borrow(env, o.Get("pipeline"), "pipeline");
-  auto pairs = std::make_shared<std::vector<evaluator::PreferencePair>>(PairsFromJs(env, o.Get("pairs"), "pairs"));
+  auto pairs = std::make_shared<std::vector<evaluator::PreferencePair>>(PairSetFromJs(env, o.Get("pairs"), "pairs"));
   std::vector<int64_t> timesteps{0, 251, 501, 701, 951};
   if (!o.Get("timesteps").IsUndefined()) timesteps = IntegersFromJs(env, o.Get("timesteps"), "timesteps", 0, 999);
   const double guidance = OptionalNumber(env, o, "guidanceScale").value_or(5.0);
@@ -257,9 +261,9 @@ Napi::Value EvaluatorBinding::Train(const Napi::CallbackInfo& info) {
                              "validateEvery", "checkpointDir", "checkpointEvery", "resume", "maxBatch"},
                     "train arguments");
   auto pipe = PipelineBinding::Borrow(env, o.Get("pipeline"), "pipeline");
-  auto train = std::make_shared<std::vector<evaluator::PreferencePair>>(PairsFromJs(env, o.Get("train"), "train"));
+  auto train = std::make_shared<std::vector<evaluator::PreferencePair>>(PairSetFromJs(env, o.Get("train"), "train"));
   auto validation = std::make_shared<std::vector<evaluator::PreferencePair>>();
-  if (!o.Get("validation").IsUndefined()) *validation = PairsFromJs(env, o.Get("validation"), "validation");
+  if (!o.Get("validation").IsUndefined()) *validation = PairSetFromJs(env, o.Get("validation"), "validation");
   evaluator::PreferenceTrainingOptions t;
   t.steps = OptionalInteger(env, o, "steps", 1, 100'000'000).value_or(t.steps);
   t.batch_size = OptionalInteger(env, o, "batchSize", 1, 4096).value_or(t.batch_size);

@@ -9,6 +9,7 @@
 #include <shared_mutex>
 
 #include "evaluator/preference_model.h"
+#include "evaluator/preference_training.h"
 
 namespace spo::addon {
 
@@ -50,5 +51,8 @@ class EvaluatorBinding : public Napi::ObjectWrap<EvaluatorBinding> {
 };
 
 void RegisterEvaluatorBindings(Napi::Env env, Napi::Object exports);
+
+// { prompts, images0 [N,3,H,W], images1 [N,3,H,W], preferred0: number[] } -> preference pairs.
+std::vector<evaluator::PreferencePair> PairSetFromJs(Napi::Env env, Napi::Value v, const std::string& what);
 
 }  // namespace spo::addon

@@ -6,6 +6,7 @@
 #include "js_errors.h"
 #include "pipeline_binding.h"
 #include "runtime/errors.h"
+#include "spo/diffusion_dpo.h"
 #include "spo/prompt_file.h"
 #include "spo/spo_settings.h"
 #include "spo/spo_trainer.h"
@@ -141,12 +142,67 @@ Napi::Value TrainSpo(const Napi::CallbackInfo& info) {
   });
 }
 
+// trainDiffusionDpo({ pipeline, pairs: { prompts, images0, images1, preferred0 }, steps?, batchSize?, beta?,
+//                     learningRate?, weightDecay?, maxGradNorm?, loraRank?, loraAlpha?, seed?, checkpointDir?,
+//                     checkpointEvery?, resume?, outputDir? }, token?, onProgress?) -> Promise<result>
+Napi::Value TrainDiffusionDpo(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return Guard(env, [&]() -> Napi::Value {
+    auto o = RequireObject(env, info[0], "Diffusion-DPO arguments");
+    RejectUnknownKeys(env, o, {"pipeline", "pairs", "steps", "batchSize", "beta", "learningRate", "weightDecay",
+                               "maxGradNorm", "loraRank", "loraAlpha", "seed", "checkpointDir", "checkpointEvery",
+                               "resume", "outputDir"},
+                      "Diffusion-DPO arguments");
+    auto pipe = PipelineBinding::Borrow(env, o.Get("pipeline"), "pipeline");
+    auto pairs = std::make_shared<std::vector<evaluator::PreferencePair>>(PairSetFromJs(env, o.Get("pairs"), "pairs"));
+    trainer::DiffusionDpoOptions d;
+    d.steps = OptionalInteger(env, o, "steps", 1, 100'000'000).value_or(d.steps);
+    d.batch_size = OptionalInteger(env, o, "batchSize", 1, 4096).value_or(d.batch_size);
+    d.beta = OptionalNumber(env, o, "beta").value_or(d.beta);
+    d.learning_rate = OptionalNumber(env, o, "learningRate").value_or(d.learning_rate);
+    d.weight_decay = OptionalNumber(env, o, "weightDecay").value_or(d.weight_decay);
+    d.max_grad_norm = OptionalNumber(env, o, "maxGradNorm").value_or(d.max_grad_norm);
+    d.lora_rank = OptionalInteger(env, o, "loraRank", 1, 4096).value_or(d.lora_rank);
+    d.lora_alpha = OptionalNumber(env, o, "loraAlpha").value_or(d.lora_alpha);
+    if (!o.Get("seed").IsUndefined()) d.seed = RequireSeed(env, o.Get("seed"), "seed");
+    d.checkpoint_dir = OptionalString(env, o, "checkpointDir").value_or("");
+    d.checkpoint_every = OptionalInteger(env, o, "checkpointEvery", 0, 100'000'000).value_or(0);
+    d.resume = OptionalBool(env, o, "resume").value_or(true);
+    d.output_dir = OptionalString(env, o, "outputDir").value_or("");
+    auto out = std::make_shared<trainer::DiffusionDpoResult>();
+    return SubmitLambdaJob(
+        info, 1,
+        [pipe, pairs, d, out](const JobContext& ctx) {
+          std::unique_lock hold(*pipe.lock);
+          *out = trainer::train_diffusion_dpo(*pipe.pipeline, *pairs, d, ctx);
+        },
+        [out](Napi::Env e) -> Napi::Value {
+          auto r = Napi::Object::New(e);
+          r.Set("startStep", static_cast<double>(out->start_step));
+          r.Set("stepsDone", static_cast<double>(out->steps_done));
+          auto losses = Napi::Array::New(e, out->losses.size());
+          auto acc = Napi::Array::New(e, out->implicit_accuracy.size());
+          for (size_t i = 0; i < out->losses.size(); ++i) {
+            losses.Set(static_cast<uint32_t>(i), out->losses[i]);
+            acc.Set(static_cast<uint32_t>(i), out->implicit_accuracy[i]);
+          }
+          r.Set("losses", losses);
+          r.Set("implicitAccuracy", acc);
+          r.Set("pairsUsed", static_cast<double>(out->pairs_used));
+          r.Set("updateEvaluations", static_cast<double>(out->update_evaluations));
+          if (!out->lora_file.empty()) r.Set("loraFile", out->lora_file);
+          return r;
+        });
+  });
+}
+
 }  // namespace
 
 void RegisterTrainerBindings(Napi::Env env, Napi::Object exports) {
   exports.Set("validateSpoSettings", Napi::Function::New<ValidateSpoSettings>(env, "validateSpoSettings"));
   exports.Set("readPromptFile", Napi::Function::New<ReadPromptFile>(env, "readPromptFile"));
   exports.Set("trainSpo", Napi::Function::New<TrainSpo>(env, "trainSpo"));
+  exports.Set("trainDiffusionDpo", Napi::Function::New<TrainDiffusionDpo>(env, "trainDiffusionDpo"));
 }
 
 }  // namespace spo::addon

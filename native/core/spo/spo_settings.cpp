@@ -20,6 +20,7 @@ const char* resampler_name(Resampler r) {
 }
 const char* pair_selection_name(PairSelection p) { return p == PairSelection::BestWorst ? "best-worst" : "random"; }
 const char* update_mode_name(UpdateMode m) { return m == UpdateMode::Spo ? "spo" : "parity"; }
+const char* method_name(Method m) { return m == Method::Spo ? "spo" : "d3po"; }
 
 SpoSettings SpoSettings::from_preset(const std::string& name) {
   SpoSettings s;
@@ -83,7 +84,7 @@ json SpoSettings::to_json() const {
               {"gradientAccumulation", gradient_accumulation}, {"maxGradNorm", max_grad_norm},
               {"authorsNoopClip", authors_noop_clip}, {"epochs", epochs}, {"seed", seed}, {"steps", steps},
               {"eta", eta}, {"guidanceScale", guidance_scale}, {"guidanceInTraining", guidance_in_training},
-              {"width", width}, {"height", height}, {"maxBatch", max_batch}, {"mode", update_mode_name(mode)}};
+              {"width", width}, {"height", height}, {"maxBatch", max_batch}, {"mode", update_mode_name(mode)}, {"method", method_name(method)}};
 }
 
 namespace {
@@ -116,7 +117,7 @@ SpoSettings SpoSettings::from_json(const json& o) {
       "preset", "k", "innerSteps", "divertStartStep", "kappa", "threshold", "resampler", "pairSelection", "beta", "eps",
       "loraRank", "loraAlpha", "learningRate", "adamBeta1", "adamBeta2", "weightDecay", "adamEps", "sampleBatchSize",
       "trainBatchSize", "gradientAccumulation", "maxGradNorm", "authorsNoopClip", "epochs", "seed", "steps", "eta",
-      "guidanceScale", "guidanceInTraining", "width", "height", "maxBatch", "mode"};
+      "guidanceScale", "guidanceInTraining", "width", "height", "maxBatch", "mode", "method"};
   for (const auto& [key, value] : o.items()) require(known.count(key), "unknown setting '" + key + "'");
   auto get = [&](const char* key, auto& out) {
     if (o.contains(key) && !o.at(key).is_null()) out = field<std::decay_t<decltype(out)>>(o, key);
@@ -149,6 +150,12 @@ SpoSettings SpoSettings::from_json(const json& o) {
     if (m == "spo") s.mode = UpdateMode::Spo;
     else if (m == "parity") s.mode = UpdateMode::Parity;
     else throw InvalidArgument("setting mode must be \"spo\" or \"parity\", got \"" + m + "\"");
+  }
+  if (o.contains("method")) {
+    const auto m = field<std::string>(o, "method");
+    if (m == "spo") s.method = Method::Spo;
+    else if (m == "d3po") s.method = Method::D3po;
+    else throw InvalidArgument("setting method must be \"spo\" or \"d3po\", got \"" + m + "\"");
   }
   s.validate();
   return s;

@@ -18,6 +18,10 @@ enum class PairSelection { BestWorst, Random };
 // off. `parity`: the authors' call pattern (separate winner and loser forwards,
 // a copied reference UNet), to measure what the engine saves.
 enum class UpdateMode { Spo, Parity };
+// `spo`: step-aware pairs from shared latents. `d3po`: the D3PO baseline: two
+// full trajectories per prompt from one x_T, the final images' preference
+// copied to every step's transitions (SPEC.md section 7).
+enum class Method { Spo, D3po };
 
 struct SpoSettings {
   std::string preset = "sd15";
@@ -47,6 +51,7 @@ struct SpoSettings {
   int64_t width = 0, height = 0;   // 0: the pipeline's default size
   int64_t max_batch = 0;           // > 0: at most this many UNet rows at once while sampling
   UpdateMode mode = UpdateMode::Spo;
+  Method method = Method::Spo;
 
   // "sd15" or "sdxl" (SPEC.md section 6); InvalidArgument for another name.
   static SpoSettings from_preset(const std::string& name);
@@ -61,5 +66,6 @@ struct SpoSettings {
 const char* resampler_name(Resampler r);
 const char* pair_selection_name(PairSelection p);
 const char* update_mode_name(UpdateMode m);
+const char* method_name(Method m);
 
 }  // namespace spo::trainer

@@ -15,6 +15,8 @@
 #include "models/lora.h"
 #include "models/lora_file.h"
 #include "runtime/errors.h"
+#include "spo/d3po_round.h"
+#include "spo/lora_checkpoint.h"
 #include "spo/sampling_round.h"
 #include "spo/spo_update.h"
 #include "training/adamw_state.h"
@@ -37,47 +39,6 @@ uint64_t mix(uint64_t seed, uint64_t purpose, uint64_t index) {
 enum : uint64_t { kEpochOrder = 11, kRoundSampling = 12, kPairShuffle = 13 };
 
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
-
-// The LoRA tensors by stable names, for checkpoints and the optimizer state.
-training::NamedParameters lora_parameters(const models::LoraSet& set) {
-  training::NamedParameters out;
-  for (const auto& layer : set.layers) {
-    out.emplace_back(layer.name + ".down", layer.branch->down);
-    out.emplace_back(layer.name + ".up", layer.branch->up);
-  }
-  return out;
-}
-
-void save_checkpoint(const training::CheckpointDir& dir, int64_t round, const training::NamedParameters& params,
-                     torch::optim::AdamW& optimizer, const nlohmann::json& identity) {
-  const std::string path = dir.begin(round);
-  std::vector<std::pair<std::string, at::Tensor>> tensors(params.begin(), params.end());
-  io::save_safetensors(path + "/lora.safetensors", tensors, {{"format", "spo-lora-state"}});
-  training::save_adamw_state(path + "/optimizer.safetensors", optimizer, params);
-  io::write_file_atomic(path + "/trainer_state.json",
-                        nlohmann::json{{"round", round}, {"run", identity}}.dump(2) + "\n");
-  dir.commit(round);
-}
-
-int64_t load_checkpoint(const training::CheckpointDir& dir, const training::NamedParameters& params,
-                        torch::optim::AdamW& optimizer, const nlohmann::json& identity) {
-  const auto latest = dir.latest();
-  if (!latest) return 0;
-  const auto& [round, path] = *latest;
-  const auto state = io::read_json(path + "/trainer_state.json");
-  require(state.is_object() && state.contains("run") && state["run"] == identity,
-          "the checkpoint in " + path + " belongs to a different run (settings or prompts differ); "
-          "use another checkpointDir or resume: false");
-  auto file = io::SafeTensorsFile::open(path + "/lora.safetensors");
-  at::NoGradGuard no_grad;
-  for (const auto& [name, p] : params) {
-    auto t = file->tensor(name);
-    require(t.sizes() == p.sizes(), path + ": LoRA tensor " + name + " has the wrong shape");
-    p.copy_(t);
-  }
-  training::load_adamw_state(path + "/optimizer.safetensors", optimizer, params);
-  return round;
-}
 
 }  // namespace
 
@@ -147,7 +108,9 @@ TrainRunResult train_spo(pipeline::Pipeline& pipe, evaluator::PreferenceModel& j
     ctx.report({"round", round + 1, result.total_rounds, static_cast<double>(epoch), {{"epoch", double(epoch)}, {"prompts", double(batch.size())}}});
 
     auto t0 = Clock::now();
-    auto sampled = run_sampling_round(pipe, judge, batch, s, mix(s.seed, kRoundSampling, static_cast<uint64_t>(round)), ctx);
+    const uint64_t round_seed = mix(s.seed, kRoundSampling, static_cast<uint64_t>(round));
+    auto sampled = s.method == Method::D3po ? run_d3po_round(pipe, judge, batch, s, round_seed, ctx)
+                                            : run_sampling_round(pipe, judge, batch, s, round_seed, ctx);
     result.sampling_seconds += seconds_since(t0);
     const auto& st = sampled.stats;
     result.pairs_kept += st.pairs_kept;

@@ -284,3 +284,120 @@ TEST(PromptFile, TextLinesAndTheAuthorsJson) {
 
 }  // namespace
 }  // namespace spo::trainer
+
+#include "spo/d3po_round.h"
+#include "spo/diffusion_dpo.h"
+
+namespace spo::trainer {
+namespace {
+
+TEST(D3po, TrajectoryLabelsOnEveryStep) {
+  auto pipe = tiny_pipeline();
+  auto judge = tiny_judge();
+  auto s = tiny_settings();
+  s.method = Method::D3po;
+  const std::vector<std::string> prompts = {"a red circle", "a blue square"};
+  auto round = run_d3po_round(*pipe, *judge, prompts, s, 5);
+  // 1 shared step for 2 prompts, then 3 steps of 2 trajectories each; 2 final images per prompt.
+  EXPECT_EQ(round.stats.model_evaluations, 2 + 3 * 4);
+  EXPECT_EQ(round.stats.images_scored, 4);
+  EXPECT_EQ(round.stats.pairs_kept + 3 * round.stats.pairs_tied, 6);
+  for (const auto& p : round.pairs) {
+    // Only the first transition (from the last shared latent) shares x_t.
+    EXPECT_EQ(p.shared, p.timestep == round.pairs.front().timestep);
+    EXPECT_EQ(at::equal(p.x_t_w, p.x_t_l), p.shared);
+  }
+  // Consecutive transitions of one trajectory chain up.
+  if (round.pairs.size() >= 2 && round.pairs[0].prompt == round.pairs[1].prompt) {
+    EXPECT_TRUE(at::equal(round.pairs[1].x_t_w, round.pairs[0].x_w));
+  }
+  auto settings = SpoSettings::from_json({{"method", "d3po"}});
+  EXPECT_EQ(settings.method, Method::D3po);
+  EXPECT_THROW(SpoSettings::from_json({{"method", "ppo"}}), InvalidArgument);
+  // The trainer runs the D3PO rounds with the same update (both sides forwarded).
+  auto p2 = tiny_pipeline();
+  TrainRunOptions o;
+  o.max_rounds = 1;
+  auto result = train_spo(*p2, *judge, prompts, s, o);
+  // Both sides forwarded for the unshared transitions (one x_t for the shared first one, in the same batch).
+  EXPECT_GT(result.update_evaluations, 2 * result.pairs_kept);
+  EXPECT_LE(result.update_evaluations, 4 * result.pairs_kept);
+}
+
+std::vector<evaluator::PreferencePair> image_pairs(int64_t n, int64_t size) {
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(21);
+  std::vector<evaluator::PreferencePair> pairs;
+  for (int64_t i = 0; i < n; ++i)
+    pairs.push_back({i % 2 ? "a red circle" : "a blue square", at::rand({3, size, size}, gen) * 2 - 1,
+                     at::rand({3, size, size}, gen) * 2 - 1, i % 3 == 2 ? 0.5 : double(i % 2)});
+  return pairs;
+}
+
+TEST(DiffusionDpo, LossAtTheStartAndADescentStep) {
+  auto pipe = tiny_pipeline();
+  for (auto& p : pipe->unet()->parameters()) p.set_requires_grad(false);
+  models::LoraConfig lc;
+  lc.rank = 2;
+  lc.alpha = 2;
+  auto lora = models::attach_lora(*pipe->unet(), lc, at::kCPU);
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(3);
+  const int64_t size = pipe->default_size() / pipe->vae_scale_factor();
+  auto x_w = at::randn({2, 4, size, size}, gen), x_l = at::randn({2, 4, size, size}, gen);
+  auto noise = at::randn({2, 4, size, size}, gen);
+  auto t = at::tensor({100, 700}, at::kLong);
+  auto cond = pipe->encode_prompts({"a red circle", "a blue square"}, std::nullopt, pipe->default_size(), pipe->default_size());
+  // B = 0: the policy is the reference, so the inside term is 0 and the loss log 2.
+  auto start = diffusion_dpo_backward(*pipe, cond, x_w, x_l, noise, t, 5000.0);
+  EXPECT_NEAR(start.loss, std::log(2.0), 1e-6);
+  for (auto& p : lora.parameters()) p.mutable_grad() = at::Tensor();
+  perturb_lora(*pipe, 8);
+  auto before = diffusion_dpo_backward(*pipe, cond, x_w, x_l, noise, t, 50.0);
+  {
+    // A small step against the gradient lowers the loss: the gradient is the loss's.
+    at::NoGradGuard no_grad;
+    for (auto& p : lora.parameters()) {
+      p.sub_(p.grad() * 1e-2);
+      p.mutable_grad() = at::Tensor();
+    }
+  }
+  auto after = diffusion_dpo_backward(*pipe, cond, x_w, x_l, noise, t, 50.0);
+  EXPECT_LT(after.loss, before.loss);
+}
+
+TEST(DiffusionDpo, TrainsSkipsTiesAndResumes) {
+  auto pipe_a = tiny_pipeline();
+  auto pairs = image_pairs(6, pipe_a->default_size());
+  DiffusionDpoOptions o;
+  o.steps = 4;
+  o.batch_size = 2;
+  o.learning_rate = 1e-3;
+  o.output_dir = ::testing::TempDir() + "/spo_ddpo_out";
+  auto full = train_diffusion_dpo(*pipe_a, pairs, o);
+  EXPECT_EQ(full.pairs_used, 4);  // 2 of 6 are ties
+  EXPECT_EQ(full.losses.size(), 4u);
+  EXPECT_EQ(full.update_evaluations, 4 * 4 * 2);
+  EXPECT_TRUE(std::filesystem::exists(full.lora_file));
+  o.output_dir.clear();
+  o.checkpoint_dir = ::testing::TempDir() + "/spo_ddpo_ckpt";
+  o.checkpoint_every = 2;
+  std::filesystem::remove_all(o.checkpoint_dir);
+  auto flag = std::make_shared<std::atomic<bool>>(false);
+  JobContext ctx(flag, [&](const ProgressEvent& ev) {
+    if (ev.stage == "checkpoint" && ev.step == 2) flag->store(true);
+  });
+  auto pipe_b = tiny_pipeline();
+  EXPECT_THROW(train_diffusion_dpo(*pipe_b, pairs, o, ctx), Cancelled);
+  auto pipe_c = tiny_pipeline();
+  auto resumed = train_diffusion_dpo(*pipe_c, pairs, o);
+  EXPECT_EQ(resumed.start_step, 2);
+  ASSERT_EQ(resumed.losses.size(), 2u);
+  EXPECT_EQ(resumed.losses[0], full.losses[2]);
+  EXPECT_EQ(resumed.losses[1], full.losses[3]);
+  auto all_ties = image_pairs(3, pipe_a->default_size());
+  for (auto& p : all_ties) p.label_0 = 0.5;
+  auto pipe_d = tiny_pipeline();
+  EXPECT_THROW(train_diffusion_dpo(*pipe_d, all_ties, o), InvalidArgument);
+}
+
+}  // namespace
+}  // namespace spo::trainer

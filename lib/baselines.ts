@@ -1,0 +1,50 @@
+// Baselines in the same engine, for side-by-side comparisons with SPO
+// (SPEC.md section 7). D3PO runs through Trainer with method: 'd3po';
+// Diffusion-DPO learns from offline preference pairs and lives here.
+import { InvalidArgumentError, captureCallSite } from './errors';
+import { runJob, type JobOptions } from './jobs';
+import { native } from './native';
+import type { NativeDiffusionDpoResult } from './native-types';
+import { toNativePairs, type PreferencePair } from './pairs';
+import { Pipeline } from './pipeline';
+
+export interface DiffusionDpoRequest {
+  pipeline: Pipeline;
+  /** Offline pairs (ties are skipped). */
+  pairs: PreferencePair[];
+  /** Optimiser steps (default 1000). */
+  steps?: number;
+  /** Pairs per step (default 4). */
+  batchSize?: number;
+  /** Default 5000 (the SD-1.5 recipe uses 2000-5000). */
+  beta?: number;
+  learningRate?: number;
+  weightDecay?: number;
+  maxGradNorm?: number;
+  loraRank?: number;
+  loraAlpha?: number;
+  seed?: number | bigint;
+  checkpointDir?: string;
+  checkpointEvery?: number;
+  resume?: boolean;
+  /** Where the LoRA goes: <output>/pytorch_lora_weights.safetensors. */
+  output?: string;
+}
+
+export type DiffusionDpoResult = NativeDiffusionDpoResult;
+
+/**
+ * Diffusion-DPO: winner and loser noised with the same t and noise; the LoRA policy's
+ * denoising error against the LoRA-off reference's, through -log sigmoid(-beta/2 * ...).
+ * Progress: stage "update" per step (metrics loss, implicitAccuracy, gradNorm), "checkpoint".
+ */
+export async function trainDiffusionDpo(request: DiffusionDpoRequest, options?: JobOptions): Promise<DiffusionDpoResult> {
+  const site = captureCallSite(trainDiffusionDpo);
+  if (typeof request !== 'object' || request === null) throw new InvalidArgumentError('the request must be an object');
+  if (!(request.pipeline instanceof Pipeline)) throw new InvalidArgumentError('request.pipeline must be a loaded Pipeline');
+  const { pipeline, pairs, output, ...rest } = request;
+  const args = Object.fromEntries(Object.entries({
+    ...rest, pipeline: pipeline.nativeHandle(), pairs: toNativePairs(pairs, 'pairs'), outputDir: output,
+  }).filter(([, v]) => v !== undefined));
+  return runJob(site, options, (token, progress) => native().trainDiffusionDpo(args, token, progress));
+}

@@ -21,3 +21,4 @@ export * from './evaluator';
 export * from './pairs';
 export * from './trainer';
 export * from './baselines';
+export * from './bench';

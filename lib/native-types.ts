@@ -263,3 +263,7 @@ export interface NativeDiffusionDpoResult {
 export interface NativeAddon {
   trainDiffusionDpo(args: object, token?: NativeCancelToken, onProgress?: NativeProgressCallback): Promise<NativeDiffusionDpoResult>;
 }
+
+export interface NativeAddon {
+  runBenchmark(args: object, token?: NativeCancelToken, onProgress?: NativeProgressCallback): Promise<Record<string, unknown>>;
+}

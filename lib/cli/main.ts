@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // The `spo` command line.
 import { Command, InvalidArgumentError as CliArgError } from 'commander';
+import { runBench } from './bench';
 import { runDemo } from './demo';
 import { runEval } from './eval';
 import { runSample } from './sample';
@@ -135,6 +136,30 @@ program
     const controller = new AbortController();
     process.once('SIGINT', () => controller.abort());
     process.exitCode = await runTrain(opts, controller.signal);
+  });
+
+program
+  .command('bench')
+  .description('the benchmark harness: ceiling, components, update (default vs parity), fused kernels, an SPO round, the Python baseline')
+  .option('--model <dir>', 'a pipeline directory (default: the mid-sized random-weight configuration)')
+  .option('--evaluator <dir>', 'a preference model directory (with --model)')
+  .option('--prompts <n>', 'batch of prompts', number('prompts', { integer: true, min: 1, max: 64 }), 2)
+  .option('--k <n>', 'candidates per step', number('k', { integer: true, min: 2, max: 16 }), 4)
+  .option('--steps <n>', 'DDIM steps of the round', number('steps', { integer: true, min: 2, max: 50 }), 6)
+  .option('--divert <n>', 'steps before the first branch', number('divert', { integer: true, min: 0, max: 49 }), 2)
+  .option('--train-batch <n>', 'pairs in the timed update step', number('train-batch', { integer: true, min: 1, max: 64 }), 4)
+  .option('--reps <n>', 'timed repetitions', number('reps', { integer: true, min: 1, max: 100 }), 3)
+  .option('--warmup <n>', 'untimed warm-up calls', number('warmup', { integer: true, min: 0, max: 10 }), 1)
+  .option('--sections <list>', 'comma-separated: ceiling,components,update,kernels,round')
+  .option('--no-python-baseline', 'skip the diffusers + peft baseline')
+  .option('--json <file>', 'write the report as JSON')
+  .option('--compare <old.json>', 'print old/new ratios against an earlier --json report')
+  .option('--device <d>', "'cpu' or 'cuda'", 'cpu')
+  .option('--dtype <t>', "'fp32', 'fp16' or 'bf16'", 'fp32')
+  .action(async (opts) => {
+    const controller = new AbortController();
+    process.once('SIGINT', () => controller.abort());
+    process.exitCode = await runBench(opts, controller.signal);
   });
 
 program

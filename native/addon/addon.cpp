@@ -14,6 +14,7 @@
 #include "evaluator_binding.h"
 #include "pipeline_binding.h"
 #include "trainer_binding.h"
+#include "bench_binding.h"
 
 namespace spo::addon {
 namespace {
@@ -50,7 +51,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   RegisterModelBindings(env, exports);     // UNet, VAE, TextEncoder handles
   RegisterPipelineBindings(env, exports);  // Pipeline, Sampler
   RegisterEvaluatorBindings(env, exports);  // Evaluator, loadEvaluator, readPairsFile
-  RegisterTrainerBindings(env, exports);    // validateSpoSettings, readPromptFile, trainSpo
+  RegisterTrainerBindings(env, exports);    // validateSpoSettings, readPromptFile, trainSpo, trainDiffusionDpo
+  RegisterBenchBindings(env, exports);      // runBenchmark
   exports.Set("buildInfo", Napi::Function::New<BuildInfoJs>(env, "buildInfo"));
   exports.Set("diagnostics", DefineDiagnostics(env));
   return exports;

@@ -1,0 +1,146 @@
+// `spo bench`: the benchmark harness. Runs the engine's measurements (ceiling,
+// components, update default vs parity, fused kernels, one SPO round) on a
+// mid-sized random-weight configuration or on the user's own models, the
+// authors' way in Python on the same weights when Python's torch is present,
+// prints a table and writes JSON; --compare prints ratios against an old run.
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { runBenchmark, type BenchSection, type Timing } from '../bench';
+import { Evaluator } from '../evaluator';
+import { Pipeline } from '../pipeline';
+
+export interface BenchCliOptions {
+  model?: string;
+  evaluator?: string;
+  prompts: number;
+  k: number;
+  steps: number;
+  divert: number;
+  trainBatch: number;
+  reps: number;
+  warmup: number;
+  sections?: string;
+  pythonBaseline: boolean;
+  json?: string;
+  compare?: string;
+  device: 'cpu' | 'cuda';
+  dtype: 'fp32' | 'fp16' | 'bf16';
+}
+
+const packageRoot = path.resolve(__dirname, '..', '..');
+const python = path.join(packageRoot, '.venv', 'bin', 'python');
+
+type Json = Record<string, any>;  // the report's shape is documented in README "Benchmarks"
+
+function midsizeModels(): { model: string; evaluator: string } {
+  const dir = process.env.SPO_BENCH_CACHE ?? path.join(os.homedir(), '.cache', 'spo-diffusion', 'bench-midsize');
+  if (!existsSync(path.join(dir, '.complete'))) {
+    if (!existsSync(python)) throw new Error(`the mid-sized configuration is made by ${python} (run npm run build first) or give --model and --evaluator`);
+    process.stderr.write(`making the mid-sized random-weight models in ${dir} ...\n`);
+    const r = spawnSync(python, [path.join(packageRoot, 'bench', 'make_midsize_models.py'), dir], { stdio: ['ignore', 'ignore', 'inherit'] });
+    if (r.status !== 0) throw new Error('making the mid-sized models failed');
+  }
+  return { model: path.join(dir, 'pipeline'), evaluator: path.join(dir, 'evaluator') };
+}
+
+const ms = (t: Timing) => `${(t.median_s * 1000).toFixed(1)} ms`;
+const pct = (x: number) => `${(100 * x).toFixed(0)}%`;
+
+function table(rows: string[][]): string {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
+  return rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ')).join('\n');
+}
+
+function print(report: Json): void {
+  const out: string[] = [];
+  const m = report.machine;
+  out.push(`machine: ${m.device}, ${m.dtype}, ${m.intra_op_threads} intra-op threads`);
+  if (report.ceiling) out.push(`ceiling: ${report.ceiling.best_gflops.toFixed(1)} GFLOP/s (best of fp32 matmul 1024/2048/3072 and a 3x3 convolution)`);
+  if (report.components) {
+    out.push('', table([['component', 'batch', 'median', 'min', 'spread', 'GFLOP', 'GFLOP/s', 'of ceiling'],
+      ...report.components.map((c: Json) => [c.name, String(c.batch), ms(c.time), `${(c.time.min_s * 1000).toFixed(1)} ms`,
+        pct(c.time.spread), c.gflop.toFixed(1), c.gflops.toFixed(1), pct(c.share_of_ceiling)])]));
+  }
+  if (report.update && !report.update.skipped) {
+    const u = report.update;
+    out.push('', `update step, ${u.pairs} pairs: default ${ms(u.default.time)} (${u.default.evaluations_per_pair} model evaluations per pair), ` +
+      `parity ${ms(u.parity.time)} (${u.parity.evaluations_per_pair} per pair): ${u.speedup_vs_parity.toFixed(2)}x faster`);
+  }
+  if (report.kernels) {
+    out.push('', table([['kernel', 'fused', 'ATen', 'speedup'],
+      ...report.kernels.map((k: Json) => [`${k.name} [${k.shape.join('x')}]`, ms(k.fused), ms(k.aten), `${k.speedup.toFixed(2)}x`])]));
+  }
+  if (report.round) {
+    const r = report.round;
+    out.push('', `SPO round (${r.prompts} prompts, k ${r.k}, ${r.steps} steps): sampling ${r.sampling_s.toFixed(2)} s, update ${r.update_s.toFixed(2)} s, ` +
+      `${r.pairs_kept} pairs kept, model evaluations per kept pair: sampling ${r.sampling_evaluations_per_kept_pair.toFixed(2)}, ` +
+      `update ${r.update_evaluations_per_kept_pair.toFixed(2)}; ${r.pairs_per_second.toFixed(3)} pairs/s; peak RSS ${(r.peak_rss_bytes / 2 ** 30).toFixed(2)} GiB`);
+  }
+  if (report.python_baseline) {
+    const p = report.python_baseline;
+    if (p.skipped) out.push('', `Python baseline: skipped (${p.skipped})`);
+    else {
+      out.push('', `Python baseline (diffusers + peft, torch ${p.torch}, copied reference, ${p.update_unet_calls_per_minibatch} UNet calls per minibatch):`);
+      out.push(`  update step ${p.pairs} pairs: ${ms(p.update)}` + (report.update?.default ? `; the engine is ${(p.update.median_s / report.update.default.time.median_s).toFixed(2)}x faster` : ''));
+      out.push(`  sampling round: ${p.round.sampling.median_s.toFixed(2)} s` + (report.round ? `; the engine is ${(p.round.sampling.median_s / report.round.sampling_s).toFixed(2)}x faster` : ''));
+    }
+  }
+  process.stdout.write(`${out.join('\n')}\n`);
+}
+
+/** Ratios old / new of every median time both reports hold (> 1: the new run is faster). */
+function compare(old: Json, now: Json): void {
+  const rows: string[][] = [['figure', 'old', 'new', 'old/new']];
+  const add = (name: string, a?: number, b?: number) => {
+    if (a && b) rows.push([name, `${(a * 1000).toFixed(1)} ms`, `${(b * 1000).toFixed(1)} ms`, `${(a / b).toFixed(2)}x`]);
+  };
+  for (const c of now.components ?? []) add(c.name, old.components?.find((o: Json) => o.name === c.name)?.time.median_s, c.time.median_s);
+  add('update default', old.update?.default?.time.median_s, now.update?.default?.time.median_s);
+  add('update parity', old.update?.parity?.time.median_s, now.update?.parity?.time.median_s);
+  for (const k of now.kernels ?? []) add(`${k.name} (fused)`, old.kernels?.find((o: Json) => o.name === k.name)?.fused.median_s, k.fused.median_s);
+  add('round sampling', old.round?.sampling_s, now.round?.sampling_s);
+  add('round update', old.round?.update_s, now.round?.update_s);
+  process.stdout.write(`\ncompared with the old run:\n${table(rows)}\n`);
+}
+
+export async function runBench(opts: BenchCliOptions, signal?: AbortSignal): Promise<number> {
+  if ((opts.model === undefined) !== (opts.evaluator === undefined)) throw new Error('give both --model and --evaluator, or neither (mid-sized models)');
+  const dirs = opts.model ? { model: opts.model, evaluator: opts.evaluator! } : midsizeModels();
+  const old = opts.compare ? JSON.parse(readFileSync(opts.compare, 'utf8')) as Json : undefined;
+  const settings = { steps: opts.steps, divertStartStep: opts.divert, k: opts.k, threshold: 0, trainBatchSize: opts.trainBatch };
+  const sections = opts.sections?.split(',').map((s) => s.trim()) as BenchSection[] | undefined;
+  const prompts = Array.from({ length: opts.prompts }, (_, i) => ['a red circle above a blue square', 'two green triangles',
+    'a small yellow square', 'a purple circle left of an orange triangle'][i % 4]!);
+  const pipeline = await Pipeline.load(dirs.model, { device: opts.device, dtype: opts.dtype, signal });
+  const evaluator = await Evaluator.load(dirs.evaluator, { device: opts.device, signal });
+  let report: Json;
+  try {
+    report = await runBenchmark({ pipeline, evaluator, prompts, settings, reps: opts.reps, warmup: opts.warmup, sections }, {
+      signal, onProgress: (p) => { if (p.stage === 'bench') process.stderr.write(`bench: section ${p.step}/${p.total} done\n`); },
+    });
+  } finally {
+    pipeline.dispose();
+    evaluator.dispose();
+  }
+  report.models = dirs;
+  report.command = process.argv.slice(1).join(' ');
+  report.date = new Date().toISOString();
+  if (opts.pythonBaseline) {
+    if (!existsSync(python)) report.python_baseline = { skipped: `no Python torch at ${python}` };
+    else {
+      process.stderr.write('bench: the Python baseline (diffusers + peft) ...\n');
+      const r = spawnSync(python, [path.join(packageRoot, 'bench', 'python_baseline.py'), dirs.model, dirs.evaluator,
+        '--prompts', String(opts.prompts), '--pairs', String(opts.trainBatch), '--k', String(opts.k), '--steps', String(opts.steps),
+        '--divert', String(opts.divert), '--reps', String(opts.reps), '--warmup', String(opts.warmup),
+        '--threads', String(report.machine.intra_op_threads)], { encoding: 'utf8', maxBuffer: 1 << 24 });
+      const line = r.stdout.trim().split('\n').at(-1) ?? '';
+      report.python_baseline = r.status === 0 ? JSON.parse(line) : { skipped: `python_baseline.py failed: ${r.stderr.slice(-400)}` };
+    }
+  }
+  print(report);
+  if (old) compare(old, report);
+  if (opts.json) writeFileSync(opts.json, `${JSON.stringify(report, null, 2)}\n`);
+  return 0;
+}

@@ -57,6 +57,8 @@ export interface SpoSettings {
   height: number;
   /** At most this many UNet rows at once while sampling (0: no limit). */
   maxBatch: number;
+  /** Recompute the UNet's blocks in the backward instead of keeping their activations (large models); same results. */
+  gradientCheckpointing: boolean;
   /** 'spo': one policy and one reference forward per shared x_t; 'parity': the authors' call pattern. */
   mode: 'spo' | 'parity';
   /** 'spo', or the D3PO baseline: two full trajectories per prompt, the final preference copied to every step. */
@@ -94,7 +96,7 @@ export type TrainerEvent =
 const settingKeys = new Set(['k', 'innerSteps', 'divertStartStep', 'kappa', 'threshold', 'resampler', 'pairSelection',
   'beta', 'eps', 'loraRank', 'loraAlpha', 'learningRate', 'adamBeta1', 'adamBeta2', 'weightDecay', 'adamEps',
   'sampleBatchSize', 'trainBatchSize', 'gradientAccumulation', 'maxGradNorm', 'authorsNoopClip', 'epochs', 'seed',
-  'steps', 'eta', 'guidanceScale', 'guidanceInTraining', 'width', 'height', 'maxBatch', 'mode', 'method']);
+  'steps', 'eta', 'guidanceScale', 'guidanceInTraining', 'width', 'height', 'maxBatch', 'gradientCheckpointing', 'mode', 'method']);
 const optionKeys = new Set(['pipeline', 'evaluator', 'prompts', 'preset', 'output', 'checkpointDir', 'resume', 'maxRounds']);
 
 /** Reads a prompt file: one per line, or the authors' JSON array of {caption} records (or strings). */

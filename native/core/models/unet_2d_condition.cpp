@@ -150,3 +150,13 @@ at::Tensor UNet2DConditionModelImpl::forward(const at::Tensor& sample, const at:
 }
 
 }  // namespace spo::models
+
+namespace spo::models {
+
+void UNet2DConditionModelImpl::set_gradient_checkpointing(bool enabled) {
+  for (const auto& block : *down_blocks) block->as<UNetDownBlockImpl>()->gradient_checkpointing = enabled;
+  mid_block->gradient_checkpointing = enabled;
+  for (const auto& block : *up_blocks) block->as<UNetUpBlockImpl>()->gradient_checkpointing = enabled;
+}
+
+}  // namespace spo::models

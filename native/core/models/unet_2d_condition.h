@@ -31,6 +31,10 @@ class UNet2DConditionModelImpl : public torch::nn::Module {
   UNetConfig config;
   Conv2d conv_in{nullptr}, conv_out{nullptr};
   TimestepEmbedding time_embedding{nullptr}, add_embedding{nullptr};
+  // Recompute every resnet and attention block in the backward instead of
+  // keeping its activations (large UNets: SDXL). Same outputs and gradients.
+  void set_gradient_checkpointing(bool enabled);
+
   torch::nn::ModuleList down_blocks{nullptr}, up_blocks{nullptr};
   UNetMidBlock2DCrossAttn mid_block{nullptr};
   GroupNorm conv_norm_out{nullptr};

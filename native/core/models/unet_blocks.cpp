@@ -1,5 +1,7 @@
 #include "models/unet_blocks.h"
 
+#include "models/gradient_checkpoint.h"
+
 #include <ATen/ATen.h>
 
 #include "runtime/errors.h"
@@ -33,9 +35,19 @@ Transformer2DModel make_transformer(const UNetBlockCommon& c, int64_t channels, 
   return Transformer2DModel(t, o);
 }
 
-at::Tensor run_attention(torch::nn::ModuleList& attentions, size_t i, const at::Tensor& h, const at::Tensor& context) {
+at::Tensor run_attention(torch::nn::ModuleList& attentions, size_t i, const at::Tensor& h, const at::Tensor& context,
+                         bool checkpoint) {
   if (!attentions) return h;
-  return attentions[i]->as<Transformer2DModel>()->forward(h, context);
+  auto* block = attentions[i]->as<Transformer2DModel>();
+  if (!checkpoint) return block->forward(h, context);
+  return checkpointed([block, context](const at::Tensor& x) { return block->forward(x, context); }, h);
+}
+
+at::Tensor run_resnet(torch::nn::ModuleList& resnets, size_t i, const at::Tensor& h, const at::Tensor& temb,
+                      bool checkpoint) {
+  auto* block = resnets[i]->as<ResnetBlock2D>();
+  if (!checkpoint) return block->forward(h, temb);
+  return checkpointed([block, temb](const at::Tensor& x) { return block->forward(x, temb); }, h);
 }
 
 }  // namespace
@@ -58,8 +70,8 @@ at::Tensor UNetDownBlockImpl::forward(const at::Tensor& x, const at::Tensor& tem
                                       std::vector<at::Tensor>& skips) {
   at::Tensor h = x;
   for (size_t i = 0; i < resnets->size(); ++i) {
-    h = resnets[i]->as<ResnetBlock2D>()->forward(h, temb);
-    h = run_attention(attentions, i, h, context);
+    h = run_resnet(resnets, i, h, temb, gradient_checkpointing);
+    h = run_attention(attentions, i, h, context, gradient_checkpointing);
     skips.push_back(h);
   }
   if (downsamplers) {
@@ -80,10 +92,10 @@ UNetMidBlock2DCrossAttnImpl::UNetMidBlock2DCrossAttnImpl(const UNetBlockCommon& 
 
 at::Tensor UNetMidBlock2DCrossAttnImpl::forward(const at::Tensor& x, const at::Tensor& temb,
                                                 const at::Tensor& context) {
-  at::Tensor h = resnets[0]->as<ResnetBlock2D>()->forward(x, temb);
+  at::Tensor h = run_resnet(resnets, 0, x, temb, gradient_checkpointing);
   for (size_t i = 0; i < attentions->size(); ++i) {
-    h = attentions[i]->as<Transformer2DModel>()->forward(h, context);
-    h = resnets[i + 1]->as<ResnetBlock2D>()->forward(h, temb);
+    h = run_attention(attentions, i, h, context, gradient_checkpointing);
+    h = run_resnet(resnets, i + 1, h, temb, gradient_checkpointing);
   }
   return h;
 }
@@ -112,8 +124,8 @@ at::Tensor UNetUpBlockImpl::forward(const at::Tensor& x, const at::Tensor& temb,
     require(!skips.empty(), "UNet up block: no skip connection left (internal error)");
     h = at::cat({h, skips.back()}, 1);
     skips.pop_back();
-    h = resnets[i]->as<ResnetBlock2D>()->forward(h, temb);
-    h = run_attention(attentions, i, h, context);
+    h = run_resnet(resnets, i, h, temb, gradient_checkpointing);
+    h = run_attention(attentions, i, h, context, gradient_checkpointing);
   }
   if (upsamplers) {
     auto* up = upsamplers[0]->as<Upsample2D>();

@@ -35,6 +35,7 @@ class UNetDownBlockImpl : public torch::nn::Module {
   at::Tensor forward(const at::Tensor& x, const at::Tensor& temb, const at::Tensor& context,
                      std::vector<at::Tensor>& skips);
   torch::nn::ModuleList resnets{nullptr}, attentions{nullptr}, downsamplers{nullptr};
+  bool gradient_checkpointing = false;  // recompute each resnet / attention in the backward
 };
 TORCH_MODULE(UNetDownBlock);
 
@@ -44,6 +45,7 @@ class UNetMidBlock2DCrossAttnImpl : public torch::nn::Module {
                               const at::TensorOptions& options);
   at::Tensor forward(const at::Tensor& x, const at::Tensor& temb, const at::Tensor& context);
   torch::nn::ModuleList resnets{nullptr}, attentions{nullptr};
+  bool gradient_checkpointing = false;  // recompute each resnet / attention in the backward
 };
 TORCH_MODULE(UNetMidBlock2DCrossAttn);
 
@@ -58,6 +60,7 @@ class UNetUpBlockImpl : public torch::nn::Module {
   at::Tensor forward(const at::Tensor& x, const at::Tensor& temb, const at::Tensor& context,
                      std::vector<at::Tensor>& skips, std::optional<std::vector<int64_t>> upsample_size);
   torch::nn::ModuleList resnets{nullptr}, attentions{nullptr}, upsamplers{nullptr};
+  bool gradient_checkpointing = false;  // recompute each resnet / attention in the backward
 };
 TORCH_MODULE(UNetUpBlock);
 

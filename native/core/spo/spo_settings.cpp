@@ -84,7 +84,7 @@ json SpoSettings::to_json() const {
               {"gradientAccumulation", gradient_accumulation}, {"maxGradNorm", max_grad_norm},
               {"authorsNoopClip", authors_noop_clip}, {"epochs", epochs}, {"seed", seed}, {"steps", steps},
               {"eta", eta}, {"guidanceScale", guidance_scale}, {"guidanceInTraining", guidance_in_training},
-              {"width", width}, {"height", height}, {"maxBatch", max_batch}, {"mode", update_mode_name(mode)}, {"method", method_name(method)}};
+              {"width", width}, {"height", height}, {"maxBatch", max_batch}, {"gradientCheckpointing", gradient_checkpointing}, {"mode", update_mode_name(mode)}, {"method", method_name(method)}};
 }
 
 namespace {
@@ -117,7 +117,7 @@ SpoSettings SpoSettings::from_json(const json& o) {
       "preset", "k", "innerSteps", "divertStartStep", "kappa", "threshold", "resampler", "pairSelection", "beta", "eps",
       "loraRank", "loraAlpha", "learningRate", "adamBeta1", "adamBeta2", "weightDecay", "adamEps", "sampleBatchSize",
       "trainBatchSize", "gradientAccumulation", "maxGradNorm", "authorsNoopClip", "epochs", "seed", "steps", "eta",
-      "guidanceScale", "guidanceInTraining", "width", "height", "maxBatch", "mode", "method"};
+      "guidanceScale", "guidanceInTraining", "width", "height", "maxBatch", "gradientCheckpointing", "mode", "method"};
   for (const auto& [key, value] : o.items()) require(known.count(key), "unknown setting '" + key + "'");
   auto get = [&](const char* key, auto& out) {
     if (o.contains(key) && !o.at(key).is_null()) out = field<std::decay_t<decltype(out)>>(o, key);
@@ -131,6 +131,7 @@ SpoSettings SpoSettings::from_json(const json& o) {
   get("authorsNoopClip", s.authors_noop_clip); get("epochs", s.epochs); get("seed", s.seed); get("steps", s.steps);
   get("eta", s.eta); get("guidanceScale", s.guidance_scale); get("guidanceInTraining", s.guidance_in_training);
   get("width", s.width); get("height", s.height); get("maxBatch", s.max_batch);
+  get("gradientCheckpointing", s.gradient_checkpointing);
   if (o.contains("resampler")) {
     const auto r = field<std::string>(o, "resampler");
     if (r == "random") s.resampler = Resampler::Random;

@@ -50,6 +50,9 @@ struct SpoSettings {
   bool guidance_in_training = true;  // CFG in the update as in sampling (SPEC.md 3)
   int64_t width = 0, height = 0;   // 0: the pipeline's default size
   int64_t max_batch = 0;           // > 0: at most this many UNet rows at once while sampling
+  // Recompute the UNet's resnet and attention blocks in the backward instead of
+  // keeping their activations (large models on one GPU); same results.
+  bool gradient_checkpointing = false;
   UpdateMode mode = UpdateMode::Spo;
   Method method = Method::Spo;
 

@@ -54,6 +54,11 @@ TrainRunResult train_spo(pipeline::Pipeline& pipe, evaluator::PreferenceModel& j
 
   // Frozen base weights: no gradients (and no graph) for anything but the LoRA.
   for (auto& p : unet->parameters()) p.set_requires_grad(false);
+  unet->set_gradient_checkpointing(s.gradient_checkpointing);
+  struct ResetCheckpointing {
+    models::UNet2DConditionModel& u;
+    ~ResetCheckpointing() { u->set_gradient_checkpointing(false); }
+  } reset_checkpointing{unet};
   models::LoraConfig lora_config;
   lora_config.rank = s.lora_rank;
   lora_config.alpha = s.lora_alpha;

@@ -42,6 +42,18 @@ double seconds_since(Clock::time_point t0) { return std::chrono::duration<double
 
 }  // namespace
 
+std::vector<std::vector<int64_t>> pair_minibatches(int64_t pairs, int64_t batch_size, uint64_t seed, int64_t round) {
+  require(pairs >= 0 && batch_size >= 1, "pair_minibatches: pairs >= 0 and batch_size >= 1");
+  std::vector<std::vector<int64_t>> out;
+  if (pairs == 0) return out;
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(mix(seed, kPairShuffle, static_cast<uint64_t>(round)));
+  auto perm = at::randperm(pairs, gen, at::kLong);
+  const int64_t* p = perm.data_ptr<int64_t>();
+  for (int64_t start = 0; start < pairs; start += batch_size)
+    out.emplace_back(p + start, p + std::min(pairs, start + batch_size));
+  return out;
+}
+
 TrainRunResult train_spo(pipeline::Pipeline& pipe, evaluator::PreferenceModel& judge,
                          const std::vector<std::string>& prompts, const SpoSettings& s, const TrainRunOptions& o,
                          const JobContext& ctx) {
@@ -130,19 +142,17 @@ TrainRunResult train_spo(pipeline::Pipeline& pipe, evaluator::PreferenceModel& j
     t0 = Clock::now();
     const int64_t n_pairs = static_cast<int64_t>(sampled.pairs.size());
     if (n_pairs > 0) {
-      auto gen = at::make_generator<at::CPUGeneratorImpl>(mix(s.seed, kPairShuffle, static_cast<uint64_t>(round)));
-      auto perm = at::randperm(n_pairs, gen, at::kLong);
+      const auto minibatches = pair_minibatches(n_pairs, s.train_batch_size, s.seed, round);
       const auto cond = [&] {
         at::NoGradGuard no_grad;
         return pipe.encode_prompts(batch, std::nullopt, height, width);
       }();
-      const int64_t n_mb = (n_pairs + s.train_batch_size - 1) / s.train_batch_size;
+      const int64_t n_mb = static_cast<int64_t>(minibatches.size());
       optimizer.zero_grad();
       for (int64_t mb = 0; mb < n_mb; ++mb) {
         ctx.check_cancelled();
         std::vector<const TransitionPair*> chunk;
-        for (int64_t i = mb * s.train_batch_size; i < std::min(n_pairs, (mb + 1) * s.train_batch_size); ++i)
-          chunk.push_back(&sampled.pairs[static_cast<size_t>(perm[i].item<int64_t>())]);
+        for (int64_t i : minibatches[static_cast<size_t>(mb)]) chunk.push_back(&sampled.pairs[static_cast<size_t>(i)]);
         auto us = spo_backward(pipe, cond, chunk, s, 1.0 / static_cast<double>(s.gradient_accumulation),
                                reference ? &*reference : nullptr);
         result.update_evaluations += us.policy_evaluations + us.reference_evaluations;

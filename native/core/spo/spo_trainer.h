@@ -36,6 +36,10 @@ struct TrainRunResult {
   std::string lora_file;        // the exported LoRA ("" without output_dir)
 };
 
+// The round's update order: one permutation of the kept pairs (from seed and
+// round), cut into minibatches of `batch_size` (the last may be smaller).
+std::vector<std::vector<int64_t>> pair_minibatches(int64_t pairs, int64_t batch_size, uint64_t seed, int64_t round);
+
 // Attaches a fresh LoRA (rank, alpha, seed from the settings) to the pipeline's
 // UNet, which must have none, and trains it. The LoRA stays attached afterwards.
 // Progress stages: "round", "sample", "pairs", "update", "checkpoint".

@@ -450,3 +450,52 @@ TEST(GradientCheckpointing, SameLossAndGradientsWithLessKeptActivations) {
 
 }  // namespace
 }  // namespace spo::trainer
+
+namespace spo::trainer {
+namespace {
+
+TEST(PairShuffling, OnePermutationCutIntoMinibatches) {
+  const auto mbs = pair_minibatches(23, 5, 42, 3);
+  ASSERT_EQ(mbs.size(), 5u);
+  EXPECT_EQ(mbs.back().size(), 3u);  // the remainder trains too
+  std::vector<int64_t> all;
+  for (const auto& mb : mbs) all.insert(all.end(), mb.begin(), mb.end());
+  std::vector<int64_t> sorted = all;
+  std::sort(sorted.begin(), sorted.end());
+  for (int64_t i = 0; i < 23; ++i) EXPECT_EQ(sorted[i], i);  // every pair exactly once
+  EXPECT_NE(all, sorted);                                      // shuffled
+  EXPECT_EQ(pair_minibatches(23, 5, 42, 3), mbs);               // from seed and round alone
+  EXPECT_NE(pair_minibatches(23, 5, 42, 4), mbs);
+  EXPECT_NE(pair_minibatches(23, 5, 7, 3), mbs);
+  EXPECT_TRUE(pair_minibatches(0, 5, 42, 3).empty());
+}
+
+TEST(SpoUpdate, LoraOffReferenceEqualsACopiedUNet) {
+  auto pipe = tiny_pipeline();
+  models::UNet2DConditionModel copy(pipe->unet()->config, at::TensorOptions());
+  {
+    at::NoGradGuard no_grad;
+    auto src = pipe->unet()->named_parameters(true);
+    for (auto& p : copy->named_parameters(true)) p.value().copy_(src[p.key()]);
+  }
+  models::LoraConfig lc;
+  lc.rank = 2;
+  lc.alpha = 2;
+  models::attach_lora(*pipe->unet(), lc, at::kCPU);
+  perturb_lora(*pipe, 4);
+  const int64_t f = pipe->vae_scale_factor(), size = pipe->default_size();
+  auto cond = pipe->encode_prompts({"a red circle"}, std::nullopt, size, size);
+  auto x = at::randn({1, 4, size / f, size / f});
+  auto t = at::full({1}, 501, at::kLong);
+  at::NoGradGuard no_grad;
+  auto policy = pipeline::guided_unet_output(pipe->unet(), x, t, cond, 5.0);
+  models::set_lora_enabled(*pipe->unet(), false);
+  auto lora_off = pipeline::guided_unet_output(pipe->unet(), x, t, cond, 5.0);
+  models::set_lora_enabled(*pipe->unet(), true);
+  auto copied = pipeline::guided_unet_output(copy, x, t, cond, 5.0);
+  EXPECT_TRUE(at::equal(lora_off, copied));  // bit for bit: the same weights, the same kernels
+  EXPECT_GT((policy - copied).abs().max().item<double>(), 1e-4);
+}
+
+}  // namespace
+}  // namespace spo::trainer

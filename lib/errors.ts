@@ -54,6 +54,13 @@ export class NotFoundError extends SpoError {
   }
 }
 
+/** A NaN or Inf in a loss, gradient or latent stopped the computation (the last checkpoint is intact). */
+export class NumericError extends SpoError {
+  constructor(message: string) {
+    super(message, 'ERR_SPO_NUMERIC');
+  }
+}
+
 /** Valid input the engine does not handle (for example CUDA tensors in a CPU-only build). */
 export class UnsupportedError extends SpoError {
   constructor(message: string) {
@@ -77,6 +84,7 @@ const byCode: Record<string, (message: string) => SpoError> = {
   ERR_SPO_UNSUPPORTED: (m) => new UnsupportedError(m),
   ERR_SPO_INTERNAL: (m) => new InternalError(m),
   ERR_SPO_NOT_FOUND: (m) => new NotFoundError(m),
+  ERR_SPO_NUMERIC: (m) => new NumericError(m),
 };
 
 /** Where a public call came from, captured synchronously at its start. */

@@ -11,7 +11,7 @@ export type { JobOptions, Progress } from './jobs';
 export { buildInfo } from './runtime';
 export type { BuildInfo } from './runtime';
 export {
-  AbortError, DisposedError, InternalError, InvalidArgumentError, NotFoundError, OutOfMemoryError, SpoError,
+  AbortError, DisposedError, InternalError, InvalidArgumentError, NotFoundError, NumericError, OutOfMemoryError, SpoError,
   TorchError, UnsupportedError,
 } from './errors';
 export { diagnostics } from './diagnostics';

@@ -233,6 +233,8 @@ export interface NativeTrainResult {
   roundsDone: number;
   totalRounds: number;
   optimizerSteps: number;
+  /** Minibatches dropped for a NaN or Inf (onNonFinite: 'skip'). */
+  skippedUpdates: number;
   losses: number[];
   pairsKept: number;
   pairsTied: number;

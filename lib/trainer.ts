@@ -59,6 +59,8 @@ export interface SpoSettings {
   maxBatch: number;
   /** Recompute the UNet's blocks in the backward instead of keeping their activations (large models); same results. */
   gradientCheckpointing: boolean;
+  /** A NaN or Inf in a loss or gradient: 'stop' the run with a NumericError (default) or 'skip' that update. */
+  onNonFinite: 'stop' | 'skip';
   /** 'spo': one policy and one reference forward per shared x_t; 'parity': the authors' call pattern. */
   mode: 'spo' | 'parity';
   /** 'spo', or the D3PO baseline: two full trajectories per prompt, the final preference copied to every step. */
@@ -90,13 +92,14 @@ export type TrainerEvent =
   | { type: 'update'; round: number; minibatch: number; minibatches: number; loss: number; ratioW: number;
       ratioL: number; lr: number; gradNorm: number; clippedShare: number; policyEvaluations: number;
       referenceEvaluations: number }
+  | { type: 'skipped'; round: number; minibatch: number }
   | { type: 'checkpoint'; round: number }
   | { type: 'done'; result: TrainResult };
 
 const settingKeys = new Set(['k', 'innerSteps', 'divertStartStep', 'kappa', 'threshold', 'resampler', 'pairSelection',
   'beta', 'eps', 'loraRank', 'loraAlpha', 'learningRate', 'adamBeta1', 'adamBeta2', 'weightDecay', 'adamEps',
   'sampleBatchSize', 'trainBatchSize', 'gradientAccumulation', 'maxGradNorm', 'authorsNoopClip', 'epochs', 'seed',
-  'steps', 'eta', 'guidanceScale', 'guidanceInTraining', 'width', 'height', 'maxBatch', 'gradientCheckpointing', 'mode', 'method']);
+  'steps', 'eta', 'guidanceScale', 'guidanceInTraining', 'width', 'height', 'maxBatch', 'gradientCheckpointing', 'onNonFinite', 'mode', 'method']);
 const optionKeys = new Set(['pipeline', 'evaluator', 'prompts', 'preset', 'output', 'checkpointDir', 'resume', 'maxRounds']);
 
 /** Reads a prompt file: one per line, or the authors' JSON array of {caption} records (or strings). */
@@ -127,6 +130,8 @@ function toEvent(p: Progress, round: { current: number }): TrainerEvent | undefi
         ratioW: m.ratioW ?? 1, ratioL: m.ratioL ?? 1, lr: m.lr ?? 0, gradNorm: m.gradNorm ?? 0,
         clippedShare: m.clippedShare ?? 0, policyEvaluations: m.policyEvaluations ?? 0,
         referenceEvaluations: m.referenceEvaluations ?? 0 };
+    case 'skip':
+      return { type: 'skipped', round: m.round ?? round.current, minibatch: p.step };
     case 'checkpoint':
       return { type: 'checkpoint', round: p.step };
     default:

@@ -44,6 +44,9 @@ describe('Trainer settings', () => {
     expect(() => new Trainer({ ...base, k: 1 })).toThrow(/setting k = 1/);
     expect(() => new Trainer({ ...base, resampler: 'best' as never })).toThrow(InvalidArgumentError);
     expect(() => new Trainer({ ...base, eta: 0 })).toThrow(/eta/);
+    expect(new Trainer({ ...base, onNonFinite: 'skip' }).settings.onNonFinite).toBe('skip');
+    expect(new Trainer(base).settings.onNonFinite).toBe('stop');
+    expect(() => new Trainer({ ...base, onNonFinite: 'ignore' as never })).toThrow(/onNonFinite/);
     expect(() => new Trainer({ ...base, bogus: 1 } as never)).toThrow(/unknown Trainer option 'bogus'/);
     expect(() => new Trainer({ ...base, prompts: [] })).toThrow(InvalidArgumentError);
     expect(() => new Trainer({ ...base, pipeline: {} as Pipeline })).toThrow(InvalidArgumentError);

@@ -73,6 +73,7 @@ Napi::Value TrainSpo(const Napi::CallbackInfo& info) {
           r.Set("roundsDone", static_cast<double>(out->rounds_done));
           r.Set("totalRounds", static_cast<double>(out->total_rounds));
           r.Set("optimizerSteps", static_cast<double>(out->optimizer_steps));
+          r.Set("skippedUpdates", static_cast<double>(out->skipped_updates));
           auto losses = Napi::Array::New(e, out->losses.size());
           for (size_t i = 0; i < out->losses.size(); ++i) losses.Set(static_cast<uint32_t>(i), out->losses[i]);
           r.Set("losses", losses);

@@ -264,7 +264,7 @@ PreferenceTrainingResult train_preference_model(PreferenceModel& model, pipeline
     auto loss = preference_loss(s0, s1, at::tensor(labels), at::tensor(counts));
     const double loss_value = loss.item<double>();
     if (!std::isfinite(loss_value))
-      throw Error(ErrorCode::Internal, "train: the loss is not finite at step " + std::to_string(step) +
+      throw NumericFault("train: the loss is not finite at step " + std::to_string(step) +
                                            " (the last checkpoint is left as it was)");
     loss.backward();
     double grad_norm = 0.0;

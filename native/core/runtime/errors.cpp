@@ -9,6 +9,7 @@ const char* error_code_name(ErrorCode code) {
     case ErrorCode::NotFound: return "ERR_SPO_NOT_FOUND";
     case ErrorCode::Unsupported: return "ERR_SPO_UNSUPPORTED";
     case ErrorCode::Internal: return "ERR_SPO_INTERNAL";
+    case ErrorCode::NumericFault: return "ERR_SPO_NUMERIC";
   }
   return "ERR_SPO_INTERNAL";
 }

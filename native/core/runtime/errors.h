@@ -12,6 +12,7 @@ enum class ErrorCode {
   NotFound,         // a file or key that should exist does not
   Unsupported,      // valid input the engine does not handle (yet)
   Internal,         // a broken invariant inside the engine
+  NumericFault,     // a NaN or Inf in a loss, gradient or latent stopped the computation
 };
 
 const char* error_code_name(ErrorCode code);
@@ -30,6 +31,9 @@ struct InvalidArgument : Error {
 };
 struct Cancelled : Error {
   Cancelled() : Error(ErrorCode::Cancelled, "the operation was aborted") {}
+};
+struct NumericFault : Error {
+  explicit NumericFault(const std::string& m) : Error(ErrorCode::NumericFault, m) {}
 };
 struct Unsupported : Error {
   explicit Unsupported(const std::string& m) : Error(ErrorCode::Unsupported, m) {}

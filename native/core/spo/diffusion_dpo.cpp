@@ -60,7 +60,7 @@ DpoBatchOutput diffusion_dpo_backward(pipeline::Pipeline& pipe, const pipeline::
   auto loss = -at::log_sigmoid(inside).mean();
   DpoBatchOutput out;
   out.loss = loss.item<double>();
-  if (!std::isfinite(out.loss)) throw InvalidArgument("Diffusion-DPO: the loss is not finite");
+  if (!std::isfinite(out.loss)) throw NumericFault("Diffusion-DPO: the loss is not finite");
   loss.backward();
   out.implicit_accuracy = inside.detach().gt(0).to(at::kFloat).mean().item<double>();
   return out;

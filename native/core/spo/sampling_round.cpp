@@ -114,6 +114,10 @@ SamplingRound run_sampling_round(pipeline::Pipeline& pipe, evaluator::Preference
     req.decode = true;
     req.max_batch = s.max_batch;
     auto res = pipe.candidates(req, ctx);
+    // A non-finite policy poisons every later latent: no round can go on from here.
+    if (!at::isfinite(res.candidates).all().item<bool>() || !at::isfinite(res.images).all().item<bool>())
+      throw NumericFault("sampling: a candidate latent or its decoded image is NaN or Inf at t = " +
+                         std::to_string(ts[i]) + " (non-finite UNet or LoRA weights?)");
     const bool last = res.prev_timestep < 0;
     st.model_evaluations += rows * per_row * ((j - 1) + (last ? 0 : 1));
     ++st.branch_steps;

@@ -84,7 +84,7 @@ json SpoSettings::to_json() const {
               {"gradientAccumulation", gradient_accumulation}, {"maxGradNorm", max_grad_norm},
               {"authorsNoopClip", authors_noop_clip}, {"epochs", epochs}, {"seed", seed}, {"steps", steps},
               {"eta", eta}, {"guidanceScale", guidance_scale}, {"guidanceInTraining", guidance_in_training},
-              {"width", width}, {"height", height}, {"maxBatch", max_batch}, {"gradientCheckpointing", gradient_checkpointing}, {"mode", update_mode_name(mode)}, {"method", method_name(method)}};
+              {"width", width}, {"height", height}, {"maxBatch", max_batch}, {"gradientCheckpointing", gradient_checkpointing}, {"onNonFinite", skip_non_finite ? "skip" : "stop"}, {"mode", update_mode_name(mode)}, {"method", method_name(method)}};
 }
 
 namespace {
@@ -117,7 +117,7 @@ SpoSettings SpoSettings::from_json(const json& o) {
       "preset", "k", "innerSteps", "divertStartStep", "kappa", "threshold", "resampler", "pairSelection", "beta", "eps",
       "loraRank", "loraAlpha", "learningRate", "adamBeta1", "adamBeta2", "weightDecay", "adamEps", "sampleBatchSize",
       "trainBatchSize", "gradientAccumulation", "maxGradNorm", "authorsNoopClip", "epochs", "seed", "steps", "eta",
-      "guidanceScale", "guidanceInTraining", "width", "height", "maxBatch", "gradientCheckpointing", "mode", "method"};
+      "guidanceScale", "guidanceInTraining", "width", "height", "maxBatch", "gradientCheckpointing", "onNonFinite", "mode", "method"};
   for (const auto& [key, value] : o.items()) require(known.count(key), "unknown setting '" + key + "'");
   auto get = [&](const char* key, auto& out) {
     if (o.contains(key) && !o.at(key).is_null()) out = field<std::decay_t<decltype(out)>>(o, key);
@@ -151,6 +151,11 @@ SpoSettings SpoSettings::from_json(const json& o) {
     if (m == "spo") s.mode = UpdateMode::Spo;
     else if (m == "parity") s.mode = UpdateMode::Parity;
     else throw InvalidArgument("setting mode must be \"spo\" or \"parity\", got \"" + m + "\"");
+  }
+  if (o.contains("onNonFinite")) {
+    const auto v = field<std::string>(o, "onNonFinite");
+    require(v == "stop" || v == "skip", "setting onNonFinite must be \"stop\" or \"skip\", got \"" + v + "\"");
+    s.skip_non_finite = v == "skip";
   }
   if (o.contains("method")) {
     const auto m = field<std::string>(o, "method");

@@ -53,6 +53,9 @@ struct SpoSettings {
   // Recompute the UNet's resnet and attention blocks in the backward instead of
   // keeping their activations (large models on one GPU); same results.
   bool gradient_checkpointing = false;
+  // A NaN or Inf in a minibatch's loss or gradients: stop the run with NumericFault
+  // (default; the last checkpoint stays the last good one) or skip that update.
+  bool skip_non_finite = false;
   UpdateMode mode = UpdateMode::Spo;
   Method method = Method::Spo;
 

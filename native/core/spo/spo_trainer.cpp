@@ -153,20 +153,38 @@ TrainRunResult train_spo(pipeline::Pipeline& pipe, evaluator::PreferenceModel& j
         ctx.check_cancelled();
         std::vector<const TransitionPair*> chunk;
         for (int64_t i : minibatches[static_cast<size_t>(mb)]) chunk.push_back(&sampled.pairs[static_cast<size_t>(i)]);
-        auto us = spo_backward(pipe, cond, chunk, s, 1.0 / static_cast<double>(s.gradient_accumulation),
-                               reference ? &*reference : nullptr);
+        // A NaN or Inf stops the run (the last checkpoint stays the last good one) or,
+        // with onNonFinite "skip", drops this minibatch's accumulation group.
+        auto fault = [&](const std::string& what) {
+          if (!s.skip_non_finite)
+            throw NumericFault(what + " (round " + std::to_string(round + 1) + ", minibatch " + std::to_string(mb + 1) +
+                               "); the last checkpoint is round " + std::to_string(result.rounds_done) +
+                               "; set onNonFinite: \"skip\" to skip such updates");
+          optimizer.zero_grad();
+          ++result.skipped_updates;
+          ctx.report({"skip", mb + 1, n_mb, 0.0, {{"round", double(round + 1)}}});
+        };
+        UpdateStats us;
+        try {
+          us = spo_backward(pipe, cond, chunk, s, 1.0 / static_cast<double>(s.gradient_accumulation),
+                            reference ? &*reference : nullptr);
+        } catch (const NumericFault& e) {
+          fault(e.what());
+          continue;
+        }
         result.update_evaluations += us.policy_evaluations + us.reference_evaluations;
         result.losses.push_back(us.loss);
         double grad_norm = 0.0;
         const bool step_now = (mb + 1) % s.gradient_accumulation == 0 || mb + 1 == n_mb;
         if (step_now) {
-          if (s.max_grad_norm > 0 && !s.authors_noop_clip) {
-            grad_norm = torch::nn::utils::clip_grad_norm_(tensors, s.max_grad_norm);
-          } else {
-            for (const auto& p : tensors)
-              if (p.grad().defined()) grad_norm += p.grad().to(at::kDouble).pow(2).sum().item<double>();
-            grad_norm = std::sqrt(grad_norm);
+          for (const auto& p : tensors)
+            if (p.grad().defined()) grad_norm += p.grad().to(at::kDouble).pow(2).sum().item<double>();
+          grad_norm = std::sqrt(grad_norm);
+          if (!std::isfinite(grad_norm)) {
+            fault("SPO update: the LoRA gradients are not finite");
+            continue;
           }
+          if (s.max_grad_norm > 0 && !s.authors_noop_clip) torch::nn::utils::clip_grad_norm_(tensors, s.max_grad_norm);
           optimizer.step();
           optimizer.zero_grad();
           ++result.optimizer_steps;

@@ -29,6 +29,7 @@ struct TrainRunResult {
   int64_t rounds_done = 0;      // the round counter at the end
   int64_t total_rounds = 0;     // epochs x rounds per epoch
   int64_t optimizer_steps = 0;  // in this call
+  int64_t skipped_updates = 0;  // minibatches dropped for a NaN or Inf (onNonFinite "skip")
   std::vector<double> losses;   // one per minibatch in this call
   int64_t pairs_kept = 0, pairs_tied = 0, pairs_cut = 0;
   int64_t sampling_evaluations = 0, update_evaluations = 0;  // guided UNet evaluations of one latent
@@ -42,7 +43,7 @@ std::vector<std::vector<int64_t>> pair_minibatches(int64_t pairs, int64_t batch_
 
 // Attaches a fresh LoRA (rank, alpha, seed from the settings) to the pipeline's
 // UNet, which must have none, and trains it. The LoRA stays attached afterwards.
-// Progress stages: "round", "sample", "pairs", "update", "checkpoint".
+// Progress stages: "round", "sample", "pairs", "update", "skip", "checkpoint".
 TrainRunResult train_spo(pipeline::Pipeline& pipe, evaluator::PreferenceModel& judge,
                          const std::vector<std::string>& prompts, const SpoSettings& settings,
                          const TrainRunOptions& options, const JobContext& ctx = {});

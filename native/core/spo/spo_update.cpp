@@ -160,7 +160,7 @@ UpdateStats spo_backward(pipeline::Pipeline& pipe, const pipeline::Conditioning&
     inside = raw.ge(1 - s.clip_eps).logical_and(raw.le(1 + s.clip_eps));
   }
   st.loss = loss.item<double>();
-  if (!std::isfinite(st.loss)) throw InvalidArgument("SPO update: the loss is not finite (NaN or Inf in the model outputs)");
+  if (!std::isfinite(st.loss)) throw NumericFault("SPO update: the loss is not finite (NaN or Inf in the model outputs)");
   (loss * loss_scale).backward();
   st.ratio_w = ratio_w.mean().item<double>();
   st.ratio_l = ratio_l.mean().item<double>();

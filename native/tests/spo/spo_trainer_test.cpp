@@ -499,3 +499,67 @@ TEST(SpoUpdate, LoraOffReferenceEqualsACopiedUNet) {
 
 }  // namespace
 }  // namespace spo::trainer
+
+namespace spo::trainer {
+namespace {
+
+// A NaN planted in the LoRA between round 2's sampling and its update: "stop" ends the run with
+// NumericFault and round 1 stays the latest checkpoint; "skip" drops every
+// poisoned update and finishes.
+TEST(NumericFaults, StopKeepsTheLastGoodCheckpointAndSkipCarriesOn) {
+  const std::vector<std::string> prompts = {"a red circle", "a blue square", "a green triangle", "two circles"};
+  auto judge = tiny_judge();
+  for (const bool skip : {false, true}) {
+    auto s = tiny_settings();
+    s.skip_non_finite = skip;
+    auto pipe = tiny_pipeline();
+    TrainRunOptions o;
+    o.checkpoint_dir = ::testing::TempDir() + "/spo_numeric_" + std::to_string(skip);
+    fs::remove_all(o.checkpoint_dir);
+    JobContext ctx(std::make_shared<std::atomic<bool>>(false), [&](const ProgressEvent& ev) {
+      if (ev.stage == "pairs" && ev.step == 2) {  // after round 2's sampling, before its update
+        at::NoGradGuard no_grad;
+        models::find_lora(*pipe->unet()).layers.front().branch->up.fill_(NAN);
+      }
+    });
+    if (!skip) {
+      try {
+        train_spo(*pipe, *judge, prompts, s, o, ctx);
+        FAIL() << "a NaN update must stop the run";
+      } catch (const NumericFault& e) {
+        EXPECT_NE(std::string(e.what()).find("the last checkpoint is round 1"), std::string::npos) << e.what();
+      }
+      EXPECT_EQ(training::CheckpointDir(o.checkpoint_dir).latest()->first, 1);
+    } else {
+      auto r = train_spo(*pipe, *judge, prompts, s, o, ctx);
+      EXPECT_EQ(r.rounds_done, 2);
+      EXPECT_GT(r.skipped_updates, 0);
+      for (double l : r.losses) EXPECT_TRUE(std::isfinite(l));
+    }
+  }
+  EXPECT_EQ(SpoSettings::from_json({{"onNonFinite", "skip"}}).skip_non_finite, true);
+  EXPECT_THROW(SpoSettings::from_json({{"onNonFinite", "ignore"}}), InvalidArgument);
+}
+
+}  // namespace
+}  // namespace spo::trainer
+
+namespace spo::trainer {
+namespace {
+
+TEST(NumericFaults, ANonFinitePolicyStopsSampling) {
+  auto pipe = tiny_pipeline();
+  auto judge = tiny_judge();
+  models::LoraConfig lc;
+  lc.rank = 2;
+  lc.alpha = 2;
+  auto lora = models::attach_lora(*pipe->unet(), lc, at::kCPU);
+  {
+    at::NoGradGuard no_grad;
+    lora.layers.front().branch->up.fill_(NAN);
+  }
+  EXPECT_THROW(run_sampling_round(*pipe, *judge, {"a red circle"}, tiny_settings(), 1), NumericFault);
+}
+
+}  // namespace
+}  // namespace spo::trainer

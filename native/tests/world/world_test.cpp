@@ -104,10 +104,18 @@ TEST(Splits, AreStable) {
   EXPECT_EQ(fnv1a64(""), 14695981039346656037ull);
   EXPECT_EQ(fnv1a64("a"), 0xaf63dc4c8601ec8cull);
   const auto test = split_prompts(Split::Test), val = split_prompts(Split::Validation);
-  // SPLIT_GUARD
-  for (size_t i : {0, 1, 250, 499}) std::printf("TEST %s\n", test[i].c_str());
-  for (size_t i : {0, 499}) std::printf("VAL %s\n", val[i].c_str());
-  for (const char* p : {"a small red circle on the left", "a blue square above a large green triangle", "a red circle"}) std::printf("%s -> %d\n", p, (int)split_of(p));
+  EXPECT_EQ(test[0], "a small green circle");
+  EXPECT_EQ(test[1], "a small blue circle on the right");
+  EXPECT_EQ(test[250], "a large purple circle to the left of a small blue triangle");
+  EXPECT_EQ(test[499], "a large pink diamond to the right of a red diamond");
+  EXPECT_EQ(val[0], "a small green circle at the bottom");
+  EXPECT_EQ(val[499], "a large pink diamond to the right of a small blue square");
+  EXPECT_EQ(split_of("a small red circle on the left"), Split::Train);
+  EXPECT_EQ(split_of("a blue square above a large green triangle"), Split::Train);
+  EXPECT_EQ(split_of("a large green triangle below a blue square"), Split::Train);  // same canonical scene
+  EXPECT_EQ(split_of("a large pink diamond to the right of a red diamond"), Split::Test);
+  EXPECT_EQ(split_of("a red diamond to the left of a large pink diamond"), Split::Test);
+  EXPECT_THROW(split_of("a red circle above a red circle"), InvalidArgument);  // not in the grammar
 }
 
 TEST(Renderer, IsDeterministicAndInRange) {
@@ -126,26 +134,26 @@ TEST(Renderer, IsDeterministicAndInRange) {
 
 TEST(Judge, ScoresTruthHighWrongPromptsAndNoiseLow) {
   const auto scenes = sample_scenes();
-  auto gen = at::make_generator<at::CPUGeneratorImpl>(1234);
-  double truth = 0, wrong_mean = 0, noise = 0;
-  for (size_t i = 0; i < scenes.size(); ++i) {
-    const at::Tensor image = render(scenes[i], kImage, 1000 + i);
-    const JudgeScore t = judge(image, scenes[i]), w = judge(image, wrong(scenes[i], i));
-    const at::Tensor n = at::rand({3, kImage, kImage}, gen) * 2 - 1;
-    const JudgeScore z = judge(n, scenes[i]);
-    truth += t.total / scenes.size();
-    wrong_mean += w.total / scenes.size();
-    noise += z.total / scenes.size();
-    if (t.total < 0.85)
-      std::printf("  low truth %.3f (colour %.2f shape %.2f count %.2f place %.2f bg %.2f edges %.2f, %lld blobs): %s\n",
-                  t.total, t.colour, t.shape, t.count, t.place, t.background, t.edges,
-                  static_cast<long long>(t.blobs), to_prompt(scenes[i]).c_str());
+  for (int64_t size : {kImage, kImage / 2}) {
+    auto gen = at::make_generator<at::CPUGeneratorImpl>(1234);
+    double truth = 0, wrong_mean = 0, noise = 0;
+    for (size_t i = 0; i < scenes.size(); ++i) {
+      const at::Tensor image = render(scenes[i], size, 1000 + i);
+      const JudgeScore t = judge(image, scenes[i]), w = judge(image, wrong(scenes[i], i));
+      const JudgeScore z = judge(at::rand({3, size, size}, gen) * 2 - 1, scenes[i]);
+      truth += t.total / scenes.size();
+      wrong_mean += w.total / scenes.size();
+      noise += z.total / scenes.size();
+      if (t.total < 0.85)
+        std::printf("  low truth %.3f (colour %.2f shape %.2f count %.2f place %.2f bg %.2f edges %.2f): %s\n", t.total,
+                    t.colour, t.shape, t.count, t.place, t.background, t.edges, to_prompt(scenes[i]).c_str());
+    }
+    std::printf("judge means over %zu scenes at %lldpx: ground truth %.3f, wrong prompt %.3f, noise %.3f\n",
+                scenes.size(), static_cast<long long>(size), truth, wrong_mean, noise);
+    EXPECT_GT(truth, 0.85) << size;
+    EXPECT_LT(wrong_mean, 0.5) << size;
+    EXPECT_LT(noise, 0.2) << size;
   }
-  std::printf("judge means over %zu scenes at %lldpx: ground truth %.3f, wrong prompt %.3f, noise %.3f\n",
-              scenes.size(), static_cast<long long>(kImage), truth, wrong_mean, noise);
-  EXPECT_GT(truth, 0.85);
-  EXPECT_LT(wrong_mean, 0.5);
-  EXPECT_LT(noise, 0.2);
 }
 
 TEST(Judge, RejectsBadInput) {

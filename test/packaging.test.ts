@@ -97,4 +97,4 @@ describe('npm pack + npm install', () => {
     expect(cjs.t).toEqual([951, 901]);
     expect(esm.steps).toBe(20);
   });
-}, 1_200_000);
+}, 2_400_000);

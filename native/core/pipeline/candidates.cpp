@@ -55,7 +55,15 @@ CandidateResult Pipeline::candidates(const CandidateRequest& r, const JobContext
   // Encoded once, and only when a UNet call needs it (after the branch step).
   std::optional<Conditioning> repeated;
   const auto conditioning = [&]() -> const Conditioning& {
-    if (!repeated) repeated = encode_prompts(r.prompts, r.negative_prompt, height, width).repeat_rows(r.k);
+    if (!repeated) {
+      if (r.conditioning) {
+        require(r.conditioning->batch() == static_cast<int64_t>(r.prompts.size()),
+                "candidates: the given conditioning must have one row per prompt");
+        repeated = r.conditioning->repeat_rows(r.k);
+      } else {
+        repeated = encode_prompts(r.prompts, r.negative_prompt, height, width).repeat_rows(r.k);
+      }
+    }
     return *repeated;
   };
   const int64_t stages = r.inner_steps + (r.predict_x0 || r.decode) + r.decode;

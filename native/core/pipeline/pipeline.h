@@ -77,6 +77,9 @@ struct CandidateRequest {
   bool predict_x0 = true;   // guided UNet on every candidate at prev_t (one batch)
   bool decode = false;      // decode the x0 predictions (implies predict_x0)
   int64_t max_batch = 0;    // > 0: at most this many UNet rows (of the CFG-doubled batch) at once
+  // The prompts' conditioning (one row per prompt) when the caller has it
+  // already (the SPO round): saves running the text encoders at every branch step.
+  std::optional<Conditioning> conditioning;
 };
 
 struct CandidateResult {

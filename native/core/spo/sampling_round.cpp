@@ -113,6 +113,7 @@ SamplingRound run_sampling_round(pipeline::Pipeline& pipe, evaluator::Preference
     req.predict_x0 = true;
     req.decode = true;
     req.max_batch = s.max_batch;
+    req.conditioning = rows_cond;  // encoded once per round
     auto res = pipe.candidates(req, ctx);
     // A non-finite policy poisons every later latent: no round can go on from here.
     if (!at::isfinite(res.candidates).all().item<bool>() || !at::isfinite(res.images).all().item<bool>())

@@ -213,8 +213,9 @@ describe('Evaluator training', () => {
     }).catch((e: unknown) => e);
     expect(aborted).toBeInstanceOf(AbortError);
     const resumed = await ev.train({ ...request, checkpointDir });
-    expect(resumed.startStep).toBe(2);
-    expect(resumed.losses).toEqual(full.losses.slice(2));
+    // The abort reaches the job asynchronously: at the boundary after step 2 or inside step 3.
+    expect([2, 3]).toContain(resumed.startStep);
+    expect(resumed.losses).toEqual(full.losses.slice(resumed.startStep));
 
     const saved = path.join(work, 'trained');
     await ev.save(saved);

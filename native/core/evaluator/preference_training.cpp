@@ -228,63 +228,68 @@ PreferenceTrainingResult train_preference_model(PreferenceModel& model, pipeline
     ctx.report({"checkpoint", step, o.steps, 0.0, {}});
   };
 
-  std::vector<int64_t> order;
-  int64_t order_epoch = -1;
-  for (int64_t step = result.start_step; step < o.steps; ++step) {
-    if (ctx.cancelled()) {
-      // Abort at a step boundary leaves a checkpoint to resume from.
-      if (step > result.start_step && last_saved != step) checkpoint(step);
-      throw Cancelled();
-    }
-    // Batch rows: positions step*B .. step*B+B-1 of the endless sequence of epoch permutations.
-    std::vector<int64_t> rows;
-    std::vector<std::string> prompts;
-    std::vector<float> labels, counts;
-    for (int64_t k = 0; k < o.batch_size; ++k) {
-      const int64_t pos = step * o.batch_size + k, epoch = pos / n;
-      if (epoch != order_epoch) {
-        auto gen = generator(o.seed, kEpochOrder, static_cast<uint64_t>(epoch));
-        auto perm = at::randperm(n, gen, at::kLong);
-        order.assign(perm.data_ptr<int64_t>(), perm.data_ptr<int64_t>() + n);
-        order_epoch = epoch;
+  // Steps whose update is in the weights: an abort anywhere (between steps or
+  // inside one) leaves a checkpoint of exactly those to resume from.
+  int64_t completed = result.start_step;
+  try {
+    std::vector<int64_t> order;
+    int64_t order_epoch = -1;
+    for (int64_t step = result.start_step; step < o.steps; ++step) {
+      ctx.check_cancelled();
+      // Batch rows: positions step*B .. step*B+B-1 of the endless sequence of epoch permutations.
+      std::vector<int64_t> rows;
+      std::vector<std::string> prompts;
+      std::vector<float> labels, counts;
+      for (int64_t k = 0; k < o.batch_size; ++k) {
+        const int64_t pos = step * o.batch_size + k, epoch = pos / n;
+        if (epoch != order_epoch) {
+          auto gen = generator(o.seed, kEpochOrder, static_cast<uint64_t>(epoch));
+          auto perm = at::randperm(n, gen, at::kLong);
+          order.assign(perm.data_ptr<int64_t>(), perm.data_ptr<int64_t>() + n);
+          order_epoch = epoch;
+        }
+        const int64_t r = order[pos % n];
+        rows.push_back(r);
+        prompts.push_back(train[r].prompt);
+        labels.push_back(static_cast<float>(train[r].label_0));
+        counts.push_back(static_cast<float>(per_prompt[train[r].prompt]));
       }
-      const int64_t r = order[pos % n];
-      rows.push_back(r);
-      prompts.push_back(train[r].prompt);
-      labels.push_back(static_cast<float>(train[r].label_0));
-      counts.push_back(static_cast<float>(per_prompt[train[r].prompt]));
-    }
-    auto gen = generator(o.seed, kStep, static_cast<uint64_t>(step));
-    auto t = at::randint(0, kTrainTimesteps, {o.batch_size}, gen, at::kLong);
-    auto pixels = denoised_pixels(model, pipe, stack_images(train, rows, true), stack_images(train, rows, false),
-                                  prompts, t, gen, o.guidance_scale, o.max_batch, ctx);
-    clip->train();
-    optimizer.zero_grad();
-    auto [s0, s1] = pair_scores(model, pixels, prompts, t);
-    auto loss = preference_loss(s0, s1, at::tensor(labels), at::tensor(counts));
-    const double loss_value = loss.item<double>();
-    if (!std::isfinite(loss_value))
-      throw NumericFault("train: the loss is not finite at step " + std::to_string(step) +
-                                           " (the last checkpoint is left as it was)");
-    loss.backward();
-    double grad_norm = 0.0;
-    if (o.max_grad_norm > 0) {
-      grad_norm = torch::nn::utils::clip_grad_norm_(tensors, o.max_grad_norm);
-    } else {
-      for (const auto& p : tensors)
-        if (p.grad().defined()) grad_norm += p.grad().to(at::kDouble).pow(2).sum().item<double>();
-      grad_norm = std::sqrt(grad_norm);
-    }
-    const double lr = warmup_linear_lr(o.learning_rate, step, o.warmup_steps, o.steps);
-    for (auto& group : optimizer.param_groups()) group.options().set_lr(lr);
-    optimizer.step();
-    result.losses.push_back(loss_value);
-    ctx.report({"train", step + 1, o.steps, loss_value, {{"loss", loss_value}, {"lr", lr}, {"gradNorm", grad_norm}}});
+      auto gen = generator(o.seed, kStep, static_cast<uint64_t>(step));
+      auto t = at::randint(0, kTrainTimesteps, {o.batch_size}, gen, at::kLong);
+      auto pixels = denoised_pixels(model, pipe, stack_images(train, rows, true), stack_images(train, rows, false),
+                                    prompts, t, gen, o.guidance_scale, o.max_batch, ctx);
+      clip->train();
+      optimizer.zero_grad();
+      auto [s0, s1] = pair_scores(model, pixels, prompts, t);
+      auto loss = preference_loss(s0, s1, at::tensor(labels), at::tensor(counts));
+      const double loss_value = loss.item<double>();
+      if (!std::isfinite(loss_value))
+        throw NumericFault("train: the loss is not finite at step " + std::to_string(step) +
+                                             " (the last checkpoint is left as it was)");
+      loss.backward();
+      double grad_norm = 0.0;
+      if (o.max_grad_norm > 0) {
+        grad_norm = torch::nn::utils::clip_grad_norm_(tensors, o.max_grad_norm);
+      } else {
+        for (const auto& p : tensors)
+          if (p.grad().defined()) grad_norm += p.grad().to(at::kDouble).pow(2).sum().item<double>();
+        grad_norm = std::sqrt(grad_norm);
+      }
+      const double lr = warmup_linear_lr(o.learning_rate, step, o.warmup_steps, o.steps);
+      for (auto& group : optimizer.param_groups()) group.options().set_lr(lr);
+      optimizer.step();
+      completed = step + 1;
+      result.losses.push_back(loss_value);
+      ctx.report({"train", step + 1, o.steps, loss_value, {{"loss", loss_value}, {"lr", lr}, {"gradNorm", grad_norm}}});
 
-    const int64_t done = step + 1;
-    const bool last = done == o.steps;
-    if ((o.validate_every > 0 && done % o.validate_every == 0) || last) validate(done);
-    if ((o.checkpoint_every > 0 && done % o.checkpoint_every == 0) || last) checkpoint(done);
+      const int64_t done = step + 1;
+      const bool last = done == o.steps;
+      if ((o.validate_every > 0 && done % o.validate_every == 0) || last) validate(done);
+      if ((o.checkpoint_every > 0 && done % o.checkpoint_every == 0) || last) checkpoint(done);
+    }
+  } catch (const Cancelled&) {
+    if (completed > result.start_step && last_saved != completed) checkpoint(completed);
+    throw;
   }
   clip->eval();
   for (auto& p : tensors) p.mutable_grad() = at::Tensor();

@@ -154,9 +154,10 @@ json run_bench(pipeline::Pipeline& pipe, evaluator::PreferenceModel& judge, cons
 
   // The round's sampling, after the components have warmed every model up; its pairs feed the update.
   auto t0 = std::chrono::steady_clock::now();
-  models::set_lora_enabled(*pipe.unet(), false);  // sampling sees the base model, as a round's first does
-  auto round = trainer::run_sampling_round(pipe, judge, o.prompts, s, s.seed, ctx);
-  models::set_lora_enabled(*pipe.unet(), true);
+  auto round = [&] {
+    models::LoraDisabledScope base_model(*pipe.unet());  // sampling sees the base model, as a round's first does
+    return trainer::run_sampling_round(pipe, judge, o.prompts, s, s.seed, ctx);
+  }();
   const double sampling_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
   // The update on the first train_batch_size kept pairs (shared x_t): default against parity.

@@ -51,6 +51,19 @@ LoraSet find_lora(const torch::nn::Module& model);
 // Switches every attached branch on or off; returns how many were switched.
 int64_t set_lora_enabled(torch::nn::Module& model, bool enabled);
 
+// Switches the attached LoRA off for its lifetime and back on when it ends
+// (exceptions included): the SPO reference forward is the same network, LoRA off.
+class LoraDisabledScope {
+ public:
+  explicit LoraDisabledScope(torch::nn::Module& model) : model_(model) { set_lora_enabled(model_, false); }
+  ~LoraDisabledScope() { set_lora_enabled(model_, true); }
+  LoraDisabledScope(const LoraDisabledScope&) = delete;
+  LoraDisabledScope& operator=(const LoraDisabledScope&) = delete;
+
+ private:
+  torch::nn::Module& model_;
+};
+
 // Removes every branch; returns how many were removed.
 int64_t detach_lora(torch::nn::Module& model);
 

@@ -43,14 +43,8 @@ DpoBatchOutput diffusion_dpo_backward(pipeline::Pipeline& pipe, const pipeline::
   at::Tensor ref;
   {
     at::NoGradGuard no_grad;
-    models::set_lora_enabled(*unet, false);
-    try {
-      ref = pipeline::guided_unet_output(unet, x_t.to(device, dtype), t2.to(device), c, 1.0);
-    } catch (...) {
-      models::set_lora_enabled(*unet, true);
-      throw;
-    }
-    models::set_lora_enabled(*unet, true);
+    models::LoraDisabledScope reference_model(*unet);
+    ref = pipeline::guided_unet_output(unet, x_t.to(device, dtype), t2.to(device), c, 1.0);
   }
   auto pred = pipeline::guided_unet_output(unet, x_t.to(device, dtype), t2.to(device), c, 1.0);
   auto model_mse = per_sample_mse(pred, target), ref_mse = per_sample_mse(ref, target);

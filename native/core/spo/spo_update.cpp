@@ -81,14 +81,8 @@ UpdateStats spo_backward(pipeline::Pipeline& pipe, const pipeline::Conditioning&
     at::Tensor ref_out;
     {
       at::NoGradGuard no_grad;
-      models::set_lora_enabled(*unet, false);
-      try {
-        ref_out = pipeline::guided_unet_output(unet, x(b.x_t), t_dev, c, w);
-      } catch (...) {
-        models::set_lora_enabled(*unet, true);
-        throw;
-      }
-      models::set_lora_enabled(*unet, true);
+      models::LoraDisabledScope reference_model(*unet);
+      ref_out = pipeline::guided_unet_output(unet, x(b.x_t), t_dev, c, w);
     }
     auto policy_out = pipeline::guided_unet_output(unet, x(b.x_t), t_dev, c, w);
     st.policy_evaluations = n;
@@ -124,17 +118,11 @@ UpdateStats spo_backward(pipeline::Pipeline& pipe, const pipeline::Conditioning&
         ref_w = pipeline::guided_unet_output(*reference, x(b.x_t), t_dev, c, w);
         ref_l = pipeline::guided_unet_output(*reference, x(b.x_t_l), t_dev, c, w);
       } else {
-        models::set_lora_enabled(*unet, false);
-        try {
-          auto both = pipeline::guided_unet_output(unet, x(at::cat({b.x_t, b.x_t_l})), at::cat({t_dev, t_dev}),
-                                                   c.select_rows(at::cat({at::arange(n), at::arange(n)})), w);
-          ref_w = both.slice(0, 0, n);
-          ref_l = both.slice(0, n, 2 * n);
-        } catch (...) {
-          models::set_lora_enabled(*unet, true);
-          throw;
-        }
-        models::set_lora_enabled(*unet, true);
+        models::LoraDisabledScope reference_model(*unet);
+        auto both = pipeline::guided_unet_output(unet, x(at::cat({b.x_t, b.x_t_l})), at::cat({t_dev, t_dev}),
+                                                 c.select_rows(at::cat({at::arange(n), at::arange(n)})), w);
+        ref_w = both.slice(0, 0, n);
+        ref_l = both.slice(0, n, 2 * n);
       }
     }
     at::Tensor pol_w, pol_l;

@@ -22,3 +22,4 @@ export * from './pairs';
 export * from './trainer';
 export * from './baselines';
 export * from './bench';
+export * from './world';

@@ -243,7 +243,13 @@ export interface NativeTrainResult {
   updateEvaluations: number;
   samplingSeconds: number;
   updateSeconds: number;
+  /** Absent on ranks > 0 of a data-parallel run (rank 0 exports). */
   loraFile?: string;
+  /** This process's rank and the run's world size (0 and 1 without a process group). */
+  rank: number;
+  worldSize: number;
+  /** Bytes this rank handed to collectives (all zero on one process). */
+  communication: { collectives: number; allReduceBytes: number; allGatherBytes: number; broadcastBytes: number };
 }
 
 export interface NativeAddon {
@@ -268,4 +274,26 @@ export interface NativeAddon {
 
 export interface NativeAddon {
   runBenchmark(args: object, token?: NativeCancelToken, onProgress?: NativeProgressCallback): Promise<Record<string, unknown>>;
+}
+
+/** The shapes world's judge of one image (native/core/world/judge.h). */
+export interface NativeJudgeScore {
+  total: number;
+  alignment: number;
+  quality: number;
+  colour: number;
+  shape: number;
+  count: number;
+  place: number;
+  background: number;
+  edges: number;
+  blobs: number;
+}
+
+export interface NativeAddon {
+  worldPrompts(split: string): string[];
+  worldSplitOf(prompt: string): string;
+  renderWorld(prompt: string, size: number, seed: number | bigint): { data: Float32Array; shape: number[] };
+  judgeWorld(images: object, prompts: string[]): NativeJudgeScore[];
+  pretrainWorld(options: object, token?: NativeCancelToken, onProgress?: NativeProgressCallback): Promise<Record<string, unknown>>;
 }

@@ -67,6 +67,27 @@ export interface SpoSettings {
   method: 'spo' | 'd3po';
 }
 
+/**
+ * One rank of a data-parallel run on PyTorch's c10d (Gloo on CPU, NCCL on CUDA
+ * builds): each rank samples its share of every round's prompts, the kept pairs
+ * are gathered and split evenly, gradients are averaged before each step. Rank 0
+ * alone emits the run's events, writes checkpoints and the LoRA. Unset fields
+ * come from RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT (`spo train --nproc` sets them).
+ */
+export interface DistributedOptions {
+  rank?: number;
+  worldSize?: number;
+  /** The TCP rendezvous: rank 0 serves it at masterAddr:masterPort. */
+  masterAddr?: string;
+  masterPort?: number;
+  /** Rendezvous through this file (a shared file system) instead of TCP. */
+  fileStore?: string;
+  /** 'auto' (default): NCCL when the pipeline is on CUDA and the build has it, else Gloo. */
+  backend?: 'auto' | 'gloo' | 'nccl';
+  /** A dead rank ends its peers at once; a stalled one after this long (default 120). */
+  timeoutSeconds?: number;
+}
+
 export interface TrainerOptions extends Partial<Omit<SpoSettings, 'preset'>> {
   pipeline: Pipeline;
   evaluator: Evaluator;
@@ -81,6 +102,8 @@ export interface TrainerOptions extends Partial<Omit<SpoSettings, 'preset'>> {
   resume?: boolean;
   /** Stop after this many rounds in total (default: all epochs). */
   maxRounds?: number;
+  /** Join a data-parallel run; a world size of 1 trains as without. */
+  distributed?: DistributedOptions;
 }
 
 export type TrainResult = NativeTrainResult;
@@ -100,7 +123,8 @@ const settingKeys = new Set(['k', 'innerSteps', 'divertStartStep', 'kappa', 'thr
   'beta', 'eps', 'loraRank', 'loraAlpha', 'learningRate', 'adamBeta1', 'adamBeta2', 'weightDecay', 'adamEps',
   'sampleBatchSize', 'trainBatchSize', 'gradientAccumulation', 'maxGradNorm', 'authorsNoopClip', 'epochs', 'seed',
   'steps', 'eta', 'guidanceScale', 'guidanceInTraining', 'width', 'height', 'maxBatch', 'gradientCheckpointing', 'onNonFinite', 'mode', 'method']);
-const optionKeys = new Set(['pipeline', 'evaluator', 'prompts', 'preset', 'output', 'checkpointDir', 'resume', 'maxRounds']);
+const optionKeys = new Set(['pipeline', 'evaluator', 'prompts', 'preset', 'output', 'checkpointDir', 'resume', 'maxRounds',
+  'distributed']);
 
 /** Reads a prompt file: one per line, or the authors' JSON array of {caption} records (or strings). */
 export async function readPrompts(file: string, options?: JobOptions): Promise<string[]> {
@@ -199,6 +223,7 @@ export class Trainer {
       const args = Object.fromEntries(Object.entries({
         pipeline: o.pipeline.nativeHandle(), evaluator: o.evaluator.nativeHandle(), prompts, settings: this.settings,
         outputDir: o.output, checkpointDir: o.checkpointDir, resume: o.resume, maxRounds: o.maxRounds,
+        distributed: o.distributed,
       }).filter(([, v]) => v !== undefined));
       const result = await runJob(site, {
         signal,

@@ -28,6 +28,12 @@ if (( ${#need[@]} )); then
     exit 1
   fi
 fi
+# Optional: gloo's headers for data-parallel training (libtorch_cpu carries Gloo
+# itself). Without them the build has no Gloo backend and says so when asked.
+if [[ ! -f /usr/include/gloo/rendezvous/store.h && $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends libgloo-dev >/dev/null 2>&1 ||
+    say "libgloo-dev is not available: building without the Gloo backend (no data-parallel training on CPU)"
+fi
 
 # 2. npm dependencies (our own install script is not needed here: steps 3-4 do its work).
 if [[ ! -f node_modules/.spo-lock ]] || ! cmp -s node_modules/.spo-lock package-lock.json; then

@@ -18,4 +18,7 @@ else
 fi
 
 ctest --test-dir build --output-on-failure
+# A few seconds of fuzzing per parser that reads outside data (the long runs:
+# `npm run test:fuzz -- SECONDS`); builds the fuzz targets incrementally.
+bash scripts/fuzz.sh "${SPO_FUZZ_SECONDS:-4}"
 node_modules/.bin/vitest run "$@"

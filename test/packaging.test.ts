@@ -76,8 +76,14 @@ describe('npm pack + npm install', () => {
     expect(cjs.t).toEqual([951, 901]);
     expect(cjs.binary).toContain(path.join('prebuilds', 'linux-x64'));
     expect(esm).toEqual({ torch: expect.stringMatching(/^2\./), steps: 20 });
-    const demo = sh(path.join(dir, 'node_modules', '.bin', 'spo'), ['demo', '--steps', '10', '--json'], dir);
-    expect(JSON.parse(demo).steps).toBe(10);
+    const check = sh(path.join(dir, 'node_modules', '.bin', 'spo'), ['ddim-check', '--steps', '10', '--json'], dir);
+    expect(JSON.parse(check).steps).toBe(10);
+    // The shipped shapes-world models travel in the package: a one-round demo from the installed copy.
+    const demo = sh(path.join(dir, 'node_modules', '.bin', 'spo'),
+      ['demo', '--prompts', '2', '--rounds', '1', '--json', '--out', path.join(dir, 'demo-out')], dir);
+    const summary = JSON.parse(demo);
+    expect(summary.assets).toBe(path.join(dir, 'node_modules', 'spo-diffusion', 'assets', 'shapes-world'));
+    expect(summary.table.map((r: { part: string }) => r.part)).toContain('total');
   });
 
   it('builds from source when the prebuild does not load', () => {

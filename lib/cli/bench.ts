@@ -10,8 +10,11 @@ import path from 'node:path';
 import { runBenchmark, type BenchSection, type Timing } from '../bench';
 import { Evaluator } from '../evaluator';
 import { Pipeline } from '../pipeline';
+import { shapesWorldAssets } from '../world';
 
 export interface BenchCliOptions {
+  /** 'midsize' (random weights near SD-1.5's shape) or 'shapes' (the shipped shapes-world models); --model overrides. */
+  workload: 'midsize' | 'shapes';
   model?: string;
   evaluator?: string;
   prompts: number;
@@ -107,7 +110,10 @@ function compare(old: Json, now: Json): void {
 
 export async function runBench(opts: BenchCliOptions, signal?: AbortSignal): Promise<number> {
   if ((opts.model === undefined) !== (opts.evaluator === undefined)) throw new Error('give both --model and --evaluator, or neither (mid-sized models)');
-  const dirs = opts.model ? { model: opts.model, evaluator: opts.evaluator! } : midsizeModels();
+  const shapes = shapesWorldAssets();
+  const dirs = opts.model ? { model: opts.model, evaluator: opts.evaluator! }
+    : opts.workload === 'shapes' ? { model: path.join(shapes, 'base'), evaluator: path.join(shapes, 'evaluator-step-aware') }
+      : midsizeModels();
   const old = opts.compare ? JSON.parse(readFileSync(opts.compare, 'utf8')) as Json : undefined;
   const settings = { steps: opts.steps, divertStartStep: opts.divert, k: opts.k, threshold: 0, trainBatchSize: opts.trainBatch };
   const sections = opts.sections?.split(',').map((s) => s.trim()) as BenchSection[] | undefined;

@@ -1,78 +1,87 @@
-// `spo demo`: the package's main job on its built-in default. Until the SPO
-// trainer lands this is an end-to-end run of what exists: the Stable
-// Diffusion DDIM schedule, a full stochastic sampling run on the fused
-// step + log-prob kernel driven by the exact denoiser of a known Gaussian
-// target, and the result compared with that target.
-import { DDIMScheduler } from '../scheduler';
-import { buildInfo } from '../runtime';
+// `spo demo` (`npm run demo`): the package's main job on its built-in world.
+// SPO fine-tunes the shipped shapes-world base model with the shipped
+// step-aware evaluator, then the world's judge scores the test split before
+// and after (same prompts, same seeds), and a before/after PNG grid is written.
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { Evaluator } from '../evaluator';
+import { Pipeline } from '../pipeline';
+import { Trainer } from '../trainer';
+import { worldPrompts, shapesWorldAssets, SHAPES_WORLD_SPO } from '../world';
+import { formatInterval, imageGrid, pairedDifference, partInterval, sampleAndJudge, type JudgePart } from '../world-eval';
 
 export interface DemoOptions {
-  steps: number;
-  eta: number;
-  batch: number;
-  size: number;
+  assets?: string;
+  prompts: number;
+  rounds: number;
   seed: number;
-  mean: number;
-  std: number;
+  out: string;
   json: boolean;
 }
 
-function fmt(x: number, digits = 4): string {
-  return x.toFixed(digits).padStart(digits + 4);
-}
-
 export async function runDemo(opts: DemoOptions, signal?: AbortSignal): Promise<number> {
-  const info = buildInfo();
-  const scheduler = new DDIMScheduler();
-  const timesteps = scheduler.setTimesteps(opts.steps);
-  const shape = [opts.batch, 4, opts.size, opts.size];
+  const assets = opts.assets ?? shapesWorldAssets();
   const log = opts.json ? () => {} : (line: string) => process.stdout.write(`${line}\n`);
-
-  log(`spo-diffusion demo: DDIM (SD-1.5 schedule) with per-step log-probabilities`);
-  log(`engine   libtorch ${info.torchVersion}, ${info.intraOpThreads} intra-op threads, ${info.jobThreads} job threads, ` +
-      `CUDA kernels ${info.cudaKernels ? 'built' : 'not built'}, GPU ${info.cudaAvailable ? `yes (${info.cudaDevices})` : 'none'}`);
-  log(`schedule scaled_linear 0.00085..0.012, 1000 train steps; ${opts.steps} leading steps: ${timesteps.slice(0, 4).join(', ')}, ..., ${timesteps.at(-1)}`);
-  log(`target   latents ${shape.join('x')} ~ N(${opts.mean}, ${opts.std}^2), exact denoiser, eta ${opts.eta}, seed ${opts.seed}`);
-  log('');
-  log('  step     t   mean logp   sample mean  sample std');
-
   const started = performance.now();
-  const rows: { step: number; t: number; logProb: number }[] = [];
-  const result = await scheduler.sampleGaussian(
-    { shape, steps: opts.steps, eta: opts.eta, seed: opts.seed, mean: opts.mean, std: opts.std },
-    {
-      signal,
-      onProgress: (p) => {
-        rows.push({ step: p.step, t: timesteps[p.step - 1]!, logProb: p.value });
-      },
-    },
-  );
-  const seconds = (performance.now() - started) / 1000;
-  rows.forEach((r, i) => {
-    log(`  ${String(r.step).padStart(4)}  ${String(r.t).padStart(4)}  ${fmt(r.logProb)}  ${fmt(result.stepMeans[i]!)}  ${fmt(result.stepStds[i]!)}`);
+  const elapsed = () => `${((performance.now() - started) / 1000).toFixed(0)} s`;
+  const pipeline = await Pipeline.load(path.join(assets, 'base'), { signal });
+  const evaluator = await Evaluator.load(path.join(assets, 'evaluator-step-aware'), { signal });
+  const test = worldPrompts('test').slice(0, opts.prompts);
+  const sampling = { seed: opts.seed, steps: SHAPES_WORLD_SPO.steps, guidanceScale: SHAPES_WORLD_SPO.guidanceScale };
+
+  log(`spo-diffusion demo: SPO on the shapes world (${assets})`);
+  log(`judging the base model on ${test.length} test prompts ...`);
+  const before = await sampleAndJudge(pipeline, test, sampling, { signal });
+  log(`  done (${elapsed()}); SPO training, ${opts.rounds} rounds ...`);
+
+  const trainer = new Trainer({
+    pipeline, evaluator, prompts: worldPrompts('train'), ...SHAPES_WORLD_SPO, seed: opts.seed, maxRounds: opts.rounds,
+    output: path.join(opts.out, 'lora'),
   });
-  const finalMean = result.stepMeans.at(-1)!;
-  const finalStd = result.stepStds.at(-1)!;
+  let lastLine = 0;
+  const result = await trainer.train({
+    signal,
+    onEvent: (e) => {
+      if (e.type === 'update' && performance.now() - lastLine > 10_000) {
+        lastLine = performance.now();
+        log(`  round ${e.round + 1}/${opts.rounds}: loss ${e.loss.toFixed(4)} (${elapsed()})`);
+      }
+    },
+  });
+  log(`  done (${elapsed()}): ${result.pairsKept} pairs kept, ${result.optimizerSteps} updates; judging again ...`);
+  const after = await sampleAndJudge(pipeline, test, sampling, { signal });
+
+  const parts: JudgePart[] = ['total', 'alignment', 'quality', 'colour', 'shape', 'count', 'place'];
+  const table = parts.map((part) => ({
+    part,
+    before: partInterval(before.scores, part),
+    after: partInterval(after.scores, part),
+    difference: pairedDifference(before.scores, after.scores, part),
+  }));
+  await mkdir(opts.out, { recursive: true });
+  const grid = imageGrid([before.images.slice(0, 16), after.images.slice(0, 16)]);
+  const gridFile = path.join(opts.out, 'before-after.png');
+  await grid.savePNG(gridFile);
   const summary = {
-    steps: opts.steps,
-    eta: opts.eta,
-    shape,
-    target: { mean: opts.mean, std: opts.std },
-    achieved: { mean: finalMean, std: finalStd },
-    expected: { mean: result.expectedMean, std: result.expectedStd },
-    seconds,
-    stepsPerSecond: opts.steps / seconds,
-    engine: info,
+    assets, testPrompts: test.length, seed: opts.seed, rounds: opts.rounds, settings: SHAPES_WORLD_SPO,
+    pairsKept: result.pairsKept, optimizerSteps: result.optimizerSteps, seconds: (performance.now() - started) / 1000,
+    table, grid: gridFile, gridPrompts: test.slice(0, 16),
   };
+  await writeFile(path.join(opts.out, 'summary.json'), `${JSON.stringify(summary, null, 2)}\n`);
   if (opts.json) {
     process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
   } else {
     log('');
-    log(`result   sample mean ${finalMean.toFixed(4)}, std ${finalStd.toFixed(4)}`);
-    log(`expected mean ${result.expectedMean.toFixed(4)}, std ${result.expectedStd.toFixed(4)} (closed form of this ${opts.steps}-step chain)`);
-    log(`target   mean ${opts.mean}, std ${opts.std} (the gap to the target is DDIM's discretisation with a point estimate of x0)`);
-    log(`time     ${seconds.toFixed(3)} s for ${opts.steps} steps (${summary.stepsPerSecond.toFixed(1)} steps/s)`);
+    log(`judge on the test split (${test.length} prompts, mean ± 95% interval; after - before is paired)`);
+    log(`  part          before            after             after - before`);
+    for (const row of table) {
+      log(`  ${row.part.padEnd(10)}  ${formatInterval(row.before).padEnd(16)}  ${formatInterval(row.after).padEnd(16)}  ${formatInterval(row.difference)}`);
+    }
+    log('');
+    log(`grid: ${gridFile} (left: before, right: after; rows: the first 16 test prompts, in ${path.join(opts.out, 'summary.json')})`);
+    log(`time: ${elapsed()}`);
   }
-  scheduler.dispose();
+  pipeline.dispose();
+  evaluator.dispose();
   return 0;
 }

@@ -2,8 +2,11 @@
 // The `spo` command line.
 import { Command, InvalidArgumentError as CliArgError } from 'commander';
 import { runBench } from './bench';
+import { runDdimCheck } from './ddim-check';
 import { runDemo } from './demo';
 import { runEval } from './eval';
+import { runExperiment } from './experiment';
+import { runPretrainWorld } from './pretrain-world';
 import { runSample } from './sample';
 import { runTrain } from './train';
 import { runTrainEvaluator } from './train-evaluator';
@@ -28,7 +31,40 @@ program.name('spo').description('Step-aware Preference Optimization for diffusio
 
 program
   .command('demo')
-  .description('run the built-in end-to-end example')
+  .description('SPO on the built-in shapes world: fine-tune the shipped base model, judge the test split before and after')
+  .option('--assets <dir>', 'shapes-world models (default: the package\'s assets/shapes-world)')
+  .option('--prompts <n>', 'test prompts judged before and after', number('prompts', { integer: true, min: 1, max: 500 }), 500)
+  .option('--rounds <n>', 'SPO rounds (each samples 8 train prompts)', number('rounds', { integer: true, min: 1, max: 100000 }), 60)
+  .option('--seed <n>', 'random seed (sampling and training)', number('seed', { integer: true, min: 0, max: 2 ** 31 }), 42)
+  .option('--out <dir>', 'folder for the PNG grid, the summary and the LoRA', 'spo-demo')
+  .option('--json', 'print the JSON summary only', false)
+  .action(async (opts) => {
+    const controller = new AbortController();
+    process.once('SIGINT', () => controller.abort());
+    process.exitCode = await runDemo(opts, controller.signal);
+  });
+
+program
+  .command('experiment')
+  .description("the paper's Tables 2-5 in miniature on the shapes world (equal budgets, several seeds, test split)")
+  .option('--assets <dir>', 'shapes-world models (default: the package\'s assets/shapes-world)')
+  .option('--tables <list>', 'which tables, e.g. 2,3', '2,3,4,5')
+  .option('--rows <ids>', 'only these rows (ids: base, spo, diffusion-dpo, d3po, resampler-none, resampler-win, resampler-lose, evaluator-step-agnostic, evaluator-plain, k2, k8)')
+  .option('--seeds <n>', 'training seeds per row', number('seeds', { integer: true, min: 1, max: 100 }), 3)
+  .option('--budget <n>', 'sampled images per training run', number('budget', { integer: true, min: 1 }), 4096)
+  .option('--prompts <n>', 'test prompts judged per row', number('prompts', { integer: true, min: 1, max: 500 }), 500)
+  .option('--eval-seed <n>', 'sampling seed of the judged images', number('eval-seed', { integer: true, min: 0 }), 1234)
+  .option('--results <file>', 'JSON results, accumulated across runs', 'experiment/results.json')
+  .option('--report <file>', 'the Markdown report', 'docs/RESULTS.md')
+  .action(async (opts) => {
+    const controller = new AbortController();
+    process.once('SIGINT', () => controller.abort());
+    process.exitCode = await runExperiment(opts, controller.signal);
+  });
+
+program
+  .command('ddim-check')
+  .description('check the DDIM sampler against the closed form of a Gaussian target (no models needed)')
   .option('--steps <n>', 'DDIM steps', number('steps', { integer: true, min: 1, max: 1000 }), 50)
   .option('--eta <x>', 'DDIM eta (1 = stochastic, SPO default)', number('eta', { min: 0, max: 10 }), 1)
   .option('--batch <n>', 'samples in the batch', number('batch', { integer: true, min: 1, max: 4096 }), 16)
@@ -40,7 +76,7 @@ program
   .action(async (opts) => {
     const controller = new AbortController();
     process.once('SIGINT', () => controller.abort());
-    process.exitCode = await runDemo(opts, controller.signal);
+    process.exitCode = await runDdimCheck(opts, controller.signal);
   });
 
 program
@@ -65,6 +101,28 @@ program
   });
 
 const repeat = (v: string, all: string[] = []) => [...all, v];
+
+program
+  .command('pretrain-world')
+  .description("train the shapes world's tiny models from scratch (what assets/shapes-world holds); finished stages are skipped")
+  .requiredOption('--out <dir>', 'output folder (base/, evaluator-*/, report.json)')
+  .option('--seed <n>', 'random seed', number('seed', { integer: true, min: 0, max: Number.MAX_SAFE_INTEGER }), 1)
+  .option('--scale <x>', "multiplies every stage's steps and samples (quick checks: 0.01)", number('scale', { min: 1e-4, max: 100 }), 1)
+  .option('--vae-steps <n>', 'VAE steps (default 200)', number('vae-steps', { integer: true, min: 1 }))
+  .option('--diffusion-steps <n>', 'text encoder + UNet steps (default 1200)', number('diffusion-steps', { integer: true, min: 1 }))
+  .option('--pair-prompts <n>', 'train prompts sampled twice and judged (default 600)', number('pair-prompts', { integer: true, min: 1 }))
+  .option('--clip-steps <n>', 'contrastive CLIP steps (default 800)', number('clip-steps', { integer: true, min: 1 }))
+  .option('--plain-steps <n>', 'plain evaluator steps on clean pairs (default 500)', number('plain-steps', { integer: true, min: 1 }))
+  .option('--noisy-steps <n>', 'step-aware / step-agnostic evaluator steps (default 250)', number('noisy-steps', { integer: true, min: 1 }))
+  .action(async (opts) => {
+    const controller = new AbortController();
+    process.once('SIGINT', () => controller.abort());
+    process.exitCode = await runPretrainWorld({
+      outDir: opts.out, seed: opts.seed, scale: opts.scale, vaeSteps: opts.vaeSteps, diffusionSteps: opts.diffusionSteps,
+      pairPrompts: opts.pairPrompts, clipSteps: opts.clipSteps, plainSteps: opts.plainSteps, noisySteps: opts.noisySteps,
+    }, controller.signal);
+  });
+
 const timeConditioning = (v: string) => {
   if (v !== 'plain' && v !== 'step-aware' && v !== 'step-agnostic') {
     throw new CliArgError("must be 'plain', 'step-aware' or 'step-agnostic'");
@@ -132,6 +190,12 @@ program
   .option('--max-rounds <n>', 'stop after this many rounds in total', number('max-rounds', { integer: true, min: 1 }))
   .option('--device <d>', "'cpu' or 'cuda'", 'cpu')
   .option('--dtype <t>', "frozen weights: 'fp32', 'fp16' or 'bf16' (LoRA and optimizer stay fp32)", 'fp32')
+  .option('--nproc <n>', 'data-parallel rank processes on this host (c10d: Gloo on CPU, NCCL on CUDA)', number('nproc', { integer: true, min: 1, max: 1024 }), 1)
+  .option('--nnodes <n>', 'hosts of a multi-host run', number('nnodes', { integer: true, min: 1 }), 1)
+  .option('--node-rank <i>', "this host's index in [0, --nnodes)", number('node-rank', { integer: true, min: 0 }), 0)
+  .option('--master-addr <host>', "rank 0's host (multi-host; default 127.0.0.1)")
+  .option('--master-port <port>', 'rendezvous port (multi-host; default a free local port)', number('master-port', { integer: true, min: 1, max: 65535 }))
+  .option('--dist-timeout <s>', 'seconds a stalled rank may hold up the others (default 120)', number('dist-timeout', { min: 1 }))
   .action(async (opts) => {
     const controller = new AbortController();
     process.once('SIGINT', () => controller.abort());
@@ -141,7 +205,11 @@ program
 program
   .command('bench')
   .description('the benchmark harness: ceiling, components, update (default vs parity), fused kernels, an SPO round, the Python baseline')
-  .option('--model <dir>', 'a pipeline directory (default: the mid-sized random-weight configuration)')
+  .option('--workload <name>', "'midsize' (random weights near SD-1.5's shape) or 'shapes' (the shipped shapes-world models)", (v: string) => {
+    if (v !== 'midsize' && v !== 'shapes') throw new CliArgError("must be 'midsize' or 'shapes'");
+    return v;
+  }, 'midsize')
+  .option('--model <dir>', 'a pipeline directory (overrides --workload)')
   .option('--evaluator <dir>', 'a preference model directory (with --model)')
   .option('--prompts <n>', 'batch of prompts', number('prompts', { integer: true, min: 1, max: 64 }), 2)
   .option('--k <n>', 'candidates per step', number('k', { integer: true, min: 2, max: 16 }), 4)

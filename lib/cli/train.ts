@@ -1,13 +1,17 @@
 // `spo train`: SPO fine-tuning of a pipeline's UNet with a LoRA, judged by a
 // step-aware preference model, with a progress display (round, step, pairs
 // kept, loss, rate), a JSONL log of every event, and resumable checkpoints.
+// With --nproc N (or --nnodes) it launches N data-parallel rank processes of
+// itself (launch.ts); a rank process (WORLD_SIZE > 1 in its environment) joins
+// the run, and only rank 0 shows progress, logs events and writes the LoRA.
 import { createWriteStream } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { MultiBar, Presets } from 'cli-progress';
 import { Evaluator } from '../evaluator';
 import { Pipeline } from '../pipeline';
-import { Trainer, type Preset, type SpoSettings } from '../trainer';
+import { Trainer, type DistributedOptions, type Preset, type SpoSettings } from '../trainer';
+import { runTrainLaunch } from './launch';
 
 export interface TrainCliOptions {
   model: string;
@@ -21,6 +25,36 @@ export interface TrainCliOptions {
   maxRounds?: number;
   device: 'cpu' | 'cuda';
   dtype: 'fp32' | 'fp16' | 'bf16';
+  /** Data-parallel rank processes on this host (default 1: no process group). */
+  nproc?: number;
+  /** Hosts of a multi-host run, this host's index, and rank 0's address and port (the same on every host). */
+  nnodes?: number;
+  nodeRank?: number;
+  masterAddr?: string;
+  masterPort?: number;
+  /** Seconds a stalled rank may hold up the others before they stop with an error (default 120). */
+  distTimeout?: number;
+}
+
+/** The process group a rank process joins: from RANK / WORLD_SIZE / MASTER_* when WORLD_SIZE > 1. */
+export function rankProcessGroup(env: NodeJS.ProcessEnv, timeoutSeconds?: number): DistributedOptions | undefined {
+  const world = Number(env.WORLD_SIZE ?? '1');
+  if (!(world > 1)) return undefined;
+  return timeoutSeconds === undefined ? {} : { timeoutSeconds };
+}
+
+// A rank process whose launcher died (killed outright, so it could not stop us) stops too.
+function abortWhenOrphaned(controller: AbortController): () => void {
+  const parent = process.ppid;
+  const timer = setInterval(() => {
+    if (process.ppid !== parent) {
+      process.stderr.write(`spo: rank ${process.env.RANK}: the launcher is gone; stopping\n`);
+      controller.abort();
+      setTimeout(() => process.exit(1), 5000).unref();
+    }
+  }, 1000);
+  timer.unref();
+  return () => clearInterval(timer);
 }
 
 /** "--set k=4" values: numbers, booleans or strings. */
@@ -37,25 +71,41 @@ export function parseOverrides(pairs: string[]): Partial<SpoSettings> {
 
 export async function runTrain(opts: TrainCliOptions, signal?: AbortSignal): Promise<number> {
   const overrides = parseOverrides(opts.set);
+  if (process.env.SPO_WORKER !== '1' && ((opts.nproc ?? 1) > 1 || (opts.nnodes ?? 1) > 1)) {
+    return runTrainLaunch({ nproc: opts.nproc ?? 1, nnodes: opts.nnodes, nodeRank: opts.nodeRank,
+      masterAddr: opts.masterAddr, masterPort: opts.masterPort, device: opts.device }, signal);
+  }
+  const distributed = rankProcessGroup(process.env, opts.distTimeout);
+  const quiet = distributed !== undefined && Number(process.env.RANK ?? '0') !== 0;  // ranks > 0
+  const orphanController = new AbortController();
+  const stopOrphanCheck = process.env.SPO_WORKER === '1' ? abortWhenOrphaned(orphanController) : () => {};
+  signal = signal ? AbortSignal.any([signal, orphanController.signal]) : orphanController.signal;
   const pipeline = await Pipeline.load(opts.model, { device: opts.device, dtype: opts.dtype, signal });
   const evaluator = await Evaluator.load(opts.evaluator, { device: opts.device, signal });
   const logFile = opts.log ?? path.join(opts.out, 'events.jsonl');
-  await mkdir(path.dirname(path.resolve(logFile)), { recursive: true });
-  const log = createWriteStream(logFile, { flags: 'a' });
+  if (!quiet) await mkdir(path.dirname(path.resolve(logFile)), { recursive: true });
+  const log = quiet ? undefined : createWriteStream(logFile, { flags: 'a' });
   const bars = new MultiBar({ stream: process.stderr, noTTYOutput: true, notTTYSchedule: 2000, hideCursor: false,
     format: '{label} [{bar}] {value}/{total} {info}' }, Presets.legacy);
   try {
     const trainer = new Trainer({
       pipeline, evaluator, prompts: opts.prompts, preset: opts.preset, ...overrides, output: opts.out,
       checkpointDir: opts.checkpointDir ?? path.join(opts.out, 'checkpoints'), maxRounds: opts.maxRounds,
+      ...(distributed ? { distributed } : {}),
     });
-    log.write(`${JSON.stringify({ type: 'settings', time: new Date().toISOString(), settings: trainer.settings })}\n`);
+    if (quiet) {
+      const r = await trainer.train({ signal });
+      process.stdout.write(`rank ${r.rank}/${r.worldSize}: rounds ${r.roundsDone}, optimizer steps ${r.optimizerSteps}, ` +
+        `all-reduced ${r.communication.allReduceBytes} B, gathered ${r.communication.allGatherBytes} B\n`);
+      return 0;
+    }
+    log!.write(`${JSON.stringify({ type: 'settings', time: new Date().toISOString(), settings: trainer.settings })}\n`);
     const rounds = bars.create(1, 0, { label: 'rounds  ', info: '' });
     const steps = bars.create(trainer.settings.steps, 0, { label: 'sampling', info: '' });
     const started = Date.now();
     let kept = 0, lastLoss = NaN, doneRounds = 0;
     for await (const event of trainer.run({ signal })) {
-      log.write(`${JSON.stringify({ ...event, time: new Date().toISOString() })}\n`);
+      log!.write(`${JSON.stringify({ ...event, time: new Date().toISOString() })}\n`);
       switch (event.type) {
         case 'round':
           rounds.setTotal(event.totalRounds);
@@ -85,14 +135,20 @@ export async function runTrain(opts: TrainCliOptions, signal?: AbortSignal): Pro
             ` (${r.pairsKept ? (r.updateEvaluations / r.pairsKept).toFixed(2) : '-'} per kept pair); ` +
             `time: sampling ${r.samplingSeconds.toFixed(1)} s, update ${r.updateSeconds.toFixed(1)} s\n`);
           if (r.loraFile) process.stdout.write(`LoRA: ${r.loraFile}\n`);
+          if (r.worldSize > 1) {
+            const c = r.communication;
+            process.stdout.write(`data parallel: ${r.worldSize} ranks; rank 0 all-reduced ${c.allReduceBytes} B and ` +
+              `gathered ${c.allGatherBytes} B in ${c.collectives} collectives\n`);
+          }
           break;
         }
       }
     }
     return 0;
   } finally {
+    stopOrphanCheck();
     bars.stop();
-    await new Promise<void>((resolve) => log.end(resolve));
+    if (log) await new Promise<void>((resolve) => log.end(resolve));
     evaluator.dispose();
     pipeline.dispose();
   }

@@ -15,6 +15,7 @@
 #include "pipeline_binding.h"
 #include "trainer_binding.h"
 #include "bench_binding.h"
+#include "world_binding.h"
 
 namespace spo::addon {
 namespace {
@@ -53,6 +54,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   RegisterEvaluatorBindings(env, exports);  // Evaluator, loadEvaluator, readPairsFile
   RegisterTrainerBindings(env, exports);    // validateSpoSettings, readPromptFile, trainSpo, trainDiffusionDpo
   RegisterBenchBindings(env, exports);      // runBenchmark
+  RegisterWorldBindings(env, exports);      // worldPrompts, renderWorld, judgeWorld, pretrainWorld
   exports.Set("buildInfo", Napi::Function::New<BuildInfoJs>(env, "buildInfo"));
   exports.Set("diagnostics", DefineDiagnostics(env));
   return exports;

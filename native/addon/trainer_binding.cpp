@@ -38,12 +38,29 @@ Napi::Value ReadPromptFile(const Napi::CallbackInfo& info) {
   });
 }
 
+// distributed: { rank?, worldSize?, masterAddr?, masterPort?, fileStore?, backend?, timeoutSeconds? };
+// unset fields come from RANK / WORLD_SIZE / MASTER_ADDR / MASTER_PORT in the core.
+distributed::RendezvousOptions RendezvousFromJs(Napi::Env env, Napi::Value v) {
+  auto o = RequireObject(env, v, "distributed");
+  RejectUnknownKeys(env, o, {"rank", "worldSize", "masterAddr", "masterPort", "fileStore", "backend", "timeoutSeconds"},
+                    "distributed");
+  distributed::RendezvousOptions r;
+  r.rank = OptionalInteger(env, o, "rank", 0, 65535).value_or(-1);
+  r.world_size = OptionalInteger(env, o, "worldSize", 1, 65536).value_or(-1);
+  r.master_addr = OptionalString(env, o, "masterAddr").value_or("");
+  r.master_port = OptionalInteger(env, o, "masterPort", 1, 65535).value_or(0);
+  r.file_store = OptionalString(env, o, "fileStore").value_or("");
+  r.backend = OptionalString(env, o, "backend").value_or("auto");
+  r.timeout_seconds = OptionalNumber(env, o, "timeoutSeconds").value_or(r.timeout_seconds);
+  return r;
+}
+
 Napi::Value TrainSpo(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return Guard(env, [&]() -> Napi::Value {
     auto o = RequireObject(env, info[0], "train arguments");
     RejectUnknownKeys(env, o, {"pipeline", "evaluator", "prompts", "settings", "outputDir", "checkpointDir", "resume",
-                               "maxRounds"},
+                               "maxRounds", "distributed"},
                       "train arguments");
     auto pipe = PipelineBinding::Borrow(env, o.Get("pipeline"), "pipeline");
     auto judge = EvaluatorBinding::Borrow(env, o.Get("evaluator"), "evaluator");
@@ -58,6 +75,7 @@ Napi::Value TrainSpo(const Napi::CallbackInfo& info) {
     run.checkpoint_dir = OptionalString(env, o, "checkpointDir").value_or("");
     run.resume = OptionalBool(env, o, "resume").value_or(true);
     run.max_rounds = OptionalInteger(env, o, "maxRounds", 0, int64_t(1) << 40).value_or(0);
+    if (!o.Get("distributed").IsUndefined()) run.distributed = RendezvousFromJs(env, o.Get("distributed"));
     auto out = std::make_shared<trainer::TrainRunResult>();
     return SubmitLambdaJob(
         info, 1,
@@ -85,6 +103,14 @@ Napi::Value TrainSpo(const Napi::CallbackInfo& info) {
           r.Set("samplingSeconds", out->sampling_seconds);
           r.Set("updateSeconds", out->update_seconds);
           if (!out->lora_file.empty()) r.Set("loraFile", out->lora_file);
+          r.Set("rank", static_cast<double>(out->rank));
+          r.Set("worldSize", static_cast<double>(out->world_size));
+          auto comm = Napi::Object::New(e);
+          comm.Set("collectives", static_cast<double>(out->communication.collectives));
+          comm.Set("allReduceBytes", static_cast<double>(out->communication.all_reduce_bytes));
+          comm.Set("allGatherBytes", static_cast<double>(out->communication.all_gather_bytes));
+          comm.Set("broadcastBytes", static_cast<double>(out->communication.broadcast_bytes));
+          r.Set("communication", comm);
           return r;
         });
   });

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "io/json_bounded.h"
 #include "runtime/errors.h"
 
 namespace spo::evaluator {
@@ -63,7 +64,7 @@ std::vector<PairRecord> parse_pairs_jsonl(const std::string& content, const std:
     if (pairs.size() >= kMaxPairs) throw InvalidArgument(what + ": more than 10^7 pairs");
     nlohmann::json j;
     try {
-      j = nlohmann::json::parse(line, nullptr, true, false);
+      j = io::parse_json_bounded(line, where);  // bounded: a value is quoted by dump() below
     } catch (const nlohmann::json::exception& e) {
       throw InvalidArgument(where + ": not valid JSON: " + e.what());
     }

@@ -41,8 +41,10 @@ enum Purpose : uint64_t { kEpochOrder = 1, kStep = 2, kValidation = 3 };
 // (rows 0..B-1 image 0, B..2B-1 image 1). Same t and noise within a pair.
 at::Tensor denoised_pixels(PreferenceModel& model, pipeline::Pipeline& pipe, const at::Tensor& images_0,
                            const at::Tensor& images_1, const std::vector<std::string>& prompts, const at::Tensor& t,
-                           at::Generator& gen, double guidance, int64_t max_batch, const JobContext& ctx) {
+                           at::Generator& gen, double guidance, int64_t max_batch, const JobContext& ctx,
+                           bool clean) {
   at::NoGradGuard no_grad;
+  if (clean) return clip_preprocess(at::cat({images_0, images_1}).to(at::kFloat), model.image_size());
   const int64_t b = images_0.size(0);
   auto vae_param = pipe.vae()->parameters().front();
   auto images = at::cat({images_0, images_1}).to(vae_param.device(), vae_param.scalar_type());
@@ -124,7 +126,7 @@ void check_pairs(const std::vector<PreferencePair>& pairs, const std::string& wh
 ValidationReport validate_preference_model(PreferenceModel& model, pipeline::Pipeline& pipe,
                                            const std::vector<PreferencePair>& pairs,
                                            const std::vector<int64_t>& timesteps, double guidance, uint64_t seed,
-                                           int64_t max_batch, const JobContext& ctx) {
+                                           int64_t max_batch, const JobContext& ctx, bool clean) {
   check_pairs(pairs, "validation");
   ValidationReport report;
   report.timesteps = timesteps;
@@ -143,9 +145,9 @@ ValidationReport validate_preference_model(PreferenceModel& model, pipeline::Pip
       }
       // The same noise for every t, so accuracies across t differ only by t.
       auto gen = generator(seed, kValidation, static_cast<uint64_t>(s));
-      auto t = at::full({static_cast<int64_t>(rows.size())}, t_value, at::kLong);
+      auto t = at::full({static_cast<int64_t>(rows.size())}, clean ? 0 : t_value, at::kLong);
       auto pixels = denoised_pixels(model, pipe, stack_images(pairs, rows, true), stack_images(pairs, rows, false),
-                                    prompts, t, gen, guidance, max_batch, ctx);
+                                    prompts, t, gen, guidance, max_batch, ctx, clean);
       at::NoGradGuard no_grad;
       auto [s0, s1] = pair_scores(model, pixels, prompts, t);
       auto a = s0.to(at::kCPU), b = s1.to(at::kCPU);
@@ -199,7 +201,7 @@ PreferenceTrainingResult train_preference_model(PreferenceModel& model, pipeline
 
   PreferenceTrainingResult result;
   const nlohmann::json settings = {{"kind", "preference-model"}, {"seed", o.seed}, {"batch_size", o.batch_size},
-                                   {"steps", o.steps}, {"pairs", train.size()}};
+                                   {"steps", o.steps}, {"pairs", train.size()}, {"clean", o.clean}};
   if (!o.checkpoint_dir.empty() && o.resume) {
     if (auto step = load_latest_checkpoint(o.checkpoint_dir, clip, optimizer, params, settings)) {
       result.start_step = *step;
@@ -211,7 +213,7 @@ PreferenceTrainingResult train_preference_model(PreferenceModel& model, pipeline
     if (validation.empty()) return;
     clip->eval();
     auto report = validate_preference_model(model, pipe, validation, o.validation_timesteps, o.guidance_scale,
-                                            o.seed, o.max_batch, ctx);
+                                            o.seed, o.max_batch, ctx, o.clean);
     report.step = step;
     ProgressEvent ev{"validate", step, o.steps, 0.0, {}};
     for (size_t i = 0; i < report.timesteps.size(); ++i)
@@ -255,9 +257,10 @@ PreferenceTrainingResult train_preference_model(PreferenceModel& model, pipeline
         counts.push_back(static_cast<float>(per_prompt[train[r].prompt]));
       }
       auto gen = generator(o.seed, kStep, static_cast<uint64_t>(step));
-      auto t = at::randint(0, kTrainTimesteps, {o.batch_size}, gen, at::kLong);
+      auto t = o.clean ? at::zeros({o.batch_size}, at::kLong)
+                       : at::randint(0, kTrainTimesteps, {o.batch_size}, gen, at::kLong);
       auto pixels = denoised_pixels(model, pipe, stack_images(train, rows, true), stack_images(train, rows, false),
-                                    prompts, t, gen, o.guidance_scale, o.max_batch, ctx);
+                                    prompts, t, gen, o.guidance_scale, o.max_batch, ctx, o.clean);
       clip->train();
       optimizer.zero_grad();
       auto [s0, s1] = pair_scores(model, pixels, prompts, t);

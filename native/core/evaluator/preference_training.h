@@ -41,6 +41,10 @@ struct PreferenceTrainingOptions {
   int64_t checkpoint_every = 0;  // 0: only after the last step (when checkpoint_dir is set)
   bool resume = true;            // continue from checkpoint_dir's latest checkpoint if there is one
   int64_t max_batch = 0;         // > 0: at most this many rows per UNet / VAE / CLIP call
+  // Score the pair images themselves at t = 0 (no noise, no denoiser): how a plain
+  // model (PickScore) is fine-tuned on clean preference pairs. The settings key
+  // of checkpoints includes it, so a clean run never resumes a noised one.
+  bool clean = false;
 };
 
 struct ValidationReport {
@@ -71,10 +75,12 @@ PreferenceTrainingResult train_preference_model(PreferenceModel& model, pipeline
                                                 const std::vector<PreferencePair>& validation,
                                                 const PreferenceTrainingOptions& options, const JobContext& ctx = {});
 
-// Pair accuracy at each timestep on `pairs` (same noise for both images of a pair).
+// Pair accuracy at each timestep on `pairs` (same noise for both images of a pair);
+// `clean`: of the images themselves at t = 0, whatever the timesteps.
 ValidationReport validate_preference_model(PreferenceModel& model, pipeline::Pipeline& pipe,
                                            const std::vector<PreferencePair>& pairs,
                                            const std::vector<int64_t>& timesteps, double guidance_scale,
-                                           uint64_t seed, int64_t max_batch, const JobContext& ctx = {});
+                                           uint64_t seed, int64_t max_batch, const JobContext& ctx = {},
+                                           bool clean = false);
 
 }  // namespace spo::evaluator

@@ -10,10 +10,14 @@
 #include <fstream>
 #include <sstream>
 
+#include "io/json_bounded.h"
 #include "runtime/errors.h"
 
 namespace spo::io {
 namespace {
+
+// Far above any config (CLIP's vocab.json, the largest JSON a model ships, is ~1 MB).
+constexpr uint64_t kMaxJsonFileBytes = 64ull << 20;
 
 // The offending value as JSON, shortened: it is quoted in a one-line message.
 std::string shown(const Json& value) {
@@ -66,28 +70,29 @@ Json read_json(const std::string& path) {
   }
   if (S_ISDIR(st.st_mode)) throw InvalidArgument("expected a JSON file but " + path + " is a directory");
   if (!S_ISREG(st.st_mode)) throw InvalidArgument("JSON path " + path + " is not a regular file");
+  // Checked before reading: a config from a stranger must not exhaust memory.
+  if (static_cast<uint64_t>(st.st_size) > kMaxJsonFileBytes) {
+    throw InvalidArgument("JSON file " + path + " has " + std::to_string(st.st_size) + " bytes, over the limit of " +
+                          std::to_string(kMaxJsonFileBytes));
+  }
   std::ifstream in(path, std::ios::binary);
   if (!in) throw InvalidArgument("cannot open JSON file " + path + ": " + std::strerror(errno));
   std::stringstream text;
   text << in.rdbuf();
   if (in.bad()) throw InvalidArgument("cannot read JSON file " + path);
+  return parse_json_object(text.str(), path);
+}
+
+Json parse_json_object(const std::string& text, const std::string& what) {
   Json json;
   try {
-    // No config nests deeper than a few levels; refusing deep nesting keeps
-    // later recursive walks (dump() in error messages) off the stack's edge.
-    constexpr int kMaxDepth = 64;
-    bool too_deep = false;
-    json = Json::parse(text.str(), [&](int depth, Json::parse_event_t, Json&) {
-      if (depth > kMaxDepth) too_deep = true;
-      return !too_deep;
-    });
-    if (too_deep) throw InvalidArgument(path + ": JSON nested deeper than " + std::to_string(kMaxDepth) + " levels");
+    json = parse_json_bounded(text, what);
   } catch (const Json::parse_error& e) {
-    throw InvalidArgument(path + ": invalid JSON at byte " + std::to_string(e.byte) + ": " + e.what());
+    throw InvalidArgument(what + ": invalid JSON at byte " + std::to_string(e.byte) + ": " + e.what());
   } catch (const Json::exception& e) {
-    throw InvalidArgument(path + ": invalid JSON: " + e.what());
+    throw InvalidArgument(what + ": invalid JSON: " + e.what());
   }
-  if (!json.is_object()) throw InvalidArgument(path + ": expected a JSON object at the top level, got " + shown(json));
+  if (!json.is_object()) throw InvalidArgument(what + ": expected a JSON object at the top level, got " + shown(json));
   return json;
 }
 

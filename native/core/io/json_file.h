@@ -13,6 +13,10 @@ using Json = nlohmann::json;
 
 Json read_json(const std::string& path);  // throws spo::Error NotFound / InvalidArgument
 
+// The same checks on text already in memory (`what` names its source in
+// messages): valid JSON, nested at most 64 levels, an object at the top.
+Json parse_json_object(const std::string& text, const std::string& what);
+
 // Typed field access: `what` names the file or object in messages. A missing
 // or null field gives `fallback`; a present one of the wrong type or out of
 // [lo, hi] throws spo::InvalidArgument. The list getters have no fallback.

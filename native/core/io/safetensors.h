@@ -11,15 +11,9 @@
 #include <utility>
 #include <vector>
 
-namespace spo::io {
+#include "io/safetensors_header.h"
 
-struct TensorEntry {
-  std::string name;
-  at::ScalarType dtype;
-  std::vector<int64_t> shape;
-  uint64_t begin = 0;  // byte offsets into the data section
-  uint64_t end = 0;
-};
+namespace spo::io {
 
 class SafeTensorsFile {
  public:

@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "models/config_limits.h"
 #include "runtime/errors.h"
 
 namespace spo::models {
@@ -129,6 +130,11 @@ void AutoencoderKLConfig::validate(const std::string& what) const {
           field(what, "act_fn") + " '" + act_fn + "' is not supported (silu, swish, gelu)");
   require(std::isfinite(scaling_factor) && scaling_factor > 0, field(what, "scaling_factor") + " must be positive");
   require(!shift_factor || std::isfinite(*shift_factor), field(what, "shift_factor") + " must be finite");
+  // Lower bound: the second 3x3 convolution of every resnet, encoder (layers_per_block per
+  // block) and decoder (one more per block).
+  double parameters = 0;
+  for (int64_t ch : block_out_channels) parameters += double(2 * layers_per_block + 1) * 9.0 * double(ch) * double(ch);
+  require_model_size(parameters, what);
 }
 
 }  // namespace spo::models

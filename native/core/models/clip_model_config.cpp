@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "io/json_file.h"
+#include "models/config_limits.h"
 #include "models/layers.h"
 #include "runtime/errors.h"
 
@@ -52,6 +53,12 @@ ClipVisionConfig ClipVisionConfig::from_json(const json& j, const std::string& w
   } catch (const Unsupported& e) {
     throw Unsupported(what + ": field 'hidden_act': " + e.what());
   }
+  // Lower bound: per layer the attention and MLP matrices; the patch and position embeddings.
+  const double h = double(c.hidden_size);
+  require_model_size(double(c.num_hidden_layers) * (4 * h * h + 2 * h * double(c.intermediate_size)) +
+                         h * double(c.num_positions()) +
+                         h * double(c.num_channels) * double(c.patch_size) * double(c.patch_size),
+                     what);
   return c;
 }
 

@@ -4,6 +4,7 @@
 
 #include <cmath>
 
+#include "models/config_limits.h"
 #include "models/layers.h"
 #include "runtime/errors.h"
 
@@ -83,6 +84,11 @@ ClipTextConfig ClipTextConfig::from_json(const json& j, const std::string& what)
                           " is not an id of the vocabulary (vocab_size " + std::to_string(c.vocab_size) + ")");
   c.bos_token_id = optional_token_field(j, "bos_token_id", c.bos_token_id, what);
   c.pad_token_id = optional_token_field(j, "pad_token_id", c.pad_token_id, what);
+  // Lower bound: per layer the q, k, v, out projections and the two MLP matrices; the embeddings.
+  const double h = double(c.hidden_size);
+  require_model_size(double(c.num_hidden_layers) * (4 * h * h + 2 * h * double(c.intermediate_size)) +
+                         h * double(c.vocab_size + c.max_position_embeddings),
+                     what);
   return c;
 }
 

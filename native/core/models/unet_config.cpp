@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "models/config_limits.h"
 #include "runtime/errors.h"
 
 namespace spo::models {
@@ -243,6 +244,13 @@ void validate_unet_config(const UNetConfig& c) {
       throw Unsupported(field("cross_attention_dim") + " = " + join(c.cross_attention_dim) +
                         ": different widths per block are not supported");
   }
+
+  // Lower bound: the second 3x3 convolution of every down block's resnets.
+  double parameters = 0;
+  for (size_t i = 0; i < n; ++i) {
+    parameters += double(c.layers_per_block[i]) * 9.0 * double(c.block_out_channels[i]) * double(c.block_out_channels[i]);
+  }
+  require_model_size(parameters, kWhat);
 
   if (c.addition_embed_type == "text_time") {
     require(c.addition_time_embed_dim >= 2 && c.addition_time_embed_dim <= 65536,

@@ -2,7 +2,6 @@
 
 #include <filesystem>
 
-#include "io/json_file.h"
 #include "runtime/errors.h"
 
 namespace spo::pipeline {
@@ -15,32 +14,36 @@ bool names_component(const io::Json& index, const char* name) {
   return entry.is_array() && entry.size() == 2 && entry[0].is_string() && entry[1].is_string();
 }
 
-void require_component(const std::string& dir, const io::Json& index, const char* name, const std::string& path) {
-  if (!names_component(index, name)) {
-    throw Error(ErrorCode::NotFound, path + " has no '" + name + "' component");
-  }
-  std::error_code ec;
-  if (!std::filesystem::is_directory(dir + "/" + name, ec)) {
-    throw Error(ErrorCode::NotFound, "the pipeline's '" + std::string(name) + "' folder is missing: " + dir + "/" + name);
-  }
+}  // namespace
+
+std::vector<std::string> required_components(PipelineKind kind) {
+  std::vector<std::string> names = {"unet", "vae", "text_encoder", "tokenizer", "scheduler"};
+  if (kind == PipelineKind::StableDiffusionXL) names.insert(names.end(), {"text_encoder_2", "tokenizer_2"});
+  return names;
 }
 
-}  // namespace
+ModelIndex parse_model_index(const io::Json& index, const std::string& what) {
+  require(index.is_object(), what + ": expected a JSON object");
+  ModelIndex m;
+  m.class_name = io::json_string(index, "_class_name", "", what);
+  m.kind = names_component(index, "text_encoder_2") ? PipelineKind::StableDiffusionXL : PipelineKind::StableDiffusion;
+  for (const std::string& name : required_components(m.kind)) {
+    if (!names_component(index, name.c_str())) throw Error(ErrorCode::NotFound, what + " has no '" + name + "' component");
+  }
+  if (m.kind == PipelineKind::StableDiffusionXL) {
+    m.force_zeros_for_empty_prompt = io::json_bool(index, "force_zeros_for_empty_prompt", true, what);
+  }
+  return m;
+}
 
 ModelIndex read_model_index(const std::string& dir) {
   const std::string path = dir + "/model_index.json";
-  const io::Json index = io::read_json(path);
-  require(index.is_object(), path + ": expected a JSON object");
-  ModelIndex m;
-  m.class_name = io::json_string(index, "_class_name", "", path);
-  m.kind = names_component(index, "text_encoder_2") ? PipelineKind::StableDiffusionXL : PipelineKind::StableDiffusion;
-  for (const char* name : {"unet", "vae", "text_encoder", "tokenizer", "scheduler"}) {
-    require_component(dir, index, name, path);
-  }
-  if (m.kind == PipelineKind::StableDiffusionXL) {
-    require_component(dir, index, "text_encoder_2", path);
-    require_component(dir, index, "tokenizer_2", path);
-    m.force_zeros_for_empty_prompt = io::json_bool(index, "force_zeros_for_empty_prompt", true, path);
+  const ModelIndex m = parse_model_index(io::read_json(path), path);
+  for (const std::string& name : required_components(m.kind)) {
+    std::error_code ec;
+    if (!std::filesystem::is_directory(dir + "/" + name, ec)) {
+      throw Error(ErrorCode::NotFound, "the pipeline's '" + name + "' folder is missing: " + dir + "/" + name);
+    }
   }
   return m;
 }

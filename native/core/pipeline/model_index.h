@@ -2,6 +2,9 @@
 // components it has, and so whether it is an SD-1.5-like or an SDXL-like one.
 #pragma once
 #include <string>
+#include <vector>
+
+#include "io/json_file.h"
 
 namespace spo::pipeline {
 
@@ -21,5 +24,14 @@ struct ModelIndex {
 // text_encoder_2 entry. Throws spo::Error (NotFound / InvalidArgument) naming
 // the file and the component.
 ModelIndex read_model_index(const std::string& dir);
+
+// The checks that need no files: `index` is the parsed model_index.json,
+// `what` names it in messages. Component folders are the fixed names above,
+// never paths taken from the file, so a model_index.json cannot point outside
+// its directory.
+ModelIndex parse_model_index(const io::Json& index, const std::string& what);
+
+// The component folders a pipeline of `kind` needs, in the order they are checked.
+std::vector<std::string> required_components(PipelineKind kind);
 
 }  // namespace spo::pipeline

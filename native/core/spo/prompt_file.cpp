@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "io/json_bounded.h"
 #include "runtime/errors.h"
 
 namespace spo::trainer {
@@ -28,7 +29,7 @@ std::vector<std::string> parse_prompts(const std::string& content, const std::st
   if (first != std::string::npos && content[first] == '[') {
     nlohmann::json j;
     try {
-      j = nlohmann::json::parse(content);
+      j = io::parse_json_bounded(content, what);  // bounded: a bad record is quoted by dump() below
     } catch (const nlohmann::json::exception& e) {
       throw InvalidArgument(what + ": not valid JSON: " + e.what());
     }

@@ -5,11 +5,18 @@
 // round a checkpoint (LoRA, optimizer state, round counter, settings) is
 // committed atomically; a run resumed from it repeats the uninterrupted run
 // exactly on the CPU, because every random draw of round r comes from (seed, r).
+// With `distributed` options naming more than one rank, the run is one rank of
+// a data-parallel job (spo/data_parallel.h): each rank samples its share of
+// the round's prompts, the kept pairs are gathered and split, gradients are
+// averaged before every step; rank 0 alone writes checkpoints, the export and
+// progress events, and every rank resumes from the (shared) checkpoint dir.
 #pragma once
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "distributed/comm_tally.h"
+#include "distributed/rendezvous.h"
 #include "evaluator/preference_model.h"
 #include "pipeline/pipeline.h"
 #include "runtime/job_context.h"
@@ -22,6 +29,8 @@ struct TrainRunOptions {
   std::string checkpoint_dir;   // "": no checkpoints
   bool resume = true;           // continue from checkpoint_dir's latest checkpoint
   int64_t max_rounds = 0;       // > 0: stop after this many rounds in total (tests, demos)
+  // Set: join a data-parallel run (world size from here or $WORLD_SIZE); world size 1 runs as without.
+  std::optional<distributed::RendezvousOptions> distributed;
 };
 
 struct TrainRunResult {
@@ -34,12 +43,17 @@ struct TrainRunResult {
   int64_t pairs_kept = 0, pairs_tied = 0, pairs_cut = 0;
   int64_t sampling_evaluations = 0, update_evaluations = 0;  // guided UNet evaluations of one latent
   double sampling_seconds = 0.0, update_seconds = 0.0;
-  std::string lora_file;        // the exported LoRA ("" without output_dir)
+  std::string lora_file;        // the exported LoRA ("" without output_dir, and on ranks > 0)
+  int64_t rank = 0, world_size = 1;
+  distributed::CommTally communication;  // this rank's collectives (zero on one rank)
 };
 
 // The round's update order: one permutation of the kept pairs (from seed and
 // round), cut into minibatches of `batch_size` (the last may be smaller).
 std::vector<std::vector<int64_t>> pair_minibatches(int64_t pairs, int64_t batch_size, uint64_t seed, int64_t round);
+
+// The round's sampling seed (single process; ranks derive theirs from it).
+uint64_t round_sampling_seed(uint64_t seed, int64_t round);
 
 // Attaches a fresh LoRA (rank, alpha, seed from the settings) to the pipeline's
 // UNet, which must have none, and trains it. The LoRA stays attached afterwards.

@@ -53,10 +53,16 @@ ClipTokenizer ClipTokenizer::from_directory(const std::string& dir) {
 
 ClipTokenizer ClipTokenizer::from_files(const std::string& vocab_json, const std::string& merges_txt,
                                         const ClipTokenizerOptions& options) {
-  ClipTokenizer tokenizer;
   auto vocab = read_vocab_json(vocab_json);  // vocab first: errors name the files in order
   auto merges = read_merges_txt(merges_txt);
-  tokenizer.model_ = std::make_shared<const BpeModel>(std::move(vocab), merges, options.unk_token, merges_txt);
+  return from_parsed(std::move(vocab), merges, options, merges_txt);
+}
+
+ClipTokenizer ClipTokenizer::from_parsed(std::unordered_map<std::string, std::int64_t> vocab,
+                                         const std::vector<BpeMerge>& merges, const ClipTokenizerOptions& options,
+                                         const std::string& merges_source) {
+  ClipTokenizer tokenizer;
+  tokenizer.model_ = std::make_shared<const BpeModel>(std::move(vocab), merges, options.unk_token, merges_source);
   tokenizer.bos_id_ = tokenizer.id_of(options.bos_token, "bos_token");
   tokenizer.eos_id_ = tokenizer.id_of(options.eos_token, "eos_token");
   tokenizer.pad_id_ = tokenizer.id_of(options.pad_token, "pad_token");

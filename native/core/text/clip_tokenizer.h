@@ -27,6 +27,10 @@ class ClipTokenizer {
   static ClipTokenizer from_directory(const std::string& dir);
   static ClipTokenizer from_files(const std::string& vocab_json, const std::string& merges_txt,
                                   const ClipTokenizerOptions& options = {});
+  // From parsed files (parse_vocab_json, parse_merges_txt); `merges_source` names merges.txt in messages.
+  static ClipTokenizer from_parsed(std::unordered_map<std::string, std::int64_t> vocab,
+                                   const std::vector<BpeMerge>& merges, const ClipTokenizerOptions& options,
+                                   const std::string& merges_source);
 
   // Token ids without BOS/EOS/padding.
   std::vector<std::int64_t> encode(const std::string& text) const;

@@ -7,14 +7,20 @@
 
 #include <nlohmann/json.hpp>
 
+#include "io/json_bounded.h"
 #include "runtime/errors.h"
 
 namespace spo::text {
 namespace {
 
+// Checked before reading: a tokenizer from a stranger must not exhaust memory.
+constexpr std::uintmax_t kMaxFileBytes = std::uintmax_t(64) << 20;
+
 std::string read_file(const std::string& path) {
   std::error_code ec;
   if (!std::filesystem::is_regular_file(path, ec)) throw Error(ErrorCode::NotFound, "tokenizer file not found: " + path);
+  const std::uintmax_t size = std::filesystem::file_size(path, ec);
+  require(!ec && size <= kMaxFileBytes, path + ": tokenizer files must be at most 64 MiB");
   std::ifstream in(path, std::ios::binary);
   if (!in) throw Error(ErrorCode::NotFound, "cannot open tokenizer file: " + path);
   std::ostringstream text;
@@ -22,20 +28,25 @@ std::string read_file(const std::string& path) {
   return text.str();
 }
 
-nlohmann::json parse_json(const std::string& path) {
+nlohmann::json parse_json(const std::string& text, const std::string& what) {
   try {
-    return nlohmann::json::parse(read_file(path));
+    return io::parse_json_bounded(text, what);
   } catch (const nlohmann::json::exception& e) {
-    throw InvalidArgument(path + ": malformed JSON: " + e.what());
+    throw InvalidArgument(what + ": malformed JSON: " + e.what());
   }
 }
 
-std::optional<nlohmann::json> parse_json_if_present(const std::string& path) {
+std::optional<nlohmann::json> parse_json_object_if_present(const std::string* text, const std::string& what) {
+  if (text == nullptr) return std::nullopt;
+  nlohmann::json j = parse_json(*text, what);
+  require(j.is_object(), what + ": expected a JSON object");
+  return j;
+}
+
+std::optional<std::string> read_file_if_present(const std::string& path) {
   std::error_code ec;
   if (!std::filesystem::exists(path, ec)) return std::nullopt;
-  nlohmann::json j = parse_json(path);
-  require(j.is_object(), path + ": expected a JSON object");
-  return j;
+  return read_file(path);
 }
 
 // A token field: "text" or {"content": "text", "normalized": ...}.
@@ -53,7 +64,11 @@ std::optional<AddedToken> token_field(const nlohmann::json& j, const std::string
 }  // namespace
 
 std::unordered_map<std::string, std::int64_t> read_vocab_json(const std::string& path) {
-  const nlohmann::json j = parse_json(path);
+  return parse_vocab_json(read_file(path), path);
+}
+
+std::unordered_map<std::string, std::int64_t> parse_vocab_json(const std::string& text, const std::string& path) {
+  const nlohmann::json j = parse_json(text, path);
   require(j.is_object() && !j.empty(), path + ": expected a non-empty JSON object of token -> id");
   std::unordered_map<std::string, std::int64_t> vocab;
   vocab.reserve(j.size());
@@ -64,8 +79,10 @@ std::unordered_map<std::string, std::int64_t> read_vocab_json(const std::string&
   return vocab;
 }
 
-std::vector<BpeMerge> read_merges_txt(const std::string& path) {
-  std::istringstream in(read_file(path));
+std::vector<BpeMerge> read_merges_txt(const std::string& path) { return parse_merges_txt(read_file(path), path); }
+
+std::vector<BpeMerge> parse_merges_txt(const std::string& text, const std::string& path) {
+  std::istringstream in(text);
   std::vector<BpeMerge> merges;
   std::string line;
   std::size_t line_number = 0;
@@ -86,8 +103,16 @@ std::vector<BpeMerge> read_merges_txt(const std::string& path) {
 ClipTokenizerOptions read_tokenizer_options(const std::string& dir) {
   const std::string config_path = dir + "/tokenizer_config.json";
   const std::string map_path = dir + "/special_tokens_map.json";
-  const auto config = parse_json_if_present(config_path);
-  const auto special_map = parse_json_if_present(map_path);
+  const auto config = read_file_if_present(config_path);
+  const auto special_map = read_file_if_present(map_path);
+  return parse_tokenizer_options(config ? &*config : nullptr, config_path, special_map ? &*special_map : nullptr,
+                                 map_path);
+}
+
+ClipTokenizerOptions parse_tokenizer_options(const std::string* config_text, const std::string& config_path,
+                                             const std::string* special_map_text, const std::string& map_path) {
+  const auto config = parse_json_object_if_present(config_text, config_path);
+  const auto special_map = parse_json_object_if_present(special_map_text, map_path);
 
   ClipTokenizerOptions options;
   // special_tokens_map.json wins over tokenizer_config.json, key by key.

@@ -31,11 +31,15 @@ struct ClipTokenizerOptions {
   std::vector<AddedToken> added_tokens;
 };
 
+// Files are read whole, so each must be at most 64 MiB (CLIP's are ~1 MB).
 std::unordered_map<std::string, std::int64_t> read_vocab_json(const std::string& path);
+// The same on text in memory; `what` names its source in messages.
+std::unordered_map<std::string, std::int64_t> parse_vocab_json(const std::string& text, const std::string& what);
 
 // Lines "left right"; "#version..." lines are skipped, anything else that is
 // not exactly two space-separated tokens is refused (like tokenizers does).
 std::vector<BpeMerge> read_merges_txt(const std::string& path);
+std::vector<BpeMerge> parse_merges_txt(const std::string& text, const std::string& what);
 
 // Options from tokenizer_config.json and special_tokens_map.json in `dir`
 // (both optional). The added tokens come from "added_tokens_decoder" when the
@@ -44,5 +48,9 @@ std::vector<BpeMerge> read_merges_txt(const std::string& path);
 // normalized=false and an object carrying its own "normalized" flag — this
 // reproduces what transformers 5 loads from older SD-1.5 style configs.
 ClipTokenizerOptions read_tokenizer_options(const std::string& dir);
+
+// The same from the two files' text in memory; nullptr for an absent file.
+ClipTokenizerOptions parse_tokenizer_options(const std::string* config_text, const std::string& config_what,
+                                             const std::string* special_map_text, const std::string& map_what);
 
 }  // namespace spo::text

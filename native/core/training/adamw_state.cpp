@@ -1,5 +1,7 @@
 #include "training/adamw_state.h"
 
+#include <set>
+
 #include "io/safetensors.h"
 #include "runtime/errors.h"
 
@@ -25,14 +27,19 @@ void save_adamw_state(const std::string& path, torch::optim::AdamW& optimizer, c
 
 void load_adamw_state(const std::string& path, torch::optim::AdamW& optimizer, const NamedParameters& params) {
   auto file = io::SafeTensorsFile::open(path);
-  auto has = [&](const std::string& k) {
-    for (const auto& e : file->entries())
-      if (e.name == k) return true;
-    return false;
-  };
+  auto has = [&](const std::string& k) { return file->find(k) != nullptr; };
+  // Every tensor is one of a parameter's three entries, and a parameter has all
+  // three or none: a damaged file (a flipped bit in a name) is refused rather
+  // than silently restarting that parameter's moments from zero.
+  std::set<std::string> known;
+  for (const auto& [name, p] : params) known.insert({name + ".exp_avg", name + ".exp_avg_sq", name + ".step"});
+  for (const auto& e : file->entries()) {
+    require(known.count(e.name) > 0, path + ": tensor '" + e.name + "' is not the optimizer state of any parameter");
+  }
   for (const auto& [name, p] : params) {
-    if (!has(name + ".exp_avg")) continue;
-    require(has(name + ".exp_avg_sq") && has(name + ".step"), path + ": incomplete optimizer state for " + name);
+    const int present = has(name + ".exp_avg") + has(name + ".exp_avg_sq") + has(name + ".step");
+    if (present == 0) continue;
+    require(present == 3, path + ": incomplete optimizer state for " + name);
     auto avg = file->tensor(name + ".exp_avg"), avg_sq = file->tensor(name + ".exp_avg_sq");
     auto step = file->tensor(name + ".step");
     require(avg.sizes() == p.sizes() && avg_sq.sizes() == p.sizes() && step.numel() == 1,

@@ -15,7 +15,9 @@ using NamedParameters = std::vector<std::pair<std::string, at::Tensor>>;
 void save_adamw_state(const std::string& path, torch::optim::AdamW& optimizer, const NamedParameters& params);
 
 // Restores the state saved for `params` (names and shapes must match; a name
-// absent from the file leaves that parameter without state). InvalidArgument otherwise.
+// absent from the file leaves that parameter without state). InvalidArgument
+// otherwise, and for a tensor that is no parameter's state or a parameter with
+// only some of its three entries (a damaged file).
 void load_adamw_state(const std::string& path, torch::optim::AdamW& optimizer, const NamedParameters& params);
 
 }  // namespace spo::training

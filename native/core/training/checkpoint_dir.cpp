@@ -39,11 +39,15 @@ void CheckpointDir::commit(int64_t step) const {
   io::write_file_atomic((fs::path(root_) / "latest").string(), fs::path(path_of(step)).filename().string() + "\n");
   std::vector<std::string> older;
   std::error_code ec;
+  std::vector<fs::path> stale_temporaries;
   for (const auto& entry : fs::directory_iterator(root_, ec)) {
     const std::string name = entry.path().filename().string();
     if (entry.is_directory() && name.rfind("step-", 0) == 0 && entry.path().string() != path_of(step))
       older.push_back(entry.path().string());
+    // A process killed while writing `latest` leaves its temporary file; ours is renamed by now.
+    if (name.rfind("latest.tmp-", 0) == 0) stale_temporaries.push_back(entry.path());
   }
+  for (const auto& path : stale_temporaries) fs::remove(path, ec);
   std::sort(older.begin(), older.end());
   const size_t keep_older = static_cast<size_t>(keep_ - 1);
   for (size_t i = 0; i + keep_older < older.size(); ++i) fs::remove_all(older[i], ec);

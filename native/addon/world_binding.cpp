@@ -1,0 +1,133 @@
+#include "world_binding.h"
+
+#include "job_runner.h"
+#include "js_args.h"
+#include "js_errors.h"
+#include "js_json.h"
+#include "pretraining/world_pretraining.h"
+#include "tensor_bridge.h"
+#include "world/judge.h"
+#include "world/prompt_grammar.h"
+#include "world/renderer.h"
+
+namespace spo::addon {
+namespace {
+
+world::Split SplitFromJs(Napi::Env env, Napi::Value v) {
+  const std::string name = RequireString(env, v, "split");
+  if (name == "train") return world::Split::Train;
+  if (name == "validation") return world::Split::Validation;
+  if (name == "test") return world::Split::Test;
+  ThrowInvalid(env, "split must be 'train', 'validation' or 'test', not '" + name + "'");
+  return world::Split::Train;
+}
+
+// worldPrompts(split) -> string[] (the fixed split, in grammar order)
+Napi::Value WorldPrompts(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return Guard(env, [&]() -> Napi::Value {
+    const auto prompts = world::split_prompts(SplitFromJs(env, info[0]));
+    auto arr = Napi::Array::New(env, prompts.size());
+    for (size_t i = 0; i < prompts.size(); ++i) arr.Set(static_cast<uint32_t>(i), prompts[i]);
+    return arr;
+  });
+}
+
+// worldSplitOf(prompt) -> 'train' | 'validation' | 'test'
+Napi::Value WorldSplitOf(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return Guard(env, [&]() -> Napi::Value {
+    switch (world::split_of(RequireString(env, info[0], "prompt"))) {
+      case world::Split::Train: return Napi::String::New(env, "train");
+      case world::Split::Validation: return Napi::String::New(env, "validation");
+      case world::Split::Test: return Napi::String::New(env, "test");
+    }
+    return env.Undefined();
+  });
+}
+
+// renderWorld(prompt, size, seed) -> tensor [3, size, size] in [-1, 1]
+Napi::Value RenderWorld(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return Guard(env, [&]() -> Napi::Value {
+    const auto scene = world::parse_prompt(RequireString(env, info[0], "prompt"));
+    const int64_t size = RequireInteger(env, info[1], "size", 16, 1024);
+    const uint64_t seed = RequireSeed(env, info[2], "seed");
+    return TensorToJs(env, world::render(scene, size, seed));
+  });
+}
+
+Napi::Object ScoreToJs(Napi::Env env, const world::JudgeScore& s) {
+  auto o = Napi::Object::New(env);
+  o.Set("total", s.total);
+  o.Set("alignment", s.alignment);
+  o.Set("quality", s.quality);
+  o.Set("colour", s.colour);
+  o.Set("shape", s.shape);
+  o.Set("count", s.count);
+  o.Set("place", s.place);
+  o.Set("background", s.background);
+  o.Set("edges", s.edges);
+  o.Set("blobs", static_cast<double>(s.blobs));
+  return o;
+}
+
+// judgeWorld(images [B, 3, H, W] or [3, H, W], prompts string[]) -> JudgeScore[]
+Napi::Value JudgeWorld(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return Guard(env, [&]() -> Napi::Value {
+    auto images = TensorFromJs(env, info[0], "images");
+    if (images.dim() == 3) images = images.unsqueeze(0);
+    if (images.dim() != 4) ThrowInvalid(env, "images must be [B, 3, H, W] or [3, H, W]");
+    if (!info[1].IsArray()) ThrowInvalid(env, "prompts must be an array of strings");
+    auto arr = info[1].As<Napi::Array>();
+    if (arr.Length() != static_cast<uint32_t>(images.size(0)))
+      ThrowInvalid(env, "judge: " + std::to_string(images.size(0)) + " images but " + std::to_string(arr.Length()) +
+                            " prompts");
+    auto out = Napi::Array::New(env, arr.Length());
+    for (uint32_t i = 0; i < arr.Length(); ++i) {
+      const auto scene = world::parse_prompt(RequireString(env, arr.Get(i), "prompts[" + std::to_string(i) + "]"));
+      out.Set(i, ScoreToJs(env, world::judge(images[i], scene)));
+    }
+    return out;
+  });
+}
+
+// pretrainWorld({ outDir, seed?, scale?, ...steps }, token?, onProgress?) -> Promise<report>
+Napi::Value PretrainWorld(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return Guard(env, [&]() -> Napi::Value {
+    auto o = RequireObject(env, info[0], "pretraining options");
+    RejectUnknownKeys(env, o, {"outDir", "seed", "scale", "vaeSteps", "diffusionSteps", "pairPrompts", "clipSteps",
+                               "plainSteps", "noisySteps", "samplingSteps"},
+                      "pretraining options");
+    pretraining::WorldPretrainingOptions p;
+    p.out_dir = RequireString(env, o.Get("outDir"), "outDir");
+    if (!o.Get("seed").IsUndefined()) p.seed = RequireSeed(env, o.Get("seed"), "seed");
+    p.scale = OptionalNumber(env, o, "scale").value_or(p.scale);
+    const int64_t big = 10'000'000;
+    p.vae_steps = OptionalInteger(env, o, "vaeSteps", 1, big).value_or(p.vae_steps);
+    p.diffusion_steps = OptionalInteger(env, o, "diffusionSteps", 1, big).value_or(p.diffusion_steps);
+    p.pair_prompts = OptionalInteger(env, o, "pairPrompts", 1, 36'056).value_or(p.pair_prompts);
+    p.clip_steps = OptionalInteger(env, o, "clipSteps", 1, big).value_or(p.clip_steps);
+    p.plain_steps = OptionalInteger(env, o, "plainSteps", 1, big).value_or(p.plain_steps);
+    p.noisy_steps = OptionalInteger(env, o, "noisySteps", 1, big).value_or(p.noisy_steps);
+    p.sampling_steps = OptionalInteger(env, o, "samplingSteps", 1, 1000).value_or(p.sampling_steps);
+    auto out = std::make_shared<nlohmann::json>();
+    return SubmitLambdaJob(
+        info, 1, [p, out](const JobContext& ctx) { *out = pretraining::pretrain_world(p, ctx); },
+        [out](Napi::Env e) { return JsonToJs(e, *out); });
+  });
+}
+
+}  // namespace
+
+void RegisterWorldBindings(Napi::Env env, Napi::Object exports) {
+  exports.Set("worldPrompts", Napi::Function::New<WorldPrompts>(env, "worldPrompts"));
+  exports.Set("worldSplitOf", Napi::Function::New<WorldSplitOf>(env, "worldSplitOf"));
+  exports.Set("renderWorld", Napi::Function::New<RenderWorld>(env, "renderWorld"));
+  exports.Set("judgeWorld", Napi::Function::New<JudgeWorld>(env, "judgeWorld"));
+  exports.Set("pretrainWorld", Napi::Function::New<PretrainWorld>(env, "pretrainWorld"));
+}
+
+}  // namespace spo::addon

@@ -1,0 +1,73 @@
+#include "pretraining/judged_samples.h"
+
+#include "pretraining/world_dataset.h"
+#include "runtime/errors.h"
+
+namespace spo::pretraining {
+
+JudgedImages sample_and_judge(pipeline::Pipeline& pipe, const std::vector<std::string>& prompts,
+                              const SamplingOptions& o, const JobContext& ctx) {
+  require(o.batch > 0, "sample and judge: batch must be positive");
+  JudgedImages out;
+  std::vector<at::Tensor> images;
+  const int64_t n = static_cast<int64_t>(prompts.size());
+  for (int64_t start = 0, chunk = 0; start < n; start += o.batch, ++chunk) {
+    ctx.check_cancelled();
+    pipeline::GenerateRequest request;
+    request.prompts.assign(prompts.begin() + start, prompts.begin() + std::min(n, start + o.batch));
+    request.steps = o.steps;
+    request.guidance_scale = o.guidance_scale;
+    request.eta = o.eta;
+    request.seed = mix_seed(o.seed, 0x5A, static_cast<uint64_t>(chunk));
+    auto result = pipe.generate(request);
+    for (int64_t i = 0; i < result.images.size(0); ++i) {
+      auto image = result.images[i].clamp(-1, 1);
+      out.scores.push_back(world::judge(image, world::parse_prompt(request.prompts[i])));
+      images.push_back(image);
+    }
+    ctx.report({"sample", std::min(n, start + o.batch), n, 0.0, {}});
+  }
+  out.prompts = prompts;
+  out.images = at::stack(images);
+  return out;
+}
+
+double mean_judge(const std::vector<world::JudgeScore>& scores, const std::string& part) {
+  require(!scores.empty(), "mean judge: no scores");
+  double sum = 0;
+  for (const auto& s : scores) {
+    if (part == "total") sum += s.total;
+    else if (part == "alignment") sum += s.alignment;
+    else if (part == "quality") sum += s.quality;
+    else if (part == "colour") sum += s.colour;
+    else if (part == "shape") sum += s.shape;
+    else if (part == "count") sum += s.count;
+    else if (part == "place") sum += s.place;
+    else throw InvalidArgument("mean judge: unknown part '" + part + "'");
+  }
+  return sum / static_cast<double>(scores.size());
+}
+
+std::vector<evaluator::PreferencePair> judged_pairs(pipeline::Pipeline& pipe, const std::vector<std::string>& prompts,
+                                                    const SamplingOptions& o, const JobContext& ctx) {
+  auto first = sample_and_judge(pipe, prompts, o, ctx);
+  SamplingOptions second_options = o;
+  second_options.seed = o.seed + 1;
+  auto second = sample_and_judge(pipe, prompts, second_options, ctx);
+  std::vector<evaluator::PreferencePair> pairs;
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    evaluator::PreferencePair p;
+    p.prompt = prompts[i];
+    p.image_0 = first.images[static_cast<int64_t>(i)];
+    p.image_1 = second.images[static_cast<int64_t>(i)];
+    switch (world::label_pair(first.scores[i], second.scores[i], kJudgeTieMargin)) {
+      case world::PairLabel::First: p.label_0 = 1.0; break;
+      case world::PairLabel::Second: p.label_0 = 0.0; break;
+      case world::PairLabel::Tie: p.label_0 = 0.5; break;
+    }
+    pairs.push_back(std::move(p));
+  }
+  return pairs;
+}
+
+}  // namespace spo::pretraining

@@ -1,0 +1,43 @@
+// The base model's samples judged by the world's programmatic judge: the
+// figures of a pretraining report, and the judge-labelled preference pairs
+// the evaluator is trained on (the Pick-a-Pic stand-in: two samples of the
+// same prompt, the judge's choice or a tie).
+#pragma once
+#include <string>
+#include <vector>
+
+#include "evaluator/preference_training.h"
+#include "pipeline/pipeline.h"
+#include "world/judge.h"
+
+namespace spo::pretraining {
+
+struct SamplingOptions {
+  int64_t steps = 20;
+  double guidance_scale = 5.0;
+  double eta = 1.0;
+  uint64_t seed = 7;
+  int64_t batch = 64;  // prompts per generate call
+};
+
+struct JudgedImages {
+  std::vector<std::string> prompts;
+  at::Tensor images;  // [N, 3, S, S] fp32 in about [-1, 1]
+  std::vector<world::JudgeScore> scores;
+};
+
+// One sample per prompt (x_T and noise from (seed, batch index)), judged.
+JudgedImages sample_and_judge(pipeline::Pipeline& pipe, const std::vector<std::string>& prompts,
+                              const SamplingOptions& options, const JobContext& ctx);
+
+// Mean of a judge part over a set ("total", "alignment", "quality", ...).
+double mean_judge(const std::vector<world::JudgeScore>& scores, const std::string& part);
+
+inline constexpr double kJudgeTieMargin = 0.02;
+
+// Two samples per prompt (seeds `seed` and `seed + 1`), labelled by the judge
+// (1 / 0 / 0.5 for a tie within kJudgeTieMargin).
+std::vector<evaluator::PreferencePair> judged_pairs(pipeline::Pipeline& pipe, const std::vector<std::string>& prompts,
+                                                    const SamplingOptions& options, const JobContext& ctx);
+
+}  // namespace spo::pretraining

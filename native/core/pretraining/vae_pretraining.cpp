@@ -1,0 +1,36 @@
+#include "pretraining/vae_pretraining.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <torch/torch.h>
+
+#include "pretraining/world_configs.h"
+#include "pretraining/world_dataset.h"
+
+namespace spo::pretraining {
+
+VaeStageResult train_world_vae(models::AutoencoderKL& vae, const std::vector<std::string>& prompts,
+                               const StageOptions& o, const JobContext& ctx) {
+  VaeStageResult out;
+  vae->train();
+  auto loss_of = [&](int64_t step) {
+    auto batch = world_batch(prompts, o.batch_size, kWorldImageSize, o.seed, step);
+    auto posterior = vae->encode(batch.images);
+    auto gen = at::make_generator<at::CPUGeneratorImpl>(mix_seed(o.seed, 0xAE, static_cast<uint64_t>(step)));
+    auto recon = vae->decode(posterior.sample(gen));
+    auto kl = 0.5 * (posterior.mean.pow(2) + posterior.logvar.exp() - 1.0 - posterior.logvar).mean();
+    return at::mse_loss(recon, batch.images) + kVaeKlWeight * kl;
+  };
+  out.stage = run_stage("vae", vae->parameters(), o, loss_of, ctx);
+  vae->eval();
+
+  at::NoGradGuard no_grad;
+  auto held_out = world_batch(prompts, 128, kWorldImageSize, o.seed ^ 0xF00D, 0);
+  auto posterior = vae->encode(held_out.images);
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(mix_seed(o.seed, 0xAF, 0));
+  out.latent_std = posterior.sample(gen).std().item<double>();
+  out.scaling_factor = 1.0 / out.latent_std;
+  out.reconstruction_mse = at::mse_loss(vae->decode(posterior.mean), held_out.images).item<double>();
+  return out;
+}
+
+}  // namespace spo::pretraining

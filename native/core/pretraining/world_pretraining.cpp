@@ -1,0 +1,229 @@
+#include "pretraining/world_pretraining.h"
+
+#include <cmath>
+#include <filesystem>
+
+#include "evaluator/preference_model.h"
+#include "evaluator/preference_training.h"
+#include "io/atomic_write.h"
+#include "io/json_file.h"
+#include "io/module_weights.h"
+#include "models/autoencoder_kl_loading.h"
+#include "models/clip_model_loading.h"
+#include "models/clip_text_loading.h"
+#include "models/unet_loading.h"
+#include "pipeline/pipeline.h"
+#include "pipeline/scheduler_config.h"
+#include "pretraining/clip_pretraining.h"
+#include "pretraining/diffusion_pretraining.h"
+#include "pretraining/judged_samples.h"
+#include "pretraining/vae_pretraining.h"
+#include "pretraining/world_configs.h"
+#include "pretraining/world_tokenizer.h"
+#include "runtime/errors.h"
+#include "text/clip_tokenizer.h"
+#include "world/prompt_grammar.h"
+
+namespace spo::pretraining {
+namespace fs = std::filesystem;
+using Json = nlohmann::json;
+
+namespace {
+
+int64_t scaled(int64_t n, double scale) { return std::max<int64_t>(1, static_cast<int64_t>(std::llround(n * scale))); }
+
+// The first n prompts of a split (splits come in a fixed order).
+std::vector<std::string> first_prompts(world::Split split, int64_t n) {
+  auto all = world::split_prompts(split);
+  if (static_cast<int64_t>(all.size()) > n) {
+    // Spread over the split instead of its first (one-object) scenes.
+    std::vector<std::string> picked;
+    const double stride = static_cast<double>(all.size()) / static_cast<double>(n);
+    for (int64_t i = 0; i < n; ++i) picked.push_back(all[static_cast<size_t>(i * stride)]);
+    return picked;
+  }
+  return all;
+}
+
+class Stages {
+ public:
+  explicit Stages(std::string out) : dir_(std::move(out) + "/stages") { fs::create_directories(dir_); }
+  bool done(const std::string& name) const { return fs::exists(path(name)); }
+  Json figures(const std::string& name) const { return io::read_json(path(name)); }
+  void finish(const std::string& name, const Json& figures) const {
+    io::write_file_atomic(path(name), figures.dump(2) + "\n");
+  }
+
+ private:
+  std::string path(const std::string& name) const { return dir_ + "/" + name + ".json"; }
+  std::string dir_;
+};
+
+Json stage_json(const StageResult& r) {
+  const size_t n = r.losses.size(), tail = std::min<size_t>(n, 50);
+  double last = 0;
+  for (size_t i = n - tail; i < n; ++i) last += r.losses[i];
+  return Json{{"steps", n}, {"seconds", r.seconds}, {"firstLoss", n ? r.losses.front() : 0.0},
+              {"finalLoss", tail ? last / static_cast<double>(tail) : 0.0}};
+}
+
+Json judge_json(const std::vector<world::JudgeScore>& scores) {
+  Json j;
+  for (const char* part : {"total", "alignment", "quality", "colour", "shape", "count", "place"})
+    j[part] = mean_judge(scores, part);
+  return j;
+}
+
+Json validation_json(const evaluator::ValidationReport& r) {
+  Json acc;
+  for (size_t i = 0; i < r.timesteps.size(); ++i) acc[std::to_string(r.timesteps[i])] = r.accuracy[i];
+  return Json{{"pairs", r.pairs}, {"accuracy", acc}};
+}
+
+}  // namespace
+
+Json pretrain_world(const WorldPretrainingOptions& o, const JobContext& ctx) {
+  require(!o.out_dir.empty(), "pretrain world: an output directory is needed");
+  require(std::isfinite(o.scale) && o.scale > 0 && o.scale <= 100, "pretrain world: scale must be in (0, 100]");
+  const std::string base = o.out_dir + "/base";
+  const std::string work = o.out_dir + "/work";
+  fs::create_directories(work);
+  Stages stages(o.out_dir);
+  const auto cpu = at::TensorOptions().dtype(at::kFloat);
+  const auto train_prompts = world::split_prompts(world::Split::Train);
+  const auto validation_prompts = world::split_prompts(world::Split::Validation);
+
+  if (!stages.done("init")) {
+    write_initial_world_pipeline(base, o.seed);
+    write_initial_world_evaluator(work + "/clip-init", o.seed);
+    stages.finish("init", Json{{"seed", o.seed}});
+  }
+
+  if (!stages.done("vae")) {
+    auto vae = models::load_autoencoder_kl(base + "/vae", cpu);
+    StageOptions so;
+    so.steps = scaled(o.vae_steps, o.scale);
+    so.batch_size = o.vae_batch;
+    so.learning_rate = 1e-3;
+    so.warmup_steps = std::min<int64_t>(100, so.steps / 10);
+    so.seed = o.seed * 11 + 1;
+    auto r = train_world_vae(vae, train_prompts, so, ctx);
+    auto config = io::read_json(base + "/vae/config.json");
+    config["scaling_factor"] = r.scaling_factor;
+    save_module(*vae, base + "/vae/diffusion_pytorch_model.safetensors");
+    io::write_file_atomic(base + "/vae/config.json", config.dump(2) + "\n");
+    auto j = stage_json(r.stage);
+    j["latentStd"] = r.latent_std;
+    j["scalingFactor"] = r.scaling_factor;
+    j["reconstructionMse"] = r.reconstruction_mse;
+    stages.finish("vae", j);
+  }
+
+  if (!stages.done("diffusion")) {
+    auto vae = models::load_autoencoder_kl(base + "/vae", cpu);
+    auto text = models::load_clip_text_model(base + "/text_encoder", cpu);
+    auto unet = models::load_unet(base + "/unet", cpu);
+    auto tokenizer = text::ClipTokenizer::from_directory(base + "/tokenizer");
+    StageOptions so;
+    so.steps = scaled(o.diffusion_steps, o.scale);
+    so.batch_size = o.diffusion_batch;
+    so.learning_rate = 1e-3;
+    so.warmup_steps = std::min<int64_t>(200, so.steps / 10);
+    so.seed = o.seed * 11 + 2;
+    auto r = train_world_diffusion(text, tokenizer, unet, vae, pipeline::read_scheduler_config(base + "/scheduler"),
+                                   train_prompts, so, ctx);
+    save_module(*text, base + "/text_encoder/model.safetensors");
+    save_module(*unet, base + "/unet/diffusion_pytorch_model.safetensors");
+    stages.finish("diffusion", stage_json(r));
+  }
+
+  auto pipe = pipeline::Pipeline::load(base);
+  SamplingOptions sampling;
+  sampling.steps = o.sampling_steps;
+  sampling.guidance_scale = o.guidance_scale;
+  sampling.seed = o.seed * 11 + 3;
+
+  if (!stages.done("base-samples")) {
+    auto judged = sample_and_judge(*pipe, first_prompts(world::Split::Validation, scaled(200, o.scale)), sampling, ctx);
+    stages.finish("base-samples", Json{{"prompts", judged.prompts.size()}, {"judge", judge_json(judged.scores)}});
+  }
+
+  const bool evaluators_done = stages.done("evaluator-plain") && stages.done("evaluator-step-aware") &&
+                               stages.done("evaluator-step-agnostic");
+  std::vector<evaluator::PreferencePair> train_pairs, validation_pairs;
+  if (!evaluators_done) {
+    train_pairs = judged_pairs(*pipe, first_prompts(world::Split::Train, scaled(o.pair_prompts, o.scale)), sampling, ctx);
+    SamplingOptions val_sampling = sampling;
+    val_sampling.seed += 100;
+    validation_pairs = judged_pairs(
+        *pipe, first_prompts(world::Split::Validation, scaled(o.validation_pairs, o.scale)), val_sampling, ctx);
+    int64_t ties = 0;
+    for (const auto& p : train_pairs) ties += p.label_0 == 0.5;
+    stages.finish("pairs", Json{{"train", train_pairs.size()}, {"validation", validation_pairs.size()},
+                                {"trainTies", ties}, {"tieMargin", kJudgeTieMargin}});
+  }
+
+  if (!stages.done("clip")) {
+    auto clip = models::load_clip_model(work + "/clip-init", cpu);
+    auto tokenizer = text::ClipTokenizer::from_directory(work + "/clip-init");
+    StageOptions so;
+    so.steps = scaled(o.clip_steps, o.scale);
+    so.batch_size = o.clip_batch;
+    so.learning_rate = 1e-3;
+    so.warmup_steps = std::min<int64_t>(100, so.steps / 10);
+    so.weight_decay = 0.1;
+    so.seed = o.seed * 11 + 4;
+    auto r = train_world_clip(clip, tokenizer, train_prompts, validation_prompts, so, ctx);
+    fs::create_directories(work + "/clip");
+    save_module(*clip, work + "/clip/model.safetensors");
+    io::write_file_atomic(work + "/clip/config.json", io::read_json(work + "/clip-init/config.json").dump(2) + "\n");
+    write_world_tokenizer(work + "/clip");
+    auto j = stage_json(r.stage);
+    j["retrievalAccuracy@64"] = r.retrieval_accuracy;
+    stages.finish("clip", j);
+  }
+
+  auto train_evaluator = [&](const std::string& name, const std::string& from, models::TimeConditioning mode,
+                             bool clean, int64_t steps, double lr) {
+    if (stages.done(name)) return;
+    evaluator::PreferenceModelOptions mo;
+    mo.time_conditioning = mode;
+    mo.init_seed = o.seed * 11 + 5;
+    auto model = evaluator::PreferenceModel::load(from, mo);
+    evaluator::PreferenceTrainingOptions to;
+    to.steps = scaled(steps, o.scale);
+    to.batch_size = o.evaluator_batch;
+    to.learning_rate = lr;
+    to.weight_decay = 0.1;
+    to.warmup_steps = std::min<int64_t>(100, to.steps / 10);
+    to.guidance_scale = o.guidance_scale;
+    to.seed = o.seed * 11 + 6;
+    to.clean = clean;
+    if (clean) to.validation_timesteps = {0};
+    auto before = evaluator::validate_preference_model(*model, *pipe, validation_pairs, to.validation_timesteps,
+                                                       to.guidance_scale, to.seed, 0, ctx, clean);
+    auto r = evaluator::train_preference_model(*model, *pipe, train_pairs, validation_pairs, to, ctx);
+    model->save(o.out_dir + "/" + name);
+    double tail = 0;
+    const size_t n = r.losses.size(), k = std::min<size_t>(n, 50);
+    for (size_t i = n - k; i < n; ++i) tail += r.losses[i];
+    Json j{{"steps", to.steps}, {"clean", clean}, {"before", validation_json(before)},
+           {"finalLoss", k ? tail / static_cast<double>(k) : 0.0}};
+    if (!r.validations.empty()) j["after"] = validation_json(r.validations.back());
+    stages.finish(name, j);
+  };
+  train_evaluator("evaluator-plain", work + "/clip", models::TimeConditioning::Plain, true, o.plain_steps, 3e-4);
+  train_evaluator("evaluator-step-aware", o.out_dir + "/evaluator-plain", models::TimeConditioning::StepAware, false,
+                  o.noisy_steps, 1e-4);
+  train_evaluator("evaluator-step-agnostic", o.out_dir + "/evaluator-plain", models::TimeConditioning::StepAgnostic,
+                  false, o.noisy_steps, 1e-4);
+
+  Json report{{"seed", o.seed}, {"scale", o.scale}};
+  for (const char* name : {"vae", "diffusion", "base-samples", "pairs", "clip", "evaluator-plain",
+                           "evaluator-step-aware", "evaluator-step-agnostic"})
+    if (stages.done(name)) report[name] = stages.figures(name);
+  io::write_file_atomic(o.out_dir + "/report.json", report.dump(2) + "\n");
+  return report;
+}
+
+}  // namespace spo::pretraining

@@ -1,0 +1,44 @@
+// `spo pretrain-world`: every tiny model of the shapes world, trained by the
+// engine from nothing but the world's grammar, renderer and judge:
+//   1 vae         AutoencoderKL on renders                   -> <out>/base/vae
+//   2 diffusion   CLIP text encoder + UNet, epsilon MSE      -> <out>/base/{text_encoder,unet}
+//   3 pairs       two base samples per train prompt, judge-labelled (the Pick-a-Pic stand-in)
+//   4 clip        contrastive CLIP on renders (the CLIP PickScore starts from)
+//   5 plain       preference fine-tune on the clean pairs    -> <out>/evaluator-plain      ("PickScore")
+//   6 step-aware  SPEC.md 4 from the plain model             -> <out>/evaluator-step-aware
+//   7 step-agnostic the same without t                       -> <out>/evaluator-step-agnostic
+// A finished stage leaves <out>/stages/<name>.json (its figures); a rerun skips
+// it, so an interrupted pretraining continues where it stopped. <out>/report.json
+// gathers every stage's figures at the end.
+#pragma once
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <string>
+
+#include "runtime/job_context.h"
+
+namespace spo::pretraining {
+
+struct WorldPretrainingOptions {
+  std::string out_dir;
+  uint64_t seed = 1;
+  // Multiplies every stage's step count and sample count (tests use ~0.01).
+  double scale = 1.0;
+  // Sized to about 40 minutes on 2 CPU cores (docs/SHAPES_WORLD.md has the timings).
+  int64_t vae_steps = 200, vae_batch = 32;
+  int64_t diffusion_steps = 1200, diffusion_batch = 32;
+  int64_t pair_prompts = 600;        // train prompts sampled twice and judged
+  int64_t validation_pairs = 200;    // validation prompts, the same way
+  int64_t clip_steps = 800, clip_batch = 64;
+  int64_t plain_steps = 500;         // preference fine-tuning on clean pairs
+  int64_t noisy_steps = 250;         // step-aware / step-agnostic training
+  int64_t evaluator_batch = 32;
+  int64_t sampling_steps = 10;       // DDIM steps of the base samples (the world's SPO schedule)
+  double guidance_scale = 5.0;
+};
+
+// Runs the stages not done yet; returns the report (also written to <out>/report.json).
+nlohmann::json pretrain_world(const WorldPretrainingOptions& options, const JobContext& ctx = {});
+
+}  // namespace spo::pretraining

@@ -1,0 +1,27 @@
+// The shapes world's CLIP tokenizer files: GPT-2 byte-level symbols plus one
+// merge chain per grammar word, so every word the grammar can say is a short
+// run of tokens (usually one) and any other text still tokenizes byte by byte.
+#pragma once
+#include <string>
+#include <vector>
+
+namespace spo::pretraining {
+
+inline constexpr const char* kWorldBos = "<|startoftext|>";
+inline constexpr const char* kWorldEos = "<|endoftext|>";
+
+// Every word of every grammar prompt, sorted.
+std::vector<std::string> world_words();
+
+struct WorldVocabulary {
+  std::vector<std::string> tokens;                          // id order
+  std::vector<std::pair<std::string, std::string>> merges;  // rank order
+  int64_t bos_id = 0, eos_id = 0;
+};
+WorldVocabulary world_vocabulary();
+
+// vocab.json, merges.txt, tokenizer_config.json and special_tokens_map.json in
+// `dir` (created), each written atomically; what the hub's SD-1.5 tokenizer has.
+void write_world_tokenizer(const std::string& dir);
+
+}  // namespace spo::pretraining

@@ -1,0 +1,101 @@
+// The shapes world from TypeScript: the fixed splits, the renderer and judge,
+// the shipped models (assets/shapes-world), `spo demo` and every `spo experiment` mode.
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { PNG } from 'pngjs';
+import { afterAll, describe, expect, it } from 'vitest';
+import {
+  Evaluator, InvalidArgumentError, Pipeline, judgeWorld, renderWorld, shapesWorldAssets, worldPrompts, worldSplitOf,
+} from '../dist/index.js';
+
+const cli = path.resolve(__dirname, '..', 'dist', 'cli', 'main.js');
+const spo = (...args: string[]) => spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', timeout: 900_000 });
+const work = mkdtempSync(path.join(os.tmpdir(), 'spo-world-'));
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+describe('the shapes world', () => {
+  it('has fixed disjoint splits of the documented sizes', () => {
+    const test = worldPrompts('test'), validation = worldPrompts('validation'), train = worldPrompts('train');
+    expect([test.length, validation.length, train.length]).toEqual([500, 500, 36_056]);
+    const seen = new Set([...test, ...validation, ...train]);
+    expect(seen.size).toBe(37_056);
+    expect(worldSplitOf(test[0]!)).toBe('test');
+    expect(worldSplitOf(train[123]!)).toBe('train');
+    expect(() => worldPrompts('holdout' as never)).toThrow(InvalidArgumentError);
+  });
+
+  it('judges a render of its prompt high, the same render against another prompt low, noise lowest', () => {
+    const prompt = worldPrompts('test')[7]!;
+    const image = renderWorld(prompt, 32, 3);
+    expect(image.shape).toEqual([3, 32, 32]);
+    const [truth] = judgeWorld(image, [prompt]);
+    const other = worldPrompts('test').find((p) => !p.includes(prompt.split(' ')[1]!) && !p.includes(prompt.split(' ')[2]!))!;
+    const [wrong] = judgeWorld(image, [other]);
+    const noise = { data: Float32Array.from({ length: 3 * 32 * 32 }, (_, i) => Math.sin(i * 12.9898) % 1), shape: [3, 32, 32] };
+    const [noisy] = judgeWorld(noise, [prompt]);
+    expect(truth!.total).toBeGreaterThan(0.9);
+    expect(wrong!.total).toBeLessThan(truth!.total - 0.3);
+    expect(noisy!.total).toBeLessThan(0.2);
+    expect(() => judgeWorld(image, [prompt, prompt])).toThrow(/1 images but 2 prompts/);
+    expect(() => judgeWorld(image, ['a plaid hexagon'])).toThrow(InvalidArgumentError);
+  });
+
+  it('ships loadable models: a diffusers pipeline and the three evaluators', async () => {
+    const assets = shapesWorldAssets();
+    const pipeline = await Pipeline.load(path.join(assets, 'base'));
+    expect(pipeline.info.defaultSize).toBe(32);
+    pipeline.dispose();
+    for (const kind of ['plain', 'step-aware', 'step-agnostic'] as const) {
+      const evaluator = await Evaluator.load(path.join(assets, `evaluator-${kind}`));
+      expect(evaluator.info.timeConditioning).toBe(kind);
+      evaluator.dispose();
+    }
+    const report = JSON.parse(readFileSync(path.join(assets, 'report.json'), 'utf8'));
+    // The base model is imperfect on purpose: clear room below rendered ground truth (~0.99).
+    expect(report['base-samples'].judge.total).toBeGreaterThan(0.05);
+    expect(report['base-samples'].judge.total).toBeLessThan(0.9);
+  });
+});
+
+describe('spo demo', () => {
+  it('trains, judges before and after, and writes the grid', () => {
+    const out = path.join(work, 'demo');
+    const r = spo('demo', '--prompts', '4', '--rounds', '1', '--out', out, '--json');
+    expect(r.status, r.stderr).toBe(0);
+    const summary = JSON.parse(r.stdout);
+    expect(summary.testPrompts).toBe(4);
+    expect(summary.table.map((row: { part: string }) => row.part)).toEqual(
+      ['total', 'alignment', 'quality', 'colour', 'shape', 'count', 'place']);
+    for (const row of summary.table) {
+      expect(row.before.n).toBe(4);
+      // Paired: the difference's mean is the difference of the means.
+      expect(row.difference.mean).toBeCloseTo(row.after.mean - row.before.mean, 9);
+    }
+    const png = PNG.sync.read(readFileSync(path.join(out, 'before-after.png')));
+    expect([png.width, png.height]).toEqual([2 * 128 + 3 * 4, 4 * 128 + 5 * 4]);
+    expect(existsSync(path.join(out, 'lora', 'pytorch_lora_weights.safetensors'))).toBe(true);
+  });
+});
+
+describe('spo experiment', () => {
+  it('runs every row of Tables 2-5 at a tiny budget and reports them', () => {
+    const results = path.join(work, 'exp', 'results.json');
+    const report = path.join(work, 'exp', 'RESULTS.md');
+    const r = spo('experiment', '--prompts', '2', '--seeds', '1', '--budget', '1', '--results', results, '--report', report);
+    expect(r.status, r.stderr).toBe(0);
+    const rows = JSON.parse(readFileSync(results, 'utf8')) as { row: { id: string }; rounds: number }[];
+    expect(rows.map((x) => x.row.id).sort()).toEqual([
+      'base', 'd3po', 'diffusion-dpo', 'evaluator-plain', 'evaluator-step-agnostic', 'k2', 'k8',
+      'resampler-lose', 'resampler-none', 'resampler-win', 'spo'].sort());
+    const md = readFileSync(report, 'utf8');
+    for (const title of ['Table 2', 'Table 3', 'Table 4', 'Table 5', 'D3PO', 'Diffusion-DPO', 'k = 8', 'resampler lose']) {
+      expect(md).toContain(title);
+    }
+    // A second call finds every row done and only rewrites the report.
+    const again = spo('experiment', '--prompts', '2', '--seeds', '1', '--budget', '1', '--results', results, '--report', report);
+    expect(again.status, again.stderr).toBe(0);
+    expect(again.stderr).not.toMatch(/seed 1 .*\.\.\./);
+  });
+});

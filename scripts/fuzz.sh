@@ -6,6 +6,7 @@
 #   SPO_FUZZ_BUILD_DIR  build directory (default build-fuzz); the corpus each
 #                       target grows is kept there (<dir>/corpus/<target>)
 #   SPO_FUZZ_JOBS       parallel compile jobs (default: all cores)
+#   SPO_FUZZ_MAX_LEN    longest input tried (default 65536; smaller runs faster)
 # Without clang: installs clang-14 with apt-get when running as root on a
 # Debian/Ubuntu machine (as CI does), otherwise prints "skipped: no clang".
 set -euo pipefail
@@ -23,8 +24,11 @@ if ! command -v clang++-14 >/dev/null || ! have_fuzzer; then
   if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
     echo "fuzz: installing clang-14 and libclang-rt-14-dev" >&2
     export DEBIAN_FRONTEND=noninteractive
-    { apt-get install -y -qq --no-install-recommends clang-14 libclang-rt-14-dev ||
-      { apt-get update -qq && apt-get install -y -qq --no-install-recommends clang-14 libclang-rt-14-dev; }; } >/dev/null
+    if ! { apt-get install -y -qq --no-install-recommends clang-14 libclang-rt-14-dev ||
+           { apt-get update -qq && apt-get install -y -qq --no-install-recommends clang-14 libclang-rt-14-dev; }; } >/dev/null; then
+      echo "fuzz: skipped: no clang (apt-get could not install clang-14 and libclang-rt-14-dev)"
+      exit 0
+    fi
   else
     echo "fuzz: skipped: no clang (install clang-14 and libclang-rt-14-dev to run the fuzz targets)"
     exit 0
@@ -59,7 +63,7 @@ for t in "${targets[@]}"; do
   mkdir -p "$(dirname "$log")"
   # New inputs go to the build directory's corpus; the seeds in the repo are read only.
   set +e
-  "$build/${t}_fuzz" -max_total_time="$seconds" -timeout=20 -rss_limit_mb=4096 -max_len=65536 -print_final_stats=1 \
+  "$build/${t}_fuzz" -max_total_time="$seconds" -timeout=20 -rss_limit_mb=4096 -max_len="${SPO_FUZZ_MAX_LEN:-65536}" -print_final_stats=1 \
     -artifact_prefix="$artifacts/" "$corpus" "native/fuzz/corpus/$t" >"$log" 2>&1
   rc=$?
   set -e

@@ -66,6 +66,8 @@ describe('npm pack + npm install', () => {
     expect(files).toContain('package/dist/index.js');
     expect(files).toContain('package/dist/index.d.ts');
     expect(files).toContain('package/native/core/kernels/ddim_step_cuda.cu');
+    expect(files).toContain('package/assets/shapes-world/base/unet/diffusion_pytorch_model.safetensors');
+    expect(files).toContain('package/assets/shapes-world/evaluator-step-aware/model.safetensors');
     expect(files.some((f) => f.includes('node_modules') || f.includes('.venv') || f.startsWith('package/build/'))).toBe(false);
   });
 
@@ -84,7 +86,7 @@ describe('npm pack + npm install', () => {
     const summary = JSON.parse(demo);
     expect(summary.assets).toBe(path.join(dir, 'node_modules', 'spo-diffusion', 'assets', 'shapes-world'));
     expect(summary.table.map((r: { part: string }) => r.part)).toContain('total');
-  });
+  }, 600_000);
 
   it('builds from source when the prebuild does not load', () => {
     // The same tarball with a prebuild that is not a valid shared object.

@@ -76,7 +76,7 @@ describe('spo demo', () => {
     const png = PNG.sync.read(readFileSync(path.join(out, 'before-after.png')));
     expect([png.width, png.height]).toEqual([2 * 128 + 3 * 4, 4 * 128 + 5 * 4]);
     expect(existsSync(path.join(out, 'lora', 'pytorch_lora_weights.safetensors'))).toBe(true);
-  });
+  }, 600_000);
 });
 
 describe('spo experiment', () => {
@@ -97,5 +97,5 @@ describe('spo experiment', () => {
     const again = spo('experiment', '--prompts', '2', '--seeds', '1', '--budget', '1', '--results', results, '--report', report);
     expect(again.status, again.stderr).toBe(0);
     expect(again.stderr).not.toMatch(/seed 1 .*\.\.\./);
-  });
+  }, 1_200_000);
 });

@@ -79,7 +79,8 @@ function print(report: Json): void {
     const r = report.round;
     out.push('', `SPO round (${r.prompts} prompts, k ${r.k}, ${r.steps} steps): sampling ${r.sampling_s.toFixed(2)} s, update ${r.update_s.toFixed(2)} s, ` +
       `${r.pairs_kept} pairs kept, model evaluations per kept pair: sampling ${r.sampling_evaluations_per_kept_pair.toFixed(2)}, ` +
-      `update ${r.update_evaluations_per_kept_pair.toFixed(2)}; ${r.pairs_per_second.toFixed(3)} pairs/s; peak RSS ${(r.peak_rss_bytes / 2 ** 30).toFixed(2)} GiB`);
+      `update ${r.update_evaluations_per_kept_pair.toFixed(2)}; ${r.pairs_per_second.toFixed(3)} pairs/s; peak RSS ${(r.peak_rss_bytes / 2 ** 30).toFixed(2)} GiB` +
+      (r.peak_device_bytes !== undefined ? `; peak GPU memory (allocator) ${(r.peak_device_bytes / 2 ** 30).toFixed(2)} GiB` : ""));
   }
   if (report.python_baseline) {
     const p = report.python_baseline;

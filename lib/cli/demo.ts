@@ -44,7 +44,7 @@ export async function runDemo(opts: DemoOptions, signal?: AbortSignal): Promise<
     onEvent: (e) => {
       if (e.type === 'update' && performance.now() - lastLine > 10_000) {
         lastLine = performance.now();
-        log(`  round ${e.round + 1}/${opts.rounds}: loss ${e.loss.toFixed(4)} (${elapsed()})`);
+        log(`  round ${e.round}/${opts.rounds}: loss ${e.loss.toFixed(4)} (${elapsed()})`);
       }
     },
   });

@@ -34,7 +34,7 @@ program
   .description('SPO on the built-in shapes world: fine-tune the shipped base model, judge the test split before and after')
   .option('--assets <dir>', 'shapes-world models (default: the package\'s assets/shapes-world)')
   .option('--prompts <n>', 'test prompts judged before and after', number('prompts', { integer: true, min: 1, max: 500 }), 500)
-  .option('--rounds <n>', 'SPO rounds (each samples 8 train prompts)', number('rounds', { integer: true, min: 1, max: 100000 }), 60)
+  .option('--rounds <n>', 'SPO rounds (each samples 8 train prompts)', number('rounds', { integer: true, min: 1, max: 100000 }), 24)
   .option('--seed <n>', 'random seed (sampling and training)', number('seed', { integer: true, min: 0, max: 2 ** 31 }), 42)
   .option('--out <dir>', 'folder for the PNG grid, the summary and the LoRA', 'spo-demo')
   .option('--json', 'print the JSON summary only', false)
@@ -108,12 +108,12 @@ program
   .requiredOption('--out <dir>', 'output folder (base/, evaluator-*/, report.json)')
   .option('--seed <n>', 'random seed', number('seed', { integer: true, min: 0, max: Number.MAX_SAFE_INTEGER }), 1)
   .option('--scale <x>', "multiplies every stage's steps and samples (quick checks: 0.01)", number('scale', { min: 1e-4, max: 100 }), 1)
-  .option('--vae-steps <n>', 'VAE steps (default 200)', number('vae-steps', { integer: true, min: 1 }))
-  .option('--diffusion-steps <n>', 'text encoder + UNet steps (default 1200)', number('diffusion-steps', { integer: true, min: 1 }))
-  .option('--pair-prompts <n>', 'train prompts sampled twice and judged (default 600)', number('pair-prompts', { integer: true, min: 1 }))
-  .option('--clip-steps <n>', 'contrastive CLIP steps (default 800)', number('clip-steps', { integer: true, min: 1 }))
-  .option('--plain-steps <n>', 'plain evaluator steps on clean pairs (default 500)', number('plain-steps', { integer: true, min: 1 }))
-  .option('--noisy-steps <n>', 'step-aware / step-agnostic evaluator steps (default 250)', number('noisy-steps', { integer: true, min: 1 }))
+  .option('--vae-steps <n>', 'VAE steps (default 300)', number('vae-steps', { integer: true, min: 1 }))
+  .option('--diffusion-steps <n>', 'text encoder + UNet steps (default 3600)', number('diffusion-steps', { integer: true, min: 1 }))
+  .option('--pair-prompts <n>', 'train prompts sampled twice and judged (default 1500)', number('pair-prompts', { integer: true, min: 1 }))
+  .option('--clip-steps <n>', 'contrastive CLIP steps (default 1500)', number('clip-steps', { integer: true, min: 1 }))
+  .option('--plain-steps <n>', 'plain evaluator steps on clean pairs (default 800)', number('plain-steps', { integer: true, min: 1 }))
+  .option('--noisy-steps <n>', 'step-aware / step-agnostic evaluator steps (default 500)', number('noisy-steps', { integer: true, min: 1 }))
   .action(async (opts) => {
     const controller = new AbortController();
     process.once('SIGINT', () => controller.abort());

@@ -7,6 +7,7 @@
 
 #include "bench/timing.h"
 #include "kernels/adaln.h"
+#include "kernels/device_memory.h"
 #include "kernels/spo_loss.h"
 #include "models/flop_counter.h"
 #include "models/lora.h"
@@ -153,6 +154,9 @@ json run_bench(pipeline::Pipeline& pipe, evaluator::PreferenceModel& judge, cons
   }
 
   // The round's sampling, after the components have warmed every model up; its pairs feed the update.
+  // On a GPU the memory figure is the caching allocator's peak from here to the end of the round
+  // section (sampling, the update comparison, kernels, the round's update); RSS says nothing about device memory.
+  if (cuda) kernels::reset_device_memory_peak(device.index() < 0 ? 0 : device.index());
   auto t0 = std::chrono::steady_clock::now();
   auto round = [&] {
     models::LoraDisabledScope base_model(*pipe.unet());  // sampling sees the base model, as a round's first does
@@ -262,6 +266,7 @@ json run_bench(pipeline::Pipeline& pipe, evaluator::PreferenceModel& judge, cons
                        {"sampling_evaluations_per_kept_pair", kept > 0 ? round.stats.model_evaluations / kept : 0.0},
                        {"update_evaluations_per_kept_pair", kept > 0 ? update_evals / kept : 0.0},
                        {"pairs_per_second", kept / (sampling_s + update_s)}, {"peak_rss_bytes", peak_rss_bytes()}};
+    if (cuda) report["round"]["peak_device_bytes"] = kernels::device_memory_peak(device.index() < 0 ? 0 : device.index());
     progress("round");
   }
   return report;

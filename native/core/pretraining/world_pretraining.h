@@ -25,14 +25,14 @@ struct WorldPretrainingOptions {
   uint64_t seed = 1;
   // Multiplies every stage's step count and sample count (tests use ~0.01).
   double scale = 1.0;
-  // Sized to about 40 minutes on 2 CPU cores (docs/SHAPES_WORLD.md has the timings).
-  int64_t vae_steps = 200, vae_batch = 32;
-  int64_t diffusion_steps = 1200, diffusion_batch = 32;
-  int64_t pair_prompts = 600;        // train prompts sampled twice and judged
+  // The shipped models' values: 41 minutes on 2 busy CPU cores with SPO_NUM_THREADS=1 (docs/SHAPES_WORLD.md).
+  int64_t vae_steps = 300, vae_batch = 32;
+  int64_t diffusion_steps = 3600, diffusion_batch = 32;
+  int64_t pair_prompts = 1500;       // train prompts sampled twice and judged
   int64_t validation_pairs = 200;    // validation prompts, the same way
-  int64_t clip_steps = 800, clip_batch = 64;
-  int64_t plain_steps = 500;         // preference fine-tuning on clean pairs
-  int64_t noisy_steps = 250;         // step-aware / step-agnostic training
+  int64_t clip_steps = 1500, clip_batch = 64;
+  int64_t plain_steps = 800;         // preference fine-tuning on clean pairs
+  int64_t noisy_steps = 500;         // step-aware / step-agnostic training
   int64_t evaluator_batch = 32;
   int64_t sampling_steps = 10;       // DDIM steps of the base samples (the world's SPO schedule)
   double guidance_scale = 5.0;

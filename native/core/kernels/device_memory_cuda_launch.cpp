@@ -1,0 +1,16 @@
+#include <c10/cuda/CUDACachingAllocator.h>
+
+#include "kernels/device_memory.h"
+
+namespace spo::kernels {
+
+void reset_device_memory_peak(int device) {
+  c10::cuda::CUDACachingAllocator::resetPeakStats(static_cast<c10::DeviceIndex>(device));
+}
+
+int64_t device_memory_peak(int device) {
+  const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(static_cast<c10::DeviceIndex>(device));
+  return stats.allocated_bytes[static_cast<size_t>(c10::CachingAllocator::StatType::AGGREGATE)].peak;
+}
+
+}  // namespace spo::kernels

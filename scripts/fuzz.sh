@@ -3,8 +3,8 @@
 # directory) and runs each for a fixed time over its seed corpus; prints one
 # line per target with executions and crashes, and fails if any crashed.
 #   scripts/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]   (default 5 s, every target)
-#   SPO_FUZZ_BUILD_DIR  build directory (default build-fuzz); the corpus each
-#                       target grows is kept there (<dir>/corpus/<target>)
+#   SPO_FUZZ_BUILD_DIR  build directory (default build-fuzz); runs over 30 s keep
+#                       the corpus each target grows there (<dir>/corpus/<target>)
 #   SPO_FUZZ_JOBS       parallel compile jobs (default: all cores)
 #   SPO_FUZZ_MAX_LEN    longest input tried (default 65536; smaller runs faster)
 # Without clang: installs clang-14 with apt-get when running as root on a
@@ -56,8 +56,13 @@ export ASAN_OPTIONS="detect_leaks=0:allocator_may_return_null=1${ASAN_OPTIONS:+:
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 failed=0
 printf '%-24s %12s %8s %6s %s\n' target executions exec/s crash seconds
+scratch="$(mktemp -d)"
+trap 'rm -rf "$scratch"' EXIT
 for t in "${targets[@]}"; do
+  # Short runs start from the repo's seeds only (replaying a corpus grown by long
+  # runs would take longer than the run); long runs keep growing the build's.
   corpus="$build/corpus/$t" artifacts="$build/artifacts/$t"
+  (( seconds <= 30 )) && corpus="$scratch/$t"
   mkdir -p "$corpus" "$artifacts"
   log="$build/logs/$t.log"
   mkdir -p "$(dirname "$log")"

@@ -20,5 +20,5 @@ fi
 ctest --test-dir build --output-on-failure
 # A few seconds of fuzzing per parser that reads outside data (the long runs:
 # `npm run test:fuzz -- SECONDS`); builds the fuzz targets incrementally.
-bash scripts/fuzz.sh "${SPO_FUZZ_SECONDS:-4}"
+bash scripts/fuzz.sh "${SPO_FUZZ_SECONDS:-3}"
 node_modules/.bin/vitest run "$@"

@@ -128,11 +128,12 @@ export async function runRow(row: ExperimentRow, seed: number, o: ExperimentOpti
     } else if (row.method === 'diffusion-dpo') {
       const count = Math.max(1, Math.floor(o.budget / 2));
       images = count * 2;
-      const pairs = await judgedPairs(pipeline, trainPrompts(seed, count), seed, options);
+      // Ties carry no preference (Diffusion-DPO skips them); with none left the row stays the base model.
+      const pairs = (await judgedPairs(pipeline, trainPrompts(seed, count), seed, options)).filter((p) => p.label !== 'tie');
       const s = SHAPES_WORLD_SPO;
-      // As many optimiser steps over as many pairs as SPO's run makes.
-      rounds = Math.max(1, Math.ceil(count / s.trainBatchSize));
-      await trainDiffusionDpo({
+      // One optimiser step per train batch of pairs, as SPO's update makes.
+      rounds = pairs.length === 0 ? 0 : Math.ceil(pairs.length / s.trainBatchSize);
+      if (rounds > 0) await trainDiffusionDpo({
         pipeline, pairs, steps: rounds, batchSize: s.trainBatchSize, learningRate: s.learningRate,
         loraRank: s.loraRank, loraAlpha: s.loraAlpha, seed,
       }, { signal: options?.signal });

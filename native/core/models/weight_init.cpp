@@ -27,8 +27,11 @@ void fill_normal(at::Tensor& t, double std, at::Generator& gen) {
 void initialise_weights(torch::nn::Module& module, uint64_t seed) {
   at::NoGradGuard no_grad;
   auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
-  for (const auto& item : module.named_modules()) {
-    auto* m = item.value().get();
+  // The module itself first (it may live on the stack: named_modules() with
+  // include_self needs a shared_ptr), then every submodule.
+  std::vector<torch::nn::Module*> all{&module};
+  for (const auto& sub : module.modules(/*include_self=*/false)) all.push_back(sub.get());
+  for (auto* m : all) {
     if (auto* linear = dynamic_cast<LinearImpl*>(m)) {
       const double bound = 1.0 / std::sqrt(static_cast<double>(linear->weight.size(1)));
       fill_uniform(linear->weight, bound, gen);

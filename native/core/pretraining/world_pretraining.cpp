@@ -93,6 +93,18 @@ Json pretrain_world(const WorldPretrainingOptions& o, const JobContext& ctx) {
   const auto train_prompts = world::split_prompts(world::Split::Train);
   const auto validation_prompts = world::split_prompts(world::Split::Validation);
 
+  // The options every from-scratch stage shares: AdamW 1e-3, warm-up of a tenth of
+  // the steps up to `max_warmup`, and its own seed stream (index) per stage.
+  auto stage_options = [&](int64_t steps, int64_t batch, int64_t max_warmup, uint64_t index) {
+    StageOptions so;
+    so.steps = scaled(steps, o.scale);
+    so.batch_size = batch;
+    so.learning_rate = 1e-3;
+    so.warmup_steps = std::min<int64_t>(max_warmup, so.steps / 10);
+    so.seed = o.seed * 11 + index;
+    return so;
+  };
+
   if (!stages.done("init")) {
     write_initial_world_pipeline(base, o.seed);
     write_initial_world_evaluator(work + "/clip-init", o.seed);
@@ -101,12 +113,7 @@ Json pretrain_world(const WorldPretrainingOptions& o, const JobContext& ctx) {
 
   if (!stages.done("vae")) {
     auto vae = models::load_autoencoder_kl(base + "/vae", cpu);
-    StageOptions so;
-    so.steps = scaled(o.vae_steps, o.scale);
-    so.batch_size = o.vae_batch;
-    so.learning_rate = 1e-3;
-    so.warmup_steps = std::min<int64_t>(100, so.steps / 10);
-    so.seed = o.seed * 11 + 1;
+    auto so = stage_options(o.vae_steps, o.vae_batch, 100, 1);
     auto r = train_world_vae(vae, train_prompts, so, ctx);
     auto config = io::read_json(base + "/vae/config.json");
     config["scaling_factor"] = r.scaling_factor;
@@ -124,12 +131,7 @@ Json pretrain_world(const WorldPretrainingOptions& o, const JobContext& ctx) {
     auto text = models::load_clip_text_model(base + "/text_encoder", cpu);
     auto unet = models::load_unet(base + "/unet", cpu);
     auto tokenizer = text::ClipTokenizer::from_directory(base + "/tokenizer");
-    StageOptions so;
-    so.steps = scaled(o.diffusion_steps, o.scale);
-    so.batch_size = o.diffusion_batch;
-    so.learning_rate = 1e-3;
-    so.warmup_steps = std::min<int64_t>(200, so.steps / 10);
-    so.seed = o.seed * 11 + 2;
+    auto so = stage_options(o.diffusion_steps, o.diffusion_batch, 200, 2);
     auto r = train_world_diffusion(text, tokenizer, unet, vae, pipeline::read_scheduler_config(base + "/scheduler"),
                                    train_prompts, so, ctx);
     save_module(*text, base + "/text_encoder/model.safetensors");
@@ -166,13 +168,8 @@ Json pretrain_world(const WorldPretrainingOptions& o, const JobContext& ctx) {
   if (!stages.done("clip")) {
     auto clip = models::load_clip_model(work + "/clip-init", cpu);
     auto tokenizer = text::ClipTokenizer::from_directory(work + "/clip-init");
-    StageOptions so;
-    so.steps = scaled(o.clip_steps, o.scale);
-    so.batch_size = o.clip_batch;
-    so.learning_rate = 1e-3;
-    so.warmup_steps = std::min<int64_t>(100, so.steps / 10);
+    auto so = stage_options(o.clip_steps, o.clip_batch, 100, 4);
     so.weight_decay = 0.1;
-    so.seed = o.seed * 11 + 4;
     auto r = train_world_clip(clip, tokenizer, train_prompts, validation_prompts, so, ctx);
     fs::create_directories(work + "/clip");
     save_module(*clip, work + "/clip/model.safetensors");

@@ -24,3 +24,5 @@ CMAKE_BUILD_PARALLEL_LEVEL="$jobs" node "$cmake_js" compile \
   "${generator[@]}" --log-level warn --out "${SPO_BUILD_DIR:-build}" \
   "${launcher[@]}" --CDSPO_TORCH_ROOT="$(readlink -f .libtorch)" \
   --CDSPO_BUILD_TESTS="${SPO_BUILD_TESTS:-ON}"
+# A source build replaces a CUDA prebuild the installer may have put there.
+rm -f "${SPO_BUILD_DIR:-build}/Release/.spo-cuda-prebuild"

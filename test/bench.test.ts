@@ -30,7 +30,8 @@ describe('runBenchmark', () => {
       settings: { steps: 4, divertStartStep: 1, k: 3, threshold: 0, trainBatchSize: 2 } }) as Record<string, any>;
     expect(report.ceiling.best_gflops).toBeGreaterThan(0);
     expect(report.components.map((c: any) => c.name)).toEqual(['text encoding', 'UNet forward (guided: 2B rows)',
-      'UNet forward+backward (guided, LoRA)', 'VAE decode', 'preference model score']);
+      'UNet forward+backward (guided, LoRA)', 'VAE decode', 'preference model score',
+      'candidate denoising step (B x k latents: guided UNet + DDIM step)']);
     for (const c of report.components) {
       expect(c.gflop).toBeGreaterThan(0);
       expect(c.time.seconds).toHaveLength(2);
@@ -38,8 +39,15 @@ describe('runBenchmark', () => {
     }
     // Forward+backward is counted as twice the forward's FLOPs.
     expect(report.components[2].gflop).toBeCloseTo(2 * report.components[1].gflop, 6);
+    // A sampling step runs the guided UNet on the k = 3 candidates of each prompt.
+    expect(report.components[5].gflop).toBeCloseTo(3 * report.components[1].gflop, 6);
     expect(report.update.default.evaluations_per_pair).toBe(2);
     expect(report.update.parity.evaluations_per_pair).toBe(4);
+    // One whole optimizer step (AdamW on the fp32 LoRA), gradient checkpointing off and on.
+    const steps = report.update.optimizer_step;
+    expect(steps.lora_dtype).toBe('Float');
+    expect(steps.variants.map((v: any) => v.gradient_checkpointing)).toEqual([false, true]);
+    for (const v of steps.variants) expect(v.model_gflop).toBeGreaterThan(report.components[1].gflop);
     expect(report.kernels.map((k: any) => k.name)).toEqual(['SPO loss forward+backward', 'adaLN modulate + gated residual forward+backward']);
     expect(report.round.update_evaluations_per_kept_pair).toBe(2);
     expect(report.round.peak_rss_bytes).toBeGreaterThan(1e7);
@@ -62,7 +70,8 @@ describe('spo bench', () => {
     expect(a.stdout).toMatch(/ceiling: [\d.]+ GFLOP\/s/);
     expect(a.stdout).toMatch(/UNet forward \(guided: 2B rows\)\s+2\s+[\d.]+ ms/);
     expect(a.stdout).toMatch(/update step, \d+ pairs: default .* \(2 model evaluations per pair\), parity .* \(4 per pair\)/);
-    expect(JSON.parse(readFileSync(json1, 'utf8')).components).toHaveLength(5);
+    expect(a.stdout).toMatch(/optimizer step \(AdamW on the Float LoRA\), gradient checkpointing on: [\d.]+ ms/);
+    expect(JSON.parse(readFileSync(json1, 'utf8')).components).toHaveLength(6);
     const b = spawnSync(process.execPath, [cli, ...args, '--json', json2, '--compare', json1], { encoding: 'utf8', timeout: 170_000 });
     expect(b.status, b.stderr).toBe(0);
     expect(b.stdout).toMatch(/compared with the old run:[\s\S]*update default\s+[\d.]+ ms\s+[\d.]+ ms\s+[\d.]+x/);

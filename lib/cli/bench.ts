@@ -60,7 +60,11 @@ function print(report: Json): void {
   const out: string[] = [];
   const m = report.machine;
   out.push(`machine: ${m.device}, ${m.dtype}, ${m.intra_op_threads} intra-op threads`);
-  if (report.ceiling) out.push(`ceiling: ${report.ceiling.best_gflops.toFixed(1)} GFLOP/s (best of fp32 matmul 1024/2048/3072 and a 3x3 convolution)`);
+  if (report.ceiling) {
+    const c = report.ceiling;
+    const sizes = c.sizes.map((z: Json) => z.n).join('/');
+    out.push(`ceiling: ${c.best_gflops.toFixed(1)} GFLOP/s (best of ${c.dtype === undefined || c.dtype === 'Float' ? 'fp32' : c.dtype} matmul ${sizes} and a 3x3 convolution)`);
+  }
   if (report.components) {
     out.push('', table([['component', 'batch', 'median', 'min', 'spread', 'GFLOP', 'GFLOP/s', 'of ceiling'],
       ...report.components.map((c: Json) => [c.name, String(c.batch), ms(c.time), `${(c.time.min_s * 1000).toFixed(1)} ms`,
@@ -70,6 +74,11 @@ function print(report: Json): void {
     const u = report.update;
     out.push('', `update step, ${u.pairs} pairs: default ${ms(u.default.time)} (${u.default.evaluations_per_pair} model evaluations per pair), ` +
       `parity ${ms(u.parity.time)} (${u.parity.evaluations_per_pair} per pair): ${u.speedup_vs_parity.toFixed(2)}x faster`);
+    for (const v of u.optimizer_step?.variants ?? []) {
+      out.push(`optimizer step (AdamW on the ${u.optimizer_step.lora_dtype} LoRA), gradient checkpointing ${v.gradient_checkpointing ? 'on' : 'off'}: ` +
+        `${ms(v.time)}, ${v.gflops.toFixed(1)} GFLOP/s (${pct(v.share_of_ceiling)} of ceiling)` +
+        (v.peak_device_bytes !== undefined ? `, peak GPU memory ${(v.peak_device_bytes / 2 ** 30).toFixed(2)} GiB` : ''));
+    }
   }
   if (report.kernels) {
     out.push('', table([['kernel', 'fused', 'ATen', 'speedup'],

@@ -1,11 +1,14 @@
 // Times the fused adaLN modulate + gated residual against the plain-ATen
 // composition, forward alone (no grad) and forward + backward (not part of
-// ctest): build/tests/spo_adaln_bench [reps]. Each shape runs twice: with
-// glibc's default malloc, whose heap trimming makes large fresh buffers
-// page-fault on every call, and with trimming off (the kernels' steady state).
+// ctest): build/tests/spo_adaln_bench [reps] [cpu|cuda]. On CPU each shape
+// runs twice: with glibc's default malloc, whose heap trimming makes large
+// fresh buffers page-fault on every call, and with trimming off (the kernels'
+// steady state). On CUDA each shape runs in fp32 and bf16, with a synchronise
+// around every timed call.
 #include <ATen/ATen.h>
 #include <ATen/core/grad_mode.h>
 #include <torch/csrc/autograd/autograd.h>
+#include <torch/cuda.h>
 
 #include <algorithm>
 #include <chrono>
@@ -14,22 +17,31 @@
 #if defined(__GLIBC__)
 #include <malloc.h>
 #endif
+#include <string>
 #include <vector>
 
 #include "kernels/adaln.h"
+#include "kernels/ddim_step.h"  // cuda_kernels_compiled()
 #include "runtime/threads.h"
 
 using namespace spo::kernels;
 
 namespace {
 
+bool g_cuda = false;  // synchronise around timed calls
+
 template <typename Fn>
 double median_ms(Fn&& fn, int reps) {
+  const auto sync = [] {
+    if (g_cuda) torch::cuda::synchronize();
+  };
   for (int i = 0; i < 3; ++i) fn();  // warm-up
+  sync();
   std::vector<double> t;
   for (int i = 0; i < reps; ++i) {
     const auto a = std::chrono::steady_clock::now();
     fn();
+    sync();
     t.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - a).count());
   }
   std::sort(t.begin(), t.end());
@@ -40,10 +52,10 @@ struct Block {
   at::Tensor x, w, b, shift, scale, residual, gate;
 };
 
-Block make_block(int64_t batch, int64_t tokens, int64_t dim, bool grad) {
+Block make_block(int64_t batch, int64_t tokens, int64_t dim, bool grad, const at::TensorOptions& opts) {
   Block k{at::randn({batch, tokens, dim}), at::randn({dim}), at::randn({dim}), at::randn({batch, dim}),
           at::randn({batch, dim}), at::randn({batch, tokens, dim}), at::randn({batch, dim})};
-  for (auto* t : {&k.x, &k.w, &k.b, &k.shift, &k.scale, &k.residual, &k.gate}) t->requires_grad_(grad);
+  for (auto* t : {&k.x, &k.w, &k.b, &k.shift, &k.scale, &k.residual, &k.gate}) *t = t->to(opts).requires_grad_(grad);
   return k;
 }
 
@@ -52,28 +64,30 @@ at::Tensor run_block(const Block& k, Mod modulate, Gate gate) {
   return gate(k.residual, modulate(k.x, k.w, k.b, k.shift, k.scale, 1e-6), k.gate);
 }
 
-void bench(int64_t batch, int64_t tokens, int64_t dim, int reps) {
+void bench(int64_t batch, int64_t tokens, int64_t dim, int reps,
+           const at::TensorOptions& opts = at::TensorOptions()) {
   const auto fused = [](const Block& k) { return run_block(k, adaln_modulate, gated_residual); };
   const auto ref = [](const Block& k) { return run_block(k, adaln_modulate_reference, gated_residual_reference); };
 
   double fwd_fused, fwd_ref;
   {
     at::NoGradGuard no_grad;
-    const Block k = make_block(batch, tokens, dim, false);
+    const Block k = make_block(batch, tokens, dim, false, opts);
     fwd_fused = median_ms([&] { fused(k); }, reps);
     fwd_ref = median_ms([&] { ref(k); }, reps);
   }
-  const Block k = make_block(batch, tokens, dim, true);
-  const auto upstream = at::randn({batch, tokens, dim});
+  const Block k = make_block(batch, tokens, dim, true, opts);
+  const auto upstream = at::randn({batch, tokens, dim}).to(opts);
   const std::vector<at::Tensor> leaves{k.x, k.w, k.b, k.shift, k.scale, k.residual, k.gate};
   const auto train = [&](auto&& path) {
     return [&] { torch::autograd::grad({(path(k) * upstream).sum()}, leaves); };
   };
   const double bwd_fused = median_ms(train(fused), reps);
   const double bwd_ref = median_ms(train(ref), reps);
-  std::printf("B=%lld N=%lld D=%lld fp32  forward: fused %.3f ms, ATen %.3f ms, ratio %.2fx  |  "
+  std::printf("%s B=%lld N=%lld D=%lld %s  forward: fused %.3f ms, ATen %.3f ms, ratio %.2fx  |  "
               "forward+backward: fused %.3f ms, ATen %.3f ms, ratio %.2fx\n",
-              static_cast<long long>(batch), static_cast<long long>(tokens), static_cast<long long>(dim), fwd_fused,
+              opts.device().is_cuda() ? "cuda" : "cpu", static_cast<long long>(batch), static_cast<long long>(tokens),
+              static_cast<long long>(dim), c10::toString(c10::typeMetaToScalarType(opts.dtype())), fwd_fused,
               fwd_ref, fwd_ref / fwd_fused, bwd_fused, bwd_ref, bwd_ref / bwd_fused);
 }
 
@@ -81,7 +95,23 @@ void bench(int64_t batch, int64_t tokens, int64_t dim, int reps) {
 
 int main(int argc, char** argv) {
   const int reps = argc > 1 ? std::atoi(argv[1]) : 20;
+  const std::string dev = argc > 2 ? argv[2] : "cpu";
   const int threads = spo::configure_intra_op_threads();
+  if (dev == "cuda") {
+    if (!(cuda_kernels_compiled() && torch::cuda::is_available())) {
+      std::fprintf(stderr, "no CUDA kernels in this build or no CUDA device\n");
+      return 1;
+    }
+    g_cuda = true;
+    std::printf("adaLN modulate + gated residual on CUDA, median of %d\n", reps);
+    for (auto dtype : {at::kFloat, at::kBFloat16}) {
+      const auto opts = at::TensorOptions().device(at::kCUDA, 0).dtype(dtype);
+      bench(8, 257, 1280, reps, opts);
+      bench(32, 1024, 640, reps, opts);
+      bench(2, 64, 96, reps, opts);
+    }
+    return 0;
+  }
   std::printf("adaLN modulate + gated residual, %d threads, median of %d\n", threads, reps);
   std::printf("default malloc:\n");
   bench(8, 257, 1280, reps);

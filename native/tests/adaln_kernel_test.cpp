@@ -196,7 +196,7 @@ TEST(AdalnKernelCpu, SingleFeatureRows) {
   (y * upstream).sum().backward();
   EXPECT_TRUE(at::equal(f.x.grad(), at::zeros_like(f.x)));
   EXPECT_TRUE(at::equal(f.w.grad(), at::zeros_like(f.w)));
-  const auto d_bias = (upstream * (1 + f.scale.detach().unsqueeze(1))).sum({0, 1});
+  const auto d_bias = (upstream * (1 + f.scale.detach().unsqueeze(1))).sum(at::IntArrayRef{0, 1});
   EXPECT_TRUE(close(f.b.grad(), d_bias, 1e-5, "d_bias"));
   EXPECT_TRUE(close(f.shift.grad(), upstream.sum(1), 1e-5, "d_shift"));
 }
@@ -364,5 +364,62 @@ TEST(AdalnKernelCuda, MatchesCpu) {
     const auto in = random_inputs(2, 17, 40, true, dtype, gpu);
     EXPECT_EQ(fused_block(in).scalar_type(), dtype);
     EXPECT_TRUE(close(fused_block(in), reference_block(in), 5e-2, "half precision on CUDA"));
+  }
+}
+
+// bf16 and fp16 on the GPU, forward and backward: against the fp32 ATen
+// composition of the same (upcast) values, and against the CPU kernels run on
+// the same low-precision inputs. Tolerances as the CPU half-precision tests:
+// one rounding of the output (bf16 1e-2, fp16 2e-3, scaled by 1 + |value|);
+// gradients relative to the largest gradient (bf16 3e-2, fp16 1e-2), since
+// d_y is rounded to the input dtype before LayerNorm's backward.
+TEST(AdalnKernelCuda, HalfPrecisionForwardBackward) {
+  if (!cuda_kernels_compiled()) GTEST_SKIP() << "this build has no CUDA kernels";
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device on this machine";
+  const at::Device gpu(at::kCUDA, 0);
+  at::manual_seed(21);
+  for (auto dtype : {at::kBFloat16, at::kHalf}) {
+    for (bool affine : {false, true}) {
+      SCOPED_TRACE(std::string(c10::toString(dtype)) + (affine ? " affine" : " no affine"));
+      const double tol = dtype == at::kBFloat16 ? 1e-2 : 2e-3;
+      const double grad_tol = dtype == at::kBFloat16 ? 3e-2 : 1e-2;
+      const auto cpu = random_inputs(3, 65, 320, affine, dtype);
+      Inputs dev = cpu, wide = cpu;
+      for (auto* t : dev.all())
+        if (t->defined()) *t = t->to(gpu);
+      for (auto* t : wide.all())
+        if (t->defined()) *t = t->to(gpu, at::kFloat);
+
+      const auto y = fused_modulate(dev);
+      EXPECT_TRUE(y.is_cuda());
+      EXPECT_EQ(y.scalar_type(), dtype);
+      EXPECT_TRUE(close(y, reference_modulate(wide), tol, "modulate vs fp32 ATen"));
+      EXPECT_TRUE(close(y, fused_modulate(cpu), tol, "modulate vs CPU kernel"));
+      const auto out = fused_block(dev);
+      EXPECT_EQ(out.scalar_type(), dtype);
+      EXPECT_TRUE(close(out, gated_residual_reference(wide.residual, y.to(at::kFloat), wide.gate), tol,
+                        "gated vs fp32 ATen"));
+      EXPECT_TRUE(close(out, fused_block(cpu), tol, "block vs CPU kernel"));
+
+      const auto upstream = at::randn(cpu.x.sizes()).to(dtype);
+      Inputs fd = dev.leaves(true), fc = cpu.leaves(true), fw = wide.leaves(true);
+      (fused_block(fd) * upstream.to(gpu)).sum().backward();
+      (fused_block(fc) * upstream).sum().backward();
+      (reference_block(fw) * upstream.to(gpu, at::kFloat)).sum().backward();
+      const char* names[] = {"d_x", "d_ln_weight", "d_ln_bias", "d_shift", "d_scale", "d_residual", "d_gate"};
+      const auto da = fd.all(), ca = fc.all(), wa = fw.all();
+      for (size_t i = 0; i < da.size(); ++i) {
+        if (!da[i]->defined()) continue;
+        ASSERT_TRUE(da[i]->grad().defined()) << names[i];
+        EXPECT_EQ(da[i]->grad().scalar_type(), dtype) << names[i];
+        const auto want = wa[i]->grad();
+        const double scale = want.abs().max().item<double>() + 1;
+        EXPECT_TRUE(close(da[i]->grad().to(at::kFloat) / scale, want / scale, grad_tol,
+                          std::string("grad vs fp32 autograd ") + names[i]));
+        const double cscale = ca[i]->grad().to(at::kFloat).abs().max().item<double>() + 1;
+        EXPECT_TRUE(close(da[i]->grad().to(at::kFloat).cpu() / cscale, ca[i]->grad().to(at::kFloat) / cscale, grad_tol,
+                          std::string("grad vs CPU kernel ") + names[i]));
+      }
+    }
   }
 }

@@ -522,3 +522,40 @@ TEST(SpoLossKernelCuda, MatchesCpu) {
   EXPECT_EQ(fused_grad(half).scalar_type(), at::kHalf);
   EXPECT_TRUE(at::equal(fused_grad(half), fused_grad(converted(half, at::kFloat, gpu)).to(at::kHalf)));
 }
+
+// bf16 and fp16 on the GPU: the fused path upcasts first, so it equals itself
+// on the upcast values bit for bit; forward against the fp32 ATen composition
+// within kTol; the gradient (rounded once to the input dtype) against fp32
+// autograd and against the CPU kernel on the same inputs within 1e-2 of its
+// largest element, as the CPU half-precision test.
+TEST(SpoLossKernelCuda, HalfPrecisionMatchesAten) {
+  if (!cuda_kernels_compiled()) GTEST_SKIP() << "this build has no CUDA kernels";
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device on this machine";
+  const at::Device gpu(at::kCUDA, 0);
+  struct Sized {
+    int64_t pairs;
+    std::vector<int64_t> shape;
+  };
+  for (const auto& c : {Sized{3, {4, 6, 5}}, Sized{10, {4, 64, 64}}}) {
+    for (auto pred : {PredictionType::Epsilon, PredictionType::VPrediction}) {
+      const auto in = make_pairs(c.pairs, c.shape, pred, kMixed, 15);
+      for (auto dtype : {at::kBFloat16, at::kHalf}) {
+        SCOPED_TRACE(std::string(c10::toString(dtype)) + " " + pred_name(pred) + " N=" + std::to_string(c.pairs));
+        const auto low_cpu = converted(in, dtype);
+        const auto low = converted(in, dtype, gpu);
+        const auto wide = converted(low, at::kFloat, gpu);
+        const auto out = spo_loss(low);
+        EXPECT_TRUE(out.loss.is_cuda());
+        EXPECT_TRUE(at::equal(out.loss, spo_loss(wide).loss));
+        compare_forward(out, spo_loss_reference(wide), kTol, "vs fp32 ATen");
+        compare_forward(out, spo_loss(low_cpu), kTol, "vs CPU kernel");
+        const auto grad = fused_grad(low, 2.5);
+        EXPECT_TRUE(grad.is_cuda());
+        EXPECT_EQ(grad.scalar_type(), dtype);
+        EXPECT_TRUE(at::equal(grad, fused_grad(wide, 2.5).to(dtype)));
+        EXPECT_TRUE(near(grad, reference_grad(wide, 2.5), 1e-2, "grad vs fp32 autograd"));
+        EXPECT_TRUE(near(grad, fused_grad(low_cpu, 2.5), 1e-2, "grad vs CPU kernel"));
+      }
+    }
+  }
+}

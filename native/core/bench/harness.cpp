@@ -5,14 +5,18 @@
 #include <algorithm>
 #include <optional>
 
+#include <torch/nn/utils/clip_grad.h>
+
 #include "bench/timing.h"
 #include "kernels/adaln.h"
+#include "kernels/ddim_step.h"
 #include "kernels/device_memory.h"
 #include "kernels/spo_loss.h"
 #include "models/flop_counter.h"
 #include "models/lora.h"
 #include "runtime/errors.h"
 #include "runtime/threads.h"
+#include "spo/round_update.h"
 #include "spo/sampling_round.h"
 #include "spo/spo_update.h"
 
@@ -25,27 +29,44 @@ bool wants(const BenchOptions& o, const std::string& section) {
   return std::find(o.sections.begin(), o.sections.end(), section) != o.sections.end();
 }
 
-json ceiling(at::Device device, const BenchOptions& o, double& best) {
+// The ceiling: on a CPU the best fp32 rate of at::mm at three sizes and of a
+// 3x3 convolution; on a GPU the same in the pipeline's dtype (bf16 / fp16 run
+// on the tensor cores) at sizes that fill the device, with fp32 for context.
+json ceiling(at::Device device, at::ScalarType dtype, const BenchOptions& o, double& best) {
+  const bool cuda = device.is_cuda();
+  const at::ScalarType ceiling_dtype = cuda ? dtype : at::kFloat;
+  const auto opts = at::TensorOptions().device(device).dtype(ceiling_dtype);
+  const std::vector<int64_t> ns = cuda ? std::vector<int64_t>{2048, 4096, 8192} : std::vector<int64_t>{1024, 2048, 3072};
   json sizes = json::array();
   best = 0.0;
-  for (int64_t n : {1024, 2048, 3072}) {
-    const auto opts = at::TensorOptions().device(device).dtype(at::kFloat);
+  for (int64_t n : ns) {
     const auto a = at::randn({n, n}, opts), b = at::randn({n, n}, opts);
-    auto t = time_calls([&] { at::mm(a, b); }, o.warmup, std::max(3, o.reps), device.is_cuda());
+    auto t = time_calls([&] { at::mm(a, b); }, std::max(1, o.warmup), std::max(3, o.reps), cuda);
     const double rate = 2.0 * n * n * n / t.median();
     best = std::max(best, rate);
     sizes.push_back({{"n", n}, {"gflops", rate / 1e9}, {"time", t.to_json()}});
   }
   // A 3x3 convolution as well: oneDNN's convolutions can beat the library's sgemm on the same cores.
-  const auto opts = at::TensorOptions().device(device).dtype(at::kFloat);
-  const auto x = at::randn({2, 256, 64, 64}, opts), w = at::randn({256, 256, 3, 3}, opts);
-  auto t = time_calls([&] { at::conv2d(x, w, {}, 1, 1); }, o.warmup, std::max(3, o.reps), device.is_cuda());
-  const double conv_rate = 2.0 * 2 * 256 * 64 * 64 * 256 * 9 / t.median();
+  const int64_t cb = cuda ? 16 : 2;
+  const auto x = at::randn({cb, 256, 64, 64}, opts), w = at::randn({256, 256, 3, 3}, opts);
+  auto t = time_calls([&] { at::conv2d(x, w, {}, 1, 1); }, std::max(1, o.warmup), std::max(3, o.reps), cuda);
+  const double conv_rate = 2.0 * cb * 256 * 64 * 64 * 256 * 9 / t.median();
   best = std::max(best, conv_rate);
-  return {{"best_gflops", best / 1e9}, {"sizes", sizes},
-          {"conv3x3", {{"shape", "2x256x64x64 * 256x256x3x3"}, {"gflops", conv_rate / 1e9}, {"time", t.to_json()}}},
-          {"note", "fp32: the best of at::mm at three sizes and a 3x3 convolution is the ceiling every component "
-                   "is compared with"}};
+  json out = {{"best_gflops", best / 1e9}, {"dtype", c10::toString(ceiling_dtype)}, {"sizes", sizes},
+              {"conv3x3", {{"shape", std::to_string(cb) + "x256x64x64 * 256x256x3x3"}, {"gflops", conv_rate / 1e9},
+                           {"time", t.to_json()}}}};
+  if (cuda) {
+    const auto a = at::randn({8192, 8192}, opts.dtype(at::kFloat)), b = at::randn({8192, 8192}, opts.dtype(at::kFloat));
+    auto t32 = time_calls([&] { at::mm(a, b); }, 1, 3, true);
+    out["fp32_mm_8192_gflops"] = 2.0 * 8192 * 8192 * 8192 / t32.median() / 1e9;
+    out["note"] = std::string(c10::toString(ceiling_dtype)) +
+                  ": the best of at::mm at 2048/4096/8192 and a 3x3 convolution in the pipeline's dtype is the "
+                  "ceiling every component is compared with";
+  } else {
+    out["note"] = "fp32: the best of at::mm at three sizes and a 3x3 convolution is the ceiling every component "
+                  "is compared with";
+  }
+  return out;
 }
 
 // Times `fn`, counts the FLOPs of one call (times `flop_factor`), and reports the rate against the ceiling.
@@ -57,10 +78,13 @@ json component(const std::string& name, int64_t batch, const std::function<void(
     fn();
     counted = scope.flops() * flop_factor;
   }
+  if (cuda) kernels::reset_device_memory_peak(0);
   auto t = time_calls(fn, o.warmup, o.reps, cuda);
   const double rate = counted / t.median();
-  return {{"name", name}, {"batch", batch}, {"time", t.to_json()}, {"gflop", counted / 1e9}, {"gflops", rate / 1e9},
-          {"share_of_ceiling", ceiling_rate > 0 ? rate / ceiling_rate : 0.0}, {"flops_counted", counting}};
+  json out = {{"name", name}, {"batch", batch}, {"time", t.to_json()}, {"gflop", counted / 1e9}, {"gflops", rate / 1e9},
+              {"share_of_ceiling", ceiling_rate > 0 ? rate / ceiling_rate : 0.0}, {"flops_counted", counting}};
+  if (cuda) out["peak_device_bytes"] = kernels::device_memory_peak(0);
+  return out;
 }
 
 std::optional<models::UNet2DConditionModel> copied_reference(pipeline::Pipeline& pipe) {
@@ -105,7 +129,7 @@ json run_bench(pipeline::Pipeline& pipe, evaluator::PreferenceModel& judge, cons
 
   double ceiling_rate = 0.0;
   if (wants(o, "ceiling")) {
-    report["ceiling"] = ceiling(device, o, ceiling_rate);
+    report["ceiling"] = ceiling(device, pipe.options().dtype, o, ceiling_rate);
     progress("ceiling");
   }
 
@@ -149,20 +173,42 @@ json run_bench(pipeline::Pipeline& pipe, evaluator::PreferenceModel& judge, cons
     list.push_back(component("preference model score", b, [&] {
       judge.score_images(images, o.prompts, at::full({b}, 500, at::kLong));
     }, 1.0, o, cuda, ceiling_rate, "vision and text towers (adaLN modulation Linear included)"));
+    {
+      // One sampling step of the round: the k candidates of every prompt through the guided
+      // UNet, then the fused DDIM step + log-prob.
+      const int64_t k = std::max<int64_t>(1, s.k);
+      const auto cond_k = cond.repeat_rows(k);
+      const auto lat_k = at::randn({b * k, pipe.latent_channels(), size / f, size / f}).to(device, pipe.options().dtype);
+      const auto t_k = at::full({b * k}, 500, at::kLong).to(device);
+      kernels::DdimStepInputs step;
+      step.sample = lat_k;
+      step.noise = at::randn(lat_k.sizes()).to(device);
+      step.alpha_t = at::full({b * k}, 0.276, at::kDouble);
+      step.alpha_prev = at::full({b * k}, 0.340, at::kDouble);
+      step.eta = s.eta;
+      list.push_back(component("candidate denoising step (B x k latents: guided UNet + DDIM step)", b * k, [&] {
+        at::NoGradGuard g;
+        auto in = step;
+        in.model_output = pipeline::guided_unet_output(pipe.unet(), lat_k, t_k, cond_k, s.guidance_scale);
+        kernels::ddim_step_fused(in);
+      }, 1.0, o, cuda, ceiling_rate, "Linear, Conv2d and attention from the layer shapes (the DDIM step is not counted)"));
+    }
     report["components"] = list;
     progress("components");
   }
 
   // The round's sampling, after the components have warmed every model up; its pairs feed the update.
-  // On a GPU the memory figure is the caching allocator's peak from here to the end of the round
-  // section (sampling, the update comparison, kernels, the round's update); RSS says nothing about device memory.
-  if (cuda) kernels::reset_device_memory_peak(device.index() < 0 ? 0 : device.index());
+  // On a GPU the memory figure is the caching allocator's peak over the round's sampling and, in the
+  // round section, over the round's update (the larger of the two); RSS says nothing about device memory.
+  const int device_index = device.index() < 0 ? 0 : device.index();
+  if (cuda) kernels::reset_device_memory_peak(device_index);
   auto t0 = std::chrono::steady_clock::now();
   auto round = [&] {
     models::LoraDisabledScope base_model(*pipe.unet());  // sampling sees the base model, as a round's first does
     return trainer::run_sampling_round(pipe, judge, o.prompts, s, s.seed, ctx);
   }();
   const double sampling_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const int64_t sampling_peak = cuda ? kernels::device_memory_peak(device_index) : -1;
 
   // The update on the first train_batch_size kept pairs (shared x_t): default against parity.
   std::vector<const trainer::TransitionPair*> batch;
@@ -193,6 +239,52 @@ json run_bench(pipeline::Pipeline& pipe, evaluator::PreferenceModel& judge, cons
       report["update"] = {{"pairs", batch.size()}, {"default", side(t_default, st_default)},
                           {"parity", side(t_parity, st_parity)},
                           {"speedup_vs_parity", t_parity.median() / t_default.median()}};
+      ref.reset();
+      // One whole optimizer step of the trainer (backward, gradient-norm clipping, AdamW on the
+      // fp32 LoRA), with gradient checkpointing off and on. FLOPs: the forwards counted once
+      // without checkpointing; the policy's backward adds one input-gradient product per frozen
+      // layer (its forward again), so model FLOPs = counted * (ref + 2 pol) / (ref + pol).
+      // Checkpointing's recomputation is work on top, not counted.
+      double model_flops = 0.0;
+      {
+        pipe.unet()->set_gradient_checkpointing(false);
+        models::FlopCountScope scope;
+        auto st = trainer::spo_backward(pipe, cond, batch, s, 1.0);
+        clear_grads(lora);
+        const double pol = static_cast<double>(st.policy_evaluations), refs = static_cast<double>(st.reference_evaluations);
+        model_flops = pol + refs > 0 ? scope.flops() * (refs + 2 * pol) / (refs + pol) : 0.0;
+      }
+      const auto tensors = lora.parameters();
+      auto optimizer = trainer::make_lora_optimizer(tensors, s);
+      json steps = json::array();
+      for (bool checkpointing : {false, true}) {
+        pipe.unet()->set_gradient_checkpointing(checkpointing);
+        if (cuda) kernels::reset_device_memory_peak(device_index);
+        const int64_t live = cuda ? kernels::device_memory_allocated(device_index) : -1;
+        auto t_step = time_calls([&] {
+          optimizer.zero_grad();
+          trainer::spo_backward(pipe, cond, batch, s, 1.0);
+          if (s.max_grad_norm > 0 && !s.authors_noop_clip) torch::nn::utils::clip_grad_norm_(tensors, s.max_grad_norm);
+          optimizer.step();
+        }, o.warmup, o.reps, cuda);
+        const double rate = model_flops / t_step.median();
+        json row = {{"gradient_checkpointing", checkpointing}, {"time", t_step.to_json()},
+                    {"model_gflop", model_flops / 1e9}, {"gflops", rate / 1e9},
+                    {"share_of_ceiling", ceiling_rate > 0 ? rate / ceiling_rate : 0.0}};
+        if (cuda) {
+          row["peak_device_bytes"] = kernels::device_memory_peak(device_index);
+          row["live_device_bytes_before"] = live;
+        }
+        steps.push_back(row);
+      }
+      pipe.unet()->set_gradient_checkpointing(false);
+      optimizer.zero_grad();
+      clear_grads(lora);
+      report["update"]["optimizer_step"] = {
+          {"pairs", batch.size()}, {"variants", steps},
+          {"lora_dtype", c10::toString(tensors.empty() ? at::kFloat : tensors.front().scalar_type())},
+          {"flops_counted", "forwards counted (policy and reference); the frozen layers' backward as the policy "
+                            "forward again; checkpointing's recomputation not counted"}};
     }
     progress("update");
   }
@@ -249,6 +341,7 @@ json run_bench(pipeline::Pipeline& pipe, evaluator::PreferenceModel& judge, cons
     int64_t update_evals = 0;
     std::vector<const trainer::TransitionPair*> all;
     for (const auto& p : round.pairs) all.push_back(&p);
+    if (cuda) kernels::reset_device_memory_peak(device_index);
     auto t1 = std::chrono::steady_clock::now();
     for (size_t i = 0; i < all.size(); i += static_cast<size_t>(s.train_batch_size)) {
       std::vector<const trainer::TransitionPair*> chunk(all.begin() + static_cast<long>(i),
@@ -266,7 +359,10 @@ json run_bench(pipeline::Pipeline& pipe, evaluator::PreferenceModel& judge, cons
                        {"sampling_evaluations_per_kept_pair", kept > 0 ? round.stats.model_evaluations / kept : 0.0},
                        {"update_evaluations_per_kept_pair", kept > 0 ? update_evals / kept : 0.0},
                        {"pairs_per_second", kept / (sampling_s + update_s)}, {"peak_rss_bytes", peak_rss_bytes()}};
-    if (cuda) report["round"]["peak_device_bytes"] = kernels::device_memory_peak(device.index() < 0 ? 0 : device.index());
+    if (cuda) {
+      report["round"]["sampling_peak_device_bytes"] = sampling_peak;
+      report["round"]["peak_device_bytes"] = std::max(sampling_peak, kernels::device_memory_peak(device_index));
+    }
     progress("round");
   }
   return report;

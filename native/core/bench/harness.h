@@ -1,11 +1,14 @@
 // The benchmark harness's measurements, all taken in one run on one machine
 // so that their ratios mean something (issue: "how fast, against what, how
 // close to the limit"):
-//   - the ceiling: the best fp32 matrix-multiply rate over a few sizes;
+//   - the ceiling: the best matrix-multiply rate over a few sizes (fp32 on a CPU,
+//     the pipeline's dtype on a GPU);
 //   - per component (text encoding, guided UNet forward, UNet forward +
 //     backward through a LoRA, VAE decode, preference-model score): time and
 //     achieved FLOP/s from FLOPs counted on the layer shapes, against the ceiling;
 //   - the SPO update step, default against parity mode, with model evaluations per pair;
+//     one whole optimizer step (AdamW on the fp32 LoRA) with gradient checkpointing off and on;
+//   - on a GPU, the caching allocator's peak memory per component, update variant and round;
 //   - the fused kernels (SPO loss, adaLN) against their plain ATen compositions;
 //   - one SPO round: sampling and update time, evaluations per kept pair, pairs/s, peak RSS.
 #pragma once

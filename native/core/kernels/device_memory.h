@@ -13,4 +13,7 @@ void reset_device_memory_peak(int device);
 // Peak allocated bytes on `device` since the last reset; -1 without CUDA support.
 int64_t device_memory_peak(int device);
 
+// Bytes allocated on `device` now; -1 without CUDA support.
+int64_t device_memory_allocated(int device);
+
 }  // namespace spo::kernels

@@ -6,4 +6,6 @@ void reset_device_memory_peak(int) {}
 
 int64_t device_memory_peak(int) { return -1; }
 
+int64_t device_memory_allocated(int) { return -1; }
+
 }  // namespace spo::kernels

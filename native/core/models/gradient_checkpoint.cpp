@@ -5,6 +5,9 @@
 #include <torch/csrc/autograd/autograd.h>
 #include <torch/csrc/autograd/variable.h>
 
+#include <memory>
+#include <type_traits>
+
 namespace spo::models {
 namespace {
 
@@ -32,6 +35,17 @@ struct CheckpointBackward : public torch::autograd::Node {
   std::string name() const override { return "spo::CheckpointBackward"; }
 };
 
+// Autograd nodes are held by c10::intrusive_ptr in recent libtorch and by
+// std::shared_ptr in older ones (2.11 among them); set_history takes either.
+template <typename N>
+auto make_node() {
+  if constexpr (std::is_base_of_v<c10::intrusive_ptr_target, N>) {
+    return c10::make_intrusive<N>();
+  } else {
+    return std::make_shared<N>();
+  }
+}
+
 }  // namespace
 
 at::Tensor checkpointed(BlockFn fn, const at::Tensor& x) {
@@ -41,7 +55,7 @@ at::Tensor checkpointed(BlockFn fn, const at::Tensor& x) {
     at::NoGradGuard no_grad;
     y = fn(x);
   }
-  auto node = c10::make_intrusive<CheckpointBackward>();
+  auto node = make_node<CheckpointBackward>();
   node->fn = std::move(fn);
   node->input = x.detach();
   node->input_requires_grad = x.requires_grad();

@@ -5,6 +5,7 @@
 // diffusers' format. The method itself runs in the native engine.
 import { InvalidArgumentError, captureCallSite } from './errors';
 import { Evaluator } from './evaluator';
+import { WorldJudgeScorer } from './world';
 import { callSync, runJob, type JobOptions, type Progress } from './jobs';
 import { native } from './native';
 import type { NativeTrainResult } from './native-types';
@@ -90,7 +91,8 @@ export interface DistributedOptions {
 
 export interface TrainerOptions extends Partial<Omit<SpoSettings, 'preset'>> {
   pipeline: Pipeline;
-  evaluator: Evaluator;
+  /** The step evaluator: a loaded Evaluator, or the shapes world's judge as an oracle. */
+  evaluator: Evaluator | WorldJudgeScorer;
   /** The prompts, or a file: one per line, or the authors' JSON of {caption} records. */
   prompts: string[] | string;
   preset?: Preset;
@@ -171,7 +173,9 @@ export class Trainer {
   constructor(options: TrainerOptions) {
     if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('new Trainer(options) needs an object');
     if (!(options.pipeline instanceof Pipeline)) throw new InvalidArgumentError('options.pipeline must be a loaded Pipeline');
-    if (!(options.evaluator instanceof Evaluator)) throw new InvalidArgumentError('options.evaluator must be a loaded Evaluator');
+    if (!(options.evaluator instanceof Evaluator) && !(options.evaluator instanceof WorldJudgeScorer)) {
+      throw new InvalidArgumentError('options.evaluator must be a loaded Evaluator or a WorldJudgeScorer');
+    }
     const prompts = options.prompts;
     if (!(typeof prompts === 'string' && prompts.length > 0) &&
         !(Array.isArray(prompts) && prompts.length > 0 && prompts.every((p) => typeof p === 'string'))) {
@@ -221,7 +225,10 @@ export class Trainer {
       const prompts = typeof o.prompts === 'string' ? await readPrompts(o.prompts, { signal }) : o.prompts;
       const round = { current: 0 };
       const args = Object.fromEntries(Object.entries({
-        pipeline: o.pipeline.nativeHandle(), evaluator: o.evaluator.nativeHandle(), prompts, settings: this.settings,
+        pipeline: o.pipeline.nativeHandle(),
+        ...(o.evaluator instanceof WorldJudgeScorer
+          ? { worldJudgeScale: o.evaluator.scale } : { evaluator: o.evaluator.nativeHandle() }),
+        prompts, settings: this.settings,
         outputDir: o.output, checkpointDir: o.checkpointDir, resume: o.resume, maxRounds: o.maxRounds,
         distributed: o.distributed,
       }).filter(([, v]) => v !== undefined));

@@ -14,11 +14,12 @@ import type { JobOptions } from './jobs';
 import type { PreferencePair } from './pairs';
 import { Pipeline } from './pipeline';
 import { Trainer, type SpoSettings } from './trainer';
-import { SHAPES_WORLD_SPO, worldPrompts } from './world';
+import { JUDGE_TIE_MARGIN, SHAPES_WORLD_SPO, WorldJudgeScorer, worldPrompts } from './world';
 import { pairedDifference, partInterval, sampleAndJudge, type Interval, type JudgedSet } from './world-eval';
 
 export type ExperimentTable = 2 | 3 | 4 | 5;
-export type EvaluatorKind = 'step-aware' | 'step-agnostic' | 'plain';
+/** A shipped evaluator, or the judge itself as an oracle step evaluator. */
+export type EvaluatorKind = 'step-aware' | 'step-agnostic' | 'plain' | 'oracle';
 
 export interface ExperimentRow {
   id: string;
@@ -43,6 +44,7 @@ export const EXPERIMENT_ROWS: ExperimentRow[] = [
   spo('resampler-lose', [3], 'resampler lose', { resampler: 'lose' }),
   spo('evaluator-step-agnostic', [4], 'step-agnostic evaluator', {}, 'step-agnostic'),
   spo('evaluator-plain', [4], 'plain evaluator (clean images only)', {}, 'plain'),
+  spo('evaluator-oracle', [4], 'the judge itself as step evaluator (oracle bound)', {}, 'oracle'),
   spo('k2', [5], 'k = 2', { k: 2 }),
   spo('k8', [5], 'k = 8', { k: 8 }),
 ];
@@ -96,7 +98,7 @@ async function judgedPairs(pipeline: Pipeline, prompts: string[], seed: number, 
   const b = await sampleAndJudge(pipeline, prompts, { ...sampling, seed: seed + 1_000_003 }, options);
   return prompts.map((prompt, i) => {
     const d = a.scores[i]!.total - b.scores[i]!.total;
-    return { prompt, image0: a.images[i]!, image1: b.images[i]!, label: Math.abs(d) < 0.02 ? 'tie' : d > 0 ? 0 : 1 };
+    return { prompt, image0: a.images[i]!, image1: b.images[i]!, label: Math.abs(d) < JUDGE_TIE_MARGIN ? 'tie' : d > 0 ? 0 : 1 };
   });
 }
 
@@ -115,7 +117,8 @@ export async function runRow(row: ExperimentRow, seed: number, o: ExperimentOpti
   let rounds = 0, images = 0;
   try {
     if (row.method === 'spo' || row.method === 'd3po') {
-      const evaluator = await Evaluator.load(path.join(o.assets, `evaluator-${row.evaluator}`), { signal: options?.signal });
+      const evaluator = row.evaluator === 'oracle' ? new WorldJudgeScorer()
+        : await Evaluator.load(path.join(o.assets, `evaluator-${row.evaluator}`), { signal: options?.signal });
       rounds = roundsFor(row, o.budget);
       images = rounds * imagesPerRound(row);
       try {
@@ -123,7 +126,7 @@ export async function runRow(row: ExperimentRow, seed: number, o: ExperimentOpti
           pipeline, evaluator, prompts: worldPrompts('train'), ...settingsOf(row), seed, maxRounds: rounds,
         }).train({ signal: options?.signal });
       } finally {
-        evaluator.dispose();
+        if (evaluator instanceof Evaluator) evaluator.dispose();
       }
     } else if (row.method === 'diffusion-dpo') {
       const count = Math.max(1, Math.floor(o.budget / 2));

@@ -54,6 +54,12 @@ export interface WorldPretrainingOptions {
   plainSteps?: number;
   noisySteps?: number;
   samplingSteps?: number;
+  /** Validation prompts sampled twice and judged (at most 500, the whole split). */
+  validationPrompts?: number;
+  /** Judge totals closer than this make a tied pair (0 to 1). */
+  tieMargin?: number;
+  plainLearningRate?: number;
+  noisyLearningRate?: number;
 }
 
 /**
@@ -81,6 +87,9 @@ export function shapesWorldAssets(): string {
  * the paper's method and schedule, with a learning rate for a LoRA on a
  * 32-channel UNet (SD-1.5's 6e-5 is for 320 channels) and rounds sized for a CPU.
  */
+/** Judge totals closer than this make a tied pair (pretraining's pairs and Diffusion-DPO's alike). */
+export const JUDGE_TIE_MARGIN = 0.02;
+
 export const SHAPES_WORLD_SPO = {
   steps: 20,
   guidanceScale: 5,
@@ -92,3 +101,20 @@ export const SHAPES_WORLD_SPO = {
   sampleBatchSize: 8,
   trainBatchSize: 16,
 } as const;
+
+/**
+ * The world's judge used as SPO's step evaluator (pass it as a Trainer's
+ * `evaluator`): an oracle that scores each candidate's decoded x0 prediction
+ * by `scale` x the judge's total, at every timestep. It shows what SPO could
+ * reach with an evaluator that agreed with the judge; `spo experiment`'s
+ * "oracle" row.
+ */
+export class WorldJudgeScorer {
+  readonly scale: number;
+  constructor(scale = 10) {
+    if (typeof scale !== 'number' || !Number.isFinite(scale) || scale <= 0) {
+      throw new InvalidArgumentError('WorldJudgeScorer: scale must be a finite number > 0');
+    }
+    this.scale = scale;
+  }
+}

@@ -49,7 +49,7 @@ program
   .description("the paper's Tables 2-5 in miniature on the shapes world (equal budgets, several seeds, test split)")
   .option('--assets <dir>', 'shapes-world models (default: the package\'s assets/shapes-world)')
   .option('--tables <list>', 'which tables, e.g. 2,3', '2,3,4,5')
-  .option('--rows <ids>', 'only these rows (ids: base, spo, diffusion-dpo, d3po, resampler-none, resampler-win, resampler-lose, evaluator-step-agnostic, evaluator-plain, k2, k8)')
+  .option('--rows <ids>', 'only these rows (ids: base, spo, diffusion-dpo, d3po, resampler-none, resampler-win, resampler-lose, evaluator-step-agnostic, evaluator-plain, evaluator-oracle, k2, k8)')
   .option('--seeds <n>', 'training seeds per row', number('seeds', { integer: true, min: 1, max: 100 }), 3)
   .option('--budget <n>', 'sampled images per training run', number('budget', { integer: true, min: 1 }), 4096)
   .option('--prompts <n>', 'test prompts judged per row', number('prompts', { integer: true, min: 1, max: 500 }), 500)
@@ -111,6 +111,10 @@ program
   .option('--vae-steps <n>', 'VAE steps (default 300)', number('vae-steps', { integer: true, min: 1 }))
   .option('--diffusion-steps <n>', 'text encoder + UNet steps (default 3600)', number('diffusion-steps', { integer: true, min: 1 }))
   .option('--pair-prompts <n>', 'train prompts sampled twice and judged (default 1500)', number('pair-prompts', { integer: true, min: 1 }))
+  .option('--validation-prompts <n>', 'validation prompts sampled twice and judged (default 200)', number('validation-prompts', { integer: true, min: 1, max: 500 }))
+  .option('--tie-margin <x>', 'judge totals closer than this are a tie (default 0.02)', number('tie-margin', { min: 0, max: 0.99 }))
+  .option('--plain-lr <x>', 'plain evaluator learning rate (default 3e-4)', number('plain-lr', { min: 1e-9, max: 0.5 }))
+  .option('--noisy-lr <x>', 'step-aware / step-agnostic learning rate (default 1e-4)', number('noisy-lr', { min: 1e-9, max: 0.5 }))
   .option('--clip-steps <n>', 'contrastive CLIP steps (default 1500)', number('clip-steps', { integer: true, min: 1 }))
   .option('--plain-steps <n>', 'plain evaluator steps on clean pairs (default 800)', number('plain-steps', { integer: true, min: 1 }))
   .option('--noisy-steps <n>', 'step-aware / step-agnostic evaluator steps (default 500)', number('noisy-steps', { integer: true, min: 1 }))
@@ -120,6 +124,8 @@ program
     process.exitCode = await runPretrainWorld({
       outDir: opts.out, seed: opts.seed, scale: opts.scale, vaeSteps: opts.vaeSteps, diffusionSteps: opts.diffusionSteps,
       pairPrompts: opts.pairPrompts, clipSteps: opts.clipSteps, plainSteps: opts.plainSteps, noisySteps: opts.noisySteps,
+      validationPrompts: opts.validationPrompts, tieMargin: opts.tieMargin, plainLearningRate: opts.plainLr,
+      noisyLearningRate: opts.noisyLr,
     }, controller.signal);
   });
 

@@ -1,5 +1,7 @@
 #include "trainer_binding.h"
 
+#include <optional>
+
 #include "evaluator_binding.h"
 #include "job_runner.h"
 #include "js_args.h"
@@ -11,6 +13,7 @@
 #include "spo/prompt_file.h"
 #include "spo/spo_settings.h"
 #include "spo/spo_trainer.h"
+#include "world/judge_scorer.h"
 
 namespace spo::addon {
 namespace {
@@ -60,10 +63,18 @@ Napi::Value TrainSpo(const Napi::CallbackInfo& info) {
   return Guard(env, [&]() -> Napi::Value {
     auto o = RequireObject(env, info[0], "train arguments");
     RejectUnknownKeys(env, o, {"pipeline", "evaluator", "prompts", "settings", "outputDir", "checkpointDir", "resume",
-                               "maxRounds", "distributed"},
+                               "maxRounds", "distributed", "worldJudgeScale"},
                       "train arguments");
     auto pipe = PipelineBinding::Borrow(env, o.Get("pipeline"), "pipeline");
-    auto judge = EvaluatorBinding::Borrow(env, o.Get("evaluator"), "evaluator");
+    // Either a loaded evaluator or, for the shapes world's oracle row, the judge itself.
+    std::optional<EvaluatorBinding::Borrowed> judge;
+    std::shared_ptr<world::JudgeScorer> oracle;
+    if (o.Get("worldJudgeScale").IsUndefined()) {
+      judge = EvaluatorBinding::Borrow(env, o.Get("evaluator"), "evaluator");
+    } else {
+      if (!o.Get("evaluator").IsUndefined()) ThrowInvalid(env, "give either evaluator or worldJudgeScale, not both");
+      oracle = std::make_shared<world::JudgeScorer>(RequireNumber(env, o.Get("worldJudgeScale"), "worldJudgeScale"));
+    }
     if (!o.Get("prompts").IsArray()) ThrowInvalid(env, "prompts must be an array of strings");
     auto arr = o.Get("prompts").As<Napi::Array>();
     if (arr.Length() == 0) ThrowInvalid(env, "prompts must hold at least one prompt");
@@ -79,11 +90,15 @@ Napi::Value TrainSpo(const Napi::CallbackInfo& info) {
     auto out = std::make_shared<trainer::TrainRunResult>();
     return SubmitLambdaJob(
         info, 1,
-        [pipe, judge, prompts, settings, run, out](const JobContext& ctx) {
+        [pipe, judge, oracle, prompts, settings, run, out](const JobContext& ctx) {
           // The whole run owns the pipeline (its LoRA changes) and reads the evaluator.
           std::unique_lock hold_pipe(*pipe.lock);
-          std::shared_lock hold_judge(*judge.lock);
-          *out = trainer::train_spo(*pipe.pipeline, *judge.model, *prompts, settings, run, ctx);
+          if (oracle) {
+            *out = trainer::train_spo(*pipe.pipeline, *oracle, *prompts, settings, run, ctx);
+            return;
+          }
+          std::shared_lock hold_judge(*judge->lock);
+          *out = trainer::train_spo(*pipe.pipeline, *judge->model, *prompts, settings, run, ctx);
         },
         [out](Napi::Env e) -> Napi::Value {
           auto r = Napi::Object::New(e);

@@ -99,7 +99,8 @@ Napi::Value PretrainWorld(const Napi::CallbackInfo& info) {
   return Guard(env, [&]() -> Napi::Value {
     auto o = RequireObject(env, info[0], "pretraining options");
     RejectUnknownKeys(env, o, {"outDir", "seed", "scale", "vaeSteps", "diffusionSteps", "pairPrompts", "clipSteps",
-                               "plainSteps", "noisySteps", "samplingSteps"},
+                               "plainSteps", "noisySteps", "samplingSteps", "validationPrompts", "tieMargin",
+                               "plainLearningRate", "noisyLearningRate"},
                       "pretraining options");
     pretraining::WorldPretrainingOptions p;
     p.out_dir = RequireString(env, o.Get("outDir"), "outDir");
@@ -113,6 +114,14 @@ Napi::Value PretrainWorld(const Napi::CallbackInfo& info) {
     p.plain_steps = OptionalInteger(env, o, "plainSteps", 1, big).value_or(p.plain_steps);
     p.noisy_steps = OptionalInteger(env, o, "noisySteps", 1, big).value_or(p.noisy_steps);
     p.sampling_steps = OptionalInteger(env, o, "samplingSteps", 1, 1000).value_or(p.sampling_steps);
+    p.validation_prompts = OptionalInteger(env, o, "validationPrompts", 1, 500).value_or(p.validation_prompts);
+    p.tie_margin = OptionalNumber(env, o, "tieMargin").value_or(p.tie_margin);
+    if (!(p.tie_margin >= 0 && p.tie_margin < 1)) throw InvalidArgument("tieMargin must be in [0, 1)");
+    for (auto [key, lr] : {std::pair{"plainLearningRate", &p.plain_learning_rate},
+                           std::pair{"noisyLearningRate", &p.noisy_learning_rate}}) {
+      *lr = OptionalNumber(env, o, key).value_or(*lr);
+      if (!(*lr > 0 && *lr < 1)) throw InvalidArgument(std::string(key) + " must be in (0, 1)");
+    }
     auto out = std::make_shared<nlohmann::json>();
     return SubmitLambdaJob(
         info, 1, [p, out](const JobContext& ctx) { *out = pretraining::pretrain_world(p, ctx); },

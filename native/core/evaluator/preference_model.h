@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "evaluator/image_scorer.h"
 #include "models/clip_model.h"
 #include "models/clip_model_loading.h"
 #include "text/clip_tokenizer.h"
@@ -22,7 +23,7 @@ struct PreferenceModelOptions {
   uint64_t init_seed = 42;
 };
 
-class PreferenceModel {
+class PreferenceModel : public ImageScorer {
  public:
   // <dir>: config.json, model.safetensors (or shards), vocab.json + merges.txt.
   static std::shared_ptr<PreferenceModel> load(const std::string& dir, const PreferenceModelOptions& options = {});
@@ -44,7 +45,7 @@ class PreferenceModel {
   // prompt and one timestep per image -> scores [B] fp32 CPU, no gradients,
   // in chunks of at most max_batch images (0: one batch).
   at::Tensor score_images(const at::Tensor& images, const std::vector<std::string>& prompts,
-                          const at::Tensor& timesteps, int64_t max_batch = 0);
+                          const at::Tensor& timesteps, int64_t max_batch = 0) override;
 
   // Writes config.json (with spo_time_conditioning), model.safetensors and the
   // tokenizer files into `dir` (created if needed), each file atomically.

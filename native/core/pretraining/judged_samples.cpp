@@ -49,7 +49,8 @@ double mean_judge(const std::vector<world::JudgeScore>& scores, const std::strin
 }
 
 std::vector<evaluator::PreferencePair> judged_pairs(pipeline::Pipeline& pipe, const std::vector<std::string>& prompts,
-                                                    const SamplingOptions& o, const JobContext& ctx) {
+                                                    const SamplingOptions& o, double tie_margin,
+                                                    const JobContext& ctx) {
   auto first = sample_and_judge(pipe, prompts, o, ctx);
   SamplingOptions second_options = o;
   second_options.seed = o.seed + 1;
@@ -60,7 +61,7 @@ std::vector<evaluator::PreferencePair> judged_pairs(pipeline::Pipeline& pipe, co
     p.prompt = prompts[i];
     p.image_0 = first.images[static_cast<int64_t>(i)];
     p.image_1 = second.images[static_cast<int64_t>(i)];
-    switch (world::label_pair(first.scores[i], second.scores[i], kJudgeTieMargin)) {
+    switch (world::label_pair(first.scores[i], second.scores[i], tie_margin)) {
       case world::PairLabel::First: p.label_0 = 1.0; break;
       case world::PairLabel::Second: p.label_0 = 0.0; break;
       case world::PairLabel::Tie: p.label_0 = 0.5; break;

@@ -33,11 +33,10 @@ JudgedImages sample_and_judge(pipeline::Pipeline& pipe, const std::vector<std::s
 // Mean of a judge part over a set ("total", "alignment", "quality", ...).
 double mean_judge(const std::vector<world::JudgeScore>& scores, const std::string& part);
 
-inline constexpr double kJudgeTieMargin = 0.02;
-
 // Two samples per prompt (seeds `seed` and `seed + 1`), labelled by the judge
-// (1 / 0 / 0.5 for a tie within kJudgeTieMargin).
+// (1 / 0 / 0.5 for a tie: totals within `tie_margin`).
 std::vector<evaluator::PreferencePair> judged_pairs(pipeline::Pipeline& pipe, const std::vector<std::string>& prompts,
-                                                    const SamplingOptions& options, const JobContext& ctx);
+                                                    const SamplingOptions& options, double tie_margin,
+                                                    const JobContext& ctx);
 
 }  // namespace spo::pretraining

@@ -154,15 +154,17 @@ Json pretrain_world(const WorldPretrainingOptions& o, const JobContext& ctx) {
                                stages.done("evaluator-step-agnostic");
   std::vector<evaluator::PreferencePair> train_pairs, validation_pairs;
   if (!evaluators_done) {
-    train_pairs = judged_pairs(*pipe, first_prompts(world::Split::Train, scaled(o.pair_prompts, o.scale)), sampling, ctx);
+    train_pairs = judged_pairs(*pipe, first_prompts(world::Split::Train, scaled(o.pair_prompts, o.scale)), sampling,
+                               o.tie_margin, ctx);
     SamplingOptions val_sampling = sampling;
     val_sampling.seed += 100;
     validation_pairs = judged_pairs(
-        *pipe, first_prompts(world::Split::Validation, scaled(o.validation_pairs, o.scale)), val_sampling, ctx);
+        *pipe, first_prompts(world::Split::Validation, scaled(o.validation_prompts, o.scale)), val_sampling,
+        o.tie_margin, ctx);
     int64_t ties = 0;
     for (const auto& p : train_pairs) ties += p.label_0 == 0.5;
     stages.finish("pairs", Json{{"train", train_pairs.size()}, {"validation", validation_pairs.size()},
-                                {"trainTies", ties}, {"tieMargin", kJudgeTieMargin}});
+                                {"trainTies", ties}, {"tieMargin", o.tie_margin}});
   }
 
   if (!stages.done("clip")) {
@@ -209,9 +211,10 @@ Json pretrain_world(const WorldPretrainingOptions& o, const JobContext& ctx) {
     if (!r.validations.empty()) j["after"] = validation_json(r.validations.back());
     stages.finish(name, j);
   };
-  train_evaluator("evaluator-plain", work + "/clip", models::TimeConditioning::Plain, true, o.plain_steps, 3e-4);
+  train_evaluator("evaluator-plain", work + "/clip", models::TimeConditioning::Plain, true, o.plain_steps,
+                  o.plain_learning_rate);
   train_evaluator("evaluator-step-aware", o.out_dir + "/evaluator-plain", models::TimeConditioning::StepAware, false,
-                  o.noisy_steps, 1e-4);
+                  o.noisy_steps, o.noisy_learning_rate);
   train_evaluator("evaluator-step-agnostic", o.out_dir + "/evaluator-plain", models::TimeConditioning::StepAgnostic,
                   false, o.noisy_steps, 1e-4);
 

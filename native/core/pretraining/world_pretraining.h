@@ -29,10 +29,14 @@ struct WorldPretrainingOptions {
   int64_t vae_steps = 300, vae_batch = 32;
   int64_t diffusion_steps = 3600, diffusion_batch = 32;
   int64_t pair_prompts = 1500;       // train prompts sampled twice and judged
-  int64_t validation_pairs = 200;    // validation prompts, the same way
+  int64_t validation_prompts = 200;  // validation prompts, the same way
+  // Totals closer than this are a tie (0.1 keeps mostly alignment differences;
+  // tried for the evaluators, docs/SHAPES_WORLD.md, without a gain).
+  double tie_margin = 0.02;
   int64_t clip_steps = 1500, clip_batch = 64;
   int64_t plain_steps = 800;         // preference fine-tuning on clean pairs
   int64_t noisy_steps = 500;         // step-aware / step-agnostic training
+  double plain_learning_rate = 3e-4, noisy_learning_rate = 1e-4;
   int64_t evaluator_batch = 32;
   int64_t sampling_steps = 10;       // DDIM steps of the base samples (the world's SPO schedule)
   double guidance_scale = 5.0;

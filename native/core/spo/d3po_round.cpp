@@ -7,7 +7,7 @@
 
 namespace spo::trainer {
 
-SamplingRound run_d3po_round(pipeline::Pipeline& pipe, evaluator::PreferenceModel& judge,
+SamplingRound run_d3po_round(pipeline::Pipeline& pipe, evaluator::ImageScorer& judge,
                              const std::vector<std::string>& prompts, const SpoSettings& s, uint64_t seed,
                              const JobContext& ctx) {
   s.validate();

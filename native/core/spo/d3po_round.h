@@ -9,7 +9,7 @@
 
 namespace spo::trainer {
 
-SamplingRound run_d3po_round(pipeline::Pipeline& pipe, evaluator::PreferenceModel& judge,
+SamplingRound run_d3po_round(pipeline::Pipeline& pipe, evaluator::ImageScorer& judge,
                              const std::vector<std::string>& prompts, const SpoSettings& settings, uint64_t seed,
                              const JobContext& ctx = {});
 

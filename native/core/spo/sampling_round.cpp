@@ -50,7 +50,7 @@ int64_t resample(const Choice& c, int64_t k, Resampler mode, at::Generator& gen)
   throw Error(ErrorCode::Internal, "resample: Resampler::None keeps every trajectory");
 }
 
-SamplingRound run_sampling_round(pipeline::Pipeline& pipe, evaluator::PreferenceModel& judge,
+SamplingRound run_sampling_round(pipeline::Pipeline& pipe, evaluator::ImageScorer& judge,
                                  const std::vector<std::string>& prompts, const SpoSettings& s, uint64_t seed,
                                  const JobContext& ctx) {
   s.validate();

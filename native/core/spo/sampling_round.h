@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "evaluator/preference_model.h"
+#include "evaluator/image_scorer.h"
 #include "pipeline/pipeline.h"
 #include "runtime/job_context.h"
 #include "spo/spo_settings.h"
@@ -42,7 +42,7 @@ struct SamplingRound {
 
 // `seed` fixes x_T, every step's noise, the resampler's and the random pair
 // selection's draws. Progress: stage "sample", one event per denoising step.
-SamplingRound run_sampling_round(pipeline::Pipeline& pipe, evaluator::PreferenceModel& judge,
+SamplingRound run_sampling_round(pipeline::Pipeline& pipe, evaluator::ImageScorer& judge,
                                  const std::vector<std::string>& prompts, const SpoSettings& settings, uint64_t seed,
                                  const JobContext& ctx = {});
 

@@ -73,7 +73,7 @@ uint64_t round_sampling_seed(uint64_t seed, int64_t round) {
   return mix(seed, kRoundSampling, static_cast<uint64_t>(round));
 }
 
-TrainRunResult train_spo(pipeline::Pipeline& pipe, evaluator::PreferenceModel& judge,
+TrainRunResult train_spo(pipeline::Pipeline& pipe, evaluator::ImageScorer& judge,
                          const std::vector<std::string>& prompts, const SpoSettings& s, const TrainRunOptions& o,
                          const JobContext& ctx) {
   s.validate();

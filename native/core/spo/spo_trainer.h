@@ -17,7 +17,7 @@
 
 #include "distributed/comm_tally.h"
 #include "distributed/rendezvous.h"
-#include "evaluator/preference_model.h"
+#include "evaluator/image_scorer.h"
 #include "pipeline/pipeline.h"
 #include "runtime/job_context.h"
 #include "spo/spo_settings.h"
@@ -58,7 +58,7 @@ uint64_t round_sampling_seed(uint64_t seed, int64_t round);
 // Attaches a fresh LoRA (rank, alpha, seed from the settings) to the pipeline's
 // UNet, which must have none, and trains it. The LoRA stays attached afterwards.
 // Progress stages: "round", "sample", "pairs", "update", "skip", "checkpoint".
-TrainRunResult train_spo(pipeline::Pipeline& pipe, evaluator::PreferenceModel& judge,
+TrainRunResult train_spo(pipeline::Pipeline& pipe, evaluator::ImageScorer& judge,
                          const std::vector<std::string>& prompts, const SpoSettings& settings,
                          const TrainRunOptions& options, const JobContext& ctx = {});
 

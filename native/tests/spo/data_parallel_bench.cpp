@@ -10,6 +10,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "evaluator/preference_model.h"
 #include "spo/spo_trainer.h"
 
 int main(int argc, char** argv) {

@@ -12,6 +12,7 @@
 #include <set>
 
 #include "../rank_processes.h"
+#include "evaluator/preference_model.h"
 #include "io/safetensors.h"
 #include "models/lora.h"
 #include "runtime/errors.h"

@@ -8,6 +8,7 @@
 
 #include <filesystem>
 
+#include "evaluator/preference_model.h"
 #include "models/lora.h"
 #include "models/lora_file.h"
 #include "runtime/errors.h"

@@ -7,7 +7,8 @@ import path from 'node:path';
 import { PNG } from 'pngjs';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
-  Evaluator, InvalidArgumentError, Pipeline, judgeWorld, renderWorld, shapesWorldAssets, worldPrompts, worldSplitOf,
+  Evaluator, InvalidArgumentError, Pipeline, Trainer, WorldJudgeScorer, judgeWorld, pretrainWorld, renderWorld,
+  shapesWorldAssets, worldPrompts, worldSplitOf,
 } from '../dist/index.js';
 
 const cli = path.resolve(__dirname, '..', 'dist', 'cli', 'main.js');
@@ -59,6 +60,34 @@ describe('the shapes world', () => {
   });
 });
 
+describe('the judge as an oracle step evaluator', () => {
+  it('trains SPO with WorldJudgeScorer and refuses bad scales', async () => {
+    for (const bad of [0, -1, Number.NaN, Number.POSITIVE_INFINITY]) {
+      expect(() => new WorldJudgeScorer(bad)).toThrow(InvalidArgumentError);
+    }
+    const pipeline = await Pipeline.load(path.join(shapesWorldAssets(), 'base'));
+    try {
+      const trainer = new Trainer({
+        pipeline, evaluator: new WorldJudgeScorer(), prompts: worldPrompts('train').slice(0, 8),
+        steps: 6, divertStartStep: 2, k: 2, sampleBatchSize: 2, trainBatchSize: 4, threshold: 0, maxRounds: 1,
+      });
+      const r = await trainer.train();
+      // threshold 0: every comparison of the 2 prompts at the 4 branch steps whose judge scores differ is a pair.
+      expect(r.pairsKept + r.pairsTied).toBe(8);
+      expect(r.optimizerSteps).toBeGreaterThanOrEqual(r.pairsKept > 0 ? 1 : 0);
+    } finally {
+      pipeline.dispose();
+    }
+  }, 300_000);
+
+  it('refuses pretraining options out of range before any work', async () => {
+    await expect(pretrainWorld({ outDir: path.join(work, 'never'), tieMargin: 2 })).rejects.toThrow(/tieMargin/);
+    await expect(pretrainWorld({ outDir: path.join(work, 'never'), plainLearningRate: -1 })).rejects.toThrow(/plainLearningRate/);
+    await expect(pretrainWorld({ outDir: path.join(work, 'never'), validationPrompts: 501 })).rejects.toThrow(/validationPrompts/);
+    expect(existsSync(path.join(work, 'never'))).toBe(false);
+  });
+});
+
 describe('spo demo', () => {
   it('trains, judges before and after, and writes the grid', () => {
     const out = path.join(work, 'demo');
@@ -87,10 +116,10 @@ describe('spo experiment', () => {
     expect(r.status, r.stderr).toBe(0);
     const rows = JSON.parse(readFileSync(results, 'utf8')) as { row: { id: string }; rounds: number }[];
     expect(rows.map((x) => x.row.id).sort()).toEqual([
-      'base', 'd3po', 'diffusion-dpo', 'evaluator-plain', 'evaluator-step-agnostic', 'k2', 'k8',
+      'base', 'd3po', 'diffusion-dpo', 'evaluator-oracle', 'evaluator-plain', 'evaluator-step-agnostic', 'k2', 'k8',
       'resampler-lose', 'resampler-none', 'resampler-win', 'spo'].sort());
     const md = readFileSync(report, 'utf8');
-    for (const title of ['Table 2', 'Table 3', 'Table 4', 'Table 5', 'D3PO', 'Diffusion-DPO', 'k = 8', 'resampler lose']) {
+    for (const title of ['Table 2', 'Table 3', 'Table 4', 'Table 5', 'D3PO', 'Diffusion-DPO', 'k = 8', 'resampler lose', 'oracle']) {
       expect(md).toContain(title);
     }
     // A second call finds every row done and only rewrites the report.

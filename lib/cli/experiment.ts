@@ -42,6 +42,7 @@ function markdown(results: RowResult[], o: ExperimentOptions, command: string): 
     `Budget: ${o.budget} sampled images per training run (SPO: prompts × branch steps × k per round; D3PO: 2 final images per prompt; Diffusion-DPO: 2 per judge-labelled pair).`,
     `Judged on the first ${o.testPrompts} test prompts, one image each, sampling seed ${o.evalSeed} for every row (rows are paired); training seeds ${o.seeds.join(', ')}.`,
     'Each cell: mean ± 95% interval over the test images of all seeds; "gain" is the paired mean of (row - base) per image.',
+    'How to read the rows, and why SPO does not beat the base model in this world yet: docs/SHAPES_WORLD.md ("Why SPO does not win here yet").',
     '',
   ];
   for (const table of [2, 3, 4, 5] as ExperimentTable[]) {

@@ -10,6 +10,7 @@ import { native } from './native';
 import type { NativeEvaluator, NativeEvaluatorInfo, NativeValidationReport } from './native-types';
 import { toNativePairs, type PreferencePair } from './pairs';
 import { Pipeline } from './pipeline';
+import type { DistributedOptions } from './trainer';
 import type { Tensor } from './tensor';
 
 export type TimeConditioning = 'plain' | 'step-aware' | 'step-agnostic';
@@ -85,6 +86,15 @@ export interface EvaluatorTrainRequest {
   /** Continue from checkpointDir's latest checkpoint (default true). */
   resume?: boolean;
   maxBatch?: number;
+  /**
+   * Join a data-parallel run (the same options as the Trainer's; a world size of 1 trains as
+   * without). Each step's global batch is batchSize x worldSize pairs, drawn on every rank as one
+   * process with that batch would draw them; each rank scores its slice and the gradients are
+   * averaged, so W ranks take the steps of one process with batchSize x W. Rank 0 alone
+   * validates, writes checkpoints and reports progress; every rank resumes from checkpointDir
+   * (a shared directory).
+   */
+  distributed?: DistributedOptions;
 }
 
 export interface EvaluatorTrainResult {
@@ -94,7 +104,11 @@ export interface EvaluatorTrainResult {
   /** The loss of every step this call ran. */
   losses: number[];
   validations: ValidationReport[];
+  /** Checkpoint directories written (rank 0 only). */
   checkpoints: string[];
+  /** This process's rank and the number of ranks (0 and 1 without `distributed`). */
+  rank: number;
+  worldSize: number;
 }
 
 function checkObject(value: unknown, what: string): asserts value is object {

@@ -196,6 +196,9 @@ export interface NativeValidationReport {
 
 export interface NativeEvaluatorTrainResult {
   startStep: number;
+  /** This process's rank and the number of ranks (0 and 1 without `distributed`). */
+  rank: number;
+  worldSize: number;
   stepsDone: number;
   losses: number[];
   validations: NativeValidationReport[];

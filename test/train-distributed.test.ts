@@ -2,7 +2,7 @@
 // between two local rank processes on the tiny fixtures): a run that trains
 // and reports from rank 0 only, and a run in which one rank is killed, which
 // must end as a whole with a clear error within a stated time and leave no
-// process behind.
+// process behind. Then `spo train-evaluator --nproc 2` through the same launcher.
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -102,5 +102,33 @@ describe('spo train --nproc 2', () => {
     expect(seconds).toBeLessThan(15);
     for (const pid of ranks.values()) expect(alive(pid)).toBe(false);
     console.log(`kill of rank 1 -> whole run ended in ${seconds.toFixed(2)} s`);
+  }, 300_000);
+});
+
+describe('spo train-evaluator --nproc 2', () => {
+  it('trains a preference model on two Gloo ranks; rank 0 alone validates, checkpoints and saves', async () => {
+    // Flat dark and bright images (the tiny pipeline's size, 32 px), a pairs file where bright wins.
+    const { Image } = await import('../lib/index');
+    const img = (level: number) => new Image(32, 32, new Uint8Array(32 * 32 * 3).fill(level));
+    const images = path.join(dir, 'images');
+    await img(30).savePNG(path.join(images, 'dark.png'));
+    await img(220).savePNG(path.join(images, 'bright.png'));
+    const lines = Array.from({ length: 4 }, (_, i) => JSON.stringify(i % 2
+      ? { prompt: 'a bright image', image_0: 'images/dark.png', image_1: 'images/bright.png', label: 1 }
+      : { prompt: 'a bright image', image_0: 'images/bright.png', image_1: 'images/dark.png', label: 0 }));
+    writeFileSync(path.join(dir, 'pairs.jsonl'), `${lines.join('\n')}\n`);
+    const out = path.join(dir, 'evaluator-trained'), ckpt = path.join(dir, 'evaluator-ckpt');
+    const r = spawnSync(process.execPath, [cli, 'train-evaluator', '--nproc', '2',
+      '--evaluator', path.join(dir, 'evaluator', 'plain'), '--model', path.join(dir, 'pipeline', 'sd15'),
+      '--pairs', path.join(dir, 'pairs.jsonl'), '--validation', path.join(dir, 'pairs.jsonl'), '--out', out,
+      '--steps', '3', '--batch-size', '1', '--lr', '1e-3', '--warmup', '1', '--checkpoint-dir', ckpt],
+    { encoding: 'utf8', timeout: 300_000 });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/training \[.*\] 3\/3 steps \| loss \d/);  // rank 0's bar
+    expect(r.stderr).toMatch(/\[rank 1\] rank 1\/2: steps 3/);
+    expect(r.stdout).toMatch(/t=951  accuracy \d\.\d{3}/);  // rank 0's validation
+    expect(r.stdout.match(/validation after step/g)).toHaveLength(1);
+    expect(existsSync(path.join(out, 'model.safetensors'))).toBe(true);
+    expect(readFileSync(path.join(ckpt, 'latest'), 'utf8').trim()).toBe('step-000000003');
   }, 300_000);
 });

@@ -176,6 +176,12 @@ program
   .option('--time-conditioning <mode>', "'step-aware' (default) or 'step-agnostic'", timeConditioning)
   .option('--device <d>', "'cpu' or 'cuda'", 'cpu')
   .option('--dtype <t>', "the base pipeline's 'fp32', 'fp16' or 'bf16'", 'fp32')
+  .option('--nproc <n>', 'data-parallel rank processes on this host (c10d: Gloo on CPU, NCCL on CUDA); --batch-size is per rank', number('nproc', { integer: true, min: 1, max: 1024 }), 1)
+  .option('--nnodes <n>', 'hosts of a multi-host run', number('nnodes', { integer: true, min: 1 }), 1)
+  .option('--node-rank <i>', "this host's index in [0, --nnodes)", number('node-rank', { integer: true, min: 0 }), 0)
+  .option('--master-addr <host>', "rank 0's host (multi-host; default 127.0.0.1)")
+  .option('--master-port <port>', 'rendezvous port (multi-host; default a free local port)', number('master-port', { integer: true, min: 1, max: 65535 }))
+  .option('--dist-timeout <s>', 'seconds a stalled rank may hold up the others (default 120)', number('dist-timeout', { min: 1 }))
   .action(async (opts) => {
     const controller = new AbortController();
     process.once('SIGINT', () => controller.abort());

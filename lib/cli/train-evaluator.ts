@@ -1,10 +1,16 @@
 // `spo train-evaluator`: trains a step-aware preference model on a pairs file
 // (SPEC.md section 4) over a base pipeline's x0 predictions, with a progress
 // bar, checkpoints that resume, and the accuracy report at the end.
+// With --nproc N (or --nnodes) it launches N data-parallel rank processes of
+// itself (launch.ts, as `spo train` does): every step's global batch is
+// --batch-size x N pairs, split between the ranks; only rank 0 shows
+// progress, validates, checkpoints and writes the model.
 import { SingleBar } from 'cli-progress';
 import { Evaluator, type TimeConditioning } from '../evaluator';
 import { readPairs } from '../pairs';
 import { Pipeline } from '../pipeline';
+import { runTrainLaunch } from './launch';
+import { abortWhenOrphaned, rankProcessGroup } from './train';
 
 export interface TrainEvaluatorOptions {
   evaluator: string;
@@ -26,9 +32,27 @@ export interface TrainEvaluatorOptions {
   timeConditioning?: TimeConditioning;
   device: 'cpu' | 'cuda';
   dtype: 'fp32' | 'fp16' | 'bf16';
+  /** Data-parallel rank processes on this host (default 1: no process group); --batch-size is per rank. */
+  nproc?: number;
+  /** Hosts of a multi-host run, this host's index, and rank 0's address and port (the same on every host). */
+  nnodes?: number;
+  nodeRank?: number;
+  masterAddr?: string;
+  masterPort?: number;
+  /** Seconds a stalled rank may hold up the others before they stop with an error (default 120). */
+  distTimeout?: number;
 }
 
 export async function runTrainEvaluator(opts: TrainEvaluatorOptions, signal?: AbortSignal): Promise<number> {
+  if (process.env.SPO_WORKER !== '1' && ((opts.nproc ?? 1) > 1 || (opts.nnodes ?? 1) > 1)) {
+    return runTrainLaunch({ nproc: opts.nproc ?? 1, nnodes: opts.nnodes, nodeRank: opts.nodeRank,
+      masterAddr: opts.masterAddr, masterPort: opts.masterPort, device: opts.device }, signal);
+  }
+  const distributed = rankProcessGroup(process.env, opts.distTimeout);
+  const quiet = distributed !== undefined && Number(process.env.RANK ?? '0') !== 0;  // ranks > 0
+  const orphanController = new AbortController();
+  const stopOrphanCheck = process.env.SPO_WORKER === '1' ? abortWhenOrphaned(orphanController) : () => {};
+  signal = signal ? AbortSignal.any([signal, orphanController.signal]) : orphanController.signal;
   const train = await readPairs(opts.pairs, { signal });
   const validation = opts.validation === undefined ? undefined : await readPairs(opts.validation, { signal });
   const pipeline = await Pipeline.load(opts.model, { device: opts.device, dtype: opts.dtype, signal });
@@ -40,21 +64,26 @@ export async function runTrainEvaluator(opts: TrainEvaluatorOptions, signal?: Ab
     stream: process.stderr, noTTYOutput: true, notTTYSchedule: 2000, hideCursor: false,
   });
   try {
-    bar.start(opts.steps, 0, { loss: '-', lr: '-' });
+    if (!quiet) bar.start(opts.steps, 0, { loss: '-', lr: '-' });
     const result = await evaluator.train({
       pipeline, train, validation, steps: opts.steps, batchSize: opts.batchSize, learningRate: opts.lr,
       weightDecay: opts.weightDecay, warmupSteps: opts.warmup, maxGradNorm: opts.maxGradNorm,
       guidanceScale: opts.guidance, seed: opts.seed, validateEvery: opts.validateEvery,
       checkpointDir: opts.checkpointDir, checkpointEvery: opts.checkpointEvery,
+      ...(distributed ? { distributed } : {}),
     }, {
       signal,
       onProgress: (p) => {
-        if (p.stage === 'train') {
+        if (p.stage === 'train' && !quiet) {
           bar.update(p.step, { loss: p.value.toFixed(4), lr: (p.metrics?.lr ?? 0).toExponential(2) });
         }
       },
     });
     bar.stop();
+    if (quiet) {
+      process.stdout.write(`rank ${result.rank}/${result.worldSize}: steps ${result.stepsDone}\n`);
+      return 0;
+    }
     if (result.startStep > 0) process.stderr.write(`resumed from step ${result.startStep}\n`);
     await evaluator.save(opts.out, { signal });
     for (const report of result.validations) {
@@ -64,6 +93,7 @@ export async function runTrainEvaluator(opts: TrainEvaluatorOptions, signal?: Ab
     process.stdout.write(`saved ${opts.out}\n`);
     return 0;
   } finally {
+    stopOrphanCheck();
     bar.stop();
     evaluator.dispose();
     pipeline.dispose();

@@ -44,7 +44,7 @@ export function rankProcessGroup(env: NodeJS.ProcessEnv, timeoutSeconds?: number
 }
 
 // A rank process whose launcher died (killed outright, so it could not stop us) stops too.
-function abortWhenOrphaned(controller: AbortController): () => void {
+export function abortWhenOrphaned(controller: AbortController): () => void {
   const parent = process.ppid;
   const timer = setInterval(() => {
     if (process.ppid !== parent) {

@@ -12,6 +12,7 @@
 #include "pipeline_binding.h"
 #include "runtime/errors.h"
 #include "tensor_bridge.h"
+#include "trainer_binding.h"
 #include "type_tags.h"
 
 namespace spo::addon {
@@ -250,15 +251,15 @@ Napi::Value EvaluatorBinding::Validate(const Napi::CallbackInfo& info) {
 
 // train({ pipeline, train, validation?, steps?, batchSize?, learningRate?, weightDecay?, warmupSteps?,
 //         maxGradNorm?, guidanceScale?, seed?, validationTimesteps?, validateEvery?, checkpointDir?,
-//         checkpointEvery?, resume?, maxBatch? }, token?, onProgress?)
-//   -> Promise<{ startStep, stepsDone, losses, validations, checkpoints }>
+//         checkpointEvery?, resume?, maxBatch?, distributed? }, token?, onProgress?)
+//   -> Promise<{ startStep, stepsDone, losses, validations, checkpoints, rank, worldSize }>
 Napi::Value EvaluatorBinding::Train(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto m = Get(env);
   auto o = RequireObject(env, info[0], "train arguments");
   RejectUnknownKeys(env, o, {"pipeline", "train", "validation", "steps", "batchSize", "learningRate", "weightDecay",
                              "warmupSteps", "maxGradNorm", "guidanceScale", "seed", "validationTimesteps",
-                             "validateEvery", "checkpointDir", "checkpointEvery", "resume", "maxBatch"},
+                             "validateEvery", "checkpointDir", "checkpointEvery", "resume", "maxBatch", "distributed"},
                     "train arguments");
   auto pipe = PipelineBinding::Borrow(env, o.Get("pipeline"), "pipeline");
   auto train = std::make_shared<std::vector<evaluator::PreferencePair>>(PairSetFromJs(env, o.Get("train"), "train"));
@@ -280,6 +281,7 @@ Napi::Value EvaluatorBinding::Train(const Napi::CallbackInfo& info) {
   t.checkpoint_every = OptionalInteger(env, o, "checkpointEvery", 0, 100'000'000).value_or(0);
   t.resume = OptionalBool(env, o, "resume").value_or(true);
   t.max_batch = OptionalInteger(env, o, "maxBatch", 0, 1 << 20).value_or(0);
+  if (!o.Get("distributed").IsUndefined()) t.distributed = RendezvousFromJs(env, o.Get("distributed"));
   auto out = std::make_shared<evaluator::PreferenceTrainingResult>();
   return SubmitLambdaJob(
       info, 1,
@@ -299,6 +301,8 @@ Napi::Value EvaluatorBinding::Train(const Napi::CallbackInfo& info) {
         auto dirs = Napi::Array::New(e, out->checkpoints.size());
         for (size_t i = 0; i < out->checkpoints.size(); ++i) dirs.Set(static_cast<uint32_t>(i), out->checkpoints[i]);
         r.Set("checkpoints", dirs);
+        r.Set("rank", static_cast<double>(out->rank));
+        r.Set("worldSize", static_cast<double>(out->world_size));
         return r;
       });
 }

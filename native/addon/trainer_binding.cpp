@@ -41,6 +41,8 @@ Napi::Value ReadPromptFile(const Napi::CallbackInfo& info) {
   });
 }
 
+}  // namespace
+
 // distributed: { rank?, worldSize?, masterAddr?, masterPort?, fileStore?, backend?, timeoutSeconds? };
 // unset fields come from RANK / WORLD_SIZE / MASTER_ADDR / MASTER_PORT in the core.
 distributed::RendezvousOptions RendezvousFromJs(Napi::Env env, Napi::Value v) {
@@ -57,6 +59,8 @@ distributed::RendezvousOptions RendezvousFromJs(Napi::Env env, Napi::Value v) {
   r.timeout_seconds = OptionalNumber(env, o, "timeoutSeconds").value_or(r.timeout_seconds);
   return r;
 }
+
+namespace {
 
 Napi::Value TrainSpo(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();

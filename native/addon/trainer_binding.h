@@ -5,6 +5,8 @@
 #pragma once
 #include <napi.h>
 
+#include "distributed/rendezvous.h"
+
 namespace spo::addon {
 
 // validateSpoSettings(overrides) -> the full settings object (throws on a bad one)
@@ -12,5 +14,9 @@ namespace spo::addon {
 // trainSpo({ pipeline, evaluator, prompts, settings, outputDir?, checkpointDir?, resume?, maxRounds? },
 //          token?, onProgress?) -> Promise<result>
 void RegisterTrainerBindings(Napi::Env env, Napi::Object exports);
+
+// A `distributed` option ({ rank?, worldSize?, masterAddr?, masterPort?, fileStore?, backend?,
+// timeoutSeconds? }) as rendezvous options; shared by trainSpo and the evaluator's train.
+distributed::RendezvousOptions RendezvousFromJs(Napi::Env env, Napi::Value v);
 
 }  // namespace spo::addon

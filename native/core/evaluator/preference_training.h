@@ -10,9 +10,11 @@
 // epoch e's order from (seed, e), so a resumed run repeats the uninterrupted one.
 #pragma once
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "distributed/rendezvous.h"
 #include "evaluator/preference_model.h"
 #include "pipeline/pipeline.h"
 #include "runtime/job_context.h"
@@ -45,6 +47,15 @@ struct PreferenceTrainingOptions {
   // model (PickScore) is fine-tuned on clean preference pairs. The settings key
   // of checkpoints includes it, so a clean run never resumes a noised one.
   bool clean = false;
+  // Data parallel over W ranks (world size 1: as without). Each step's global
+  // batch is batch_size x W pairs, drawn (pairs, t, noise, VAE samples) on
+  // every rank exactly as one process with batch_size x W draws them; rank r
+  // computes the loss of the global batch's r-th contiguous slice, the
+  // gradients are averaged across the ranks, then clipping and AdamW as
+  // without. So W ranks take the steps of one process with batch_size x W.
+  // Rank 0 alone validates, writes checkpoints and reports progress; every
+  // rank resumes from checkpoint_dir (which must be shared).
+  std::optional<distributed::RendezvousOptions> distributed;
 };
 
 struct ValidationReport {
@@ -59,7 +70,8 @@ struct PreferenceTrainingResult {
   int64_t steps_done = 0;       // the step counter at the end
   std::vector<double> losses;   // one per step run in this call
   std::vector<ValidationReport> validations;
-  std::vector<std::string> checkpoints;  // directories written
+  std::vector<std::string> checkpoints;  // directories written (rank 0 only)
+  int64_t rank = 0, world_size = 1;      // this process's rank and the number of ranks
 };
 
 // The learning rate of update `step` (0-based): linear warm-up over

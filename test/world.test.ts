@@ -74,7 +74,9 @@ describe('the judge as an oracle step evaluator', () => {
       const r = await trainer.train();
       // threshold 0: every comparison of the 2 prompts at the 4 branch steps whose judge scores differ is a pair.
       expect(r.pairsKept + r.pairsTied).toBe(8);
-      expect(r.optimizerSteps).toBeGreaterThanOrEqual(r.pairsKept > 0 ? 1 : 0);
+      // The judge does tell these candidates apart (a scorer that ignored the images would keep none).
+      expect(r.pairsKept).toBeGreaterThan(0);
+      expect(r.optimizerSteps).toBeGreaterThanOrEqual(1);
     } finally {
       pipeline.dispose();
     }

@@ -9,10 +9,10 @@ import { SingleBar } from 'cli-progress';
 import { Evaluator, type TimeConditioning } from '../evaluator';
 import { readPairs } from '../pairs';
 import { Pipeline } from '../pipeline';
-import { runTrainLaunch } from './launch';
-import { abortWhenOrphaned, rankProcessGroup } from './train';
+import { joinRanks, launchRanks, launchesRanks, type RankCliOptions } from './rank-process';
 
-export interface TrainEvaluatorOptions {
+/** --batch-size is per rank in a data-parallel run. */
+export interface TrainEvaluatorOptions extends RankCliOptions {
   evaluator: string;
   model: string;
   pairs: string;
@@ -32,27 +32,12 @@ export interface TrainEvaluatorOptions {
   timeConditioning?: TimeConditioning;
   device: 'cpu' | 'cuda';
   dtype: 'fp32' | 'fp16' | 'bf16';
-  /** Data-parallel rank processes on this host (default 1: no process group); --batch-size is per rank. */
-  nproc?: number;
-  /** Hosts of a multi-host run, this host's index, and rank 0's address and port (the same on every host). */
-  nnodes?: number;
-  nodeRank?: number;
-  masterAddr?: string;
-  masterPort?: number;
-  /** Seconds a stalled rank may hold up the others before they stop with an error (default 120). */
-  distTimeout?: number;
 }
 
 export async function runTrainEvaluator(opts: TrainEvaluatorOptions, signal?: AbortSignal): Promise<number> {
-  if (process.env.SPO_WORKER !== '1' && ((opts.nproc ?? 1) > 1 || (opts.nnodes ?? 1) > 1)) {
-    return runTrainLaunch({ nproc: opts.nproc ?? 1, nnodes: opts.nnodes, nodeRank: opts.nodeRank,
-      masterAddr: opts.masterAddr, masterPort: opts.masterPort, device: opts.device }, signal);
-  }
-  const distributed = rankProcessGroup(process.env, opts.distTimeout);
-  const quiet = distributed !== undefined && Number(process.env.RANK ?? '0') !== 0;  // ranks > 0
-  const orphanController = new AbortController();
-  const stopOrphanCheck = process.env.SPO_WORKER === '1' ? abortWhenOrphaned(orphanController) : () => {};
-  signal = signal ? AbortSignal.any([signal, orphanController.signal]) : orphanController.signal;
+  if (launchesRanks(opts)) return launchRanks(opts, signal);
+  const { distributed, quiet, stopOrphanCheck, ...rank } = joinRanks(opts, signal);
+  signal = rank.signal;
   const train = await readPairs(opts.pairs, { signal });
   const validation = opts.validation === undefined ? undefined : await readPairs(opts.validation, { signal });
   const pipeline = await Pipeline.load(opts.model, { device: opts.device, dtype: opts.dtype, signal });

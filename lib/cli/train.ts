@@ -10,10 +10,10 @@ import path from 'node:path';
 import { MultiBar, Presets } from 'cli-progress';
 import { Evaluator } from '../evaluator';
 import { Pipeline } from '../pipeline';
-import { Trainer, type DistributedOptions, type Preset, type SpoSettings } from '../trainer';
-import { runTrainLaunch } from './launch';
+import { Trainer, type Preset, type SpoSettings } from '../trainer';
+import { joinRanks, launchRanks, launchesRanks, type RankCliOptions } from './rank-process';
 
-export interface TrainCliOptions {
+export interface TrainCliOptions extends RankCliOptions {
   model: string;
   evaluator: string;
   prompts: string;
@@ -25,36 +25,6 @@ export interface TrainCliOptions {
   maxRounds?: number;
   device: 'cpu' | 'cuda';
   dtype: 'fp32' | 'fp16' | 'bf16';
-  /** Data-parallel rank processes on this host (default 1: no process group). */
-  nproc?: number;
-  /** Hosts of a multi-host run, this host's index, and rank 0's address and port (the same on every host). */
-  nnodes?: number;
-  nodeRank?: number;
-  masterAddr?: string;
-  masterPort?: number;
-  /** Seconds a stalled rank may hold up the others before they stop with an error (default 120). */
-  distTimeout?: number;
-}
-
-/** The process group a rank process joins: from RANK / WORLD_SIZE / MASTER_* when WORLD_SIZE > 1. */
-export function rankProcessGroup(env: NodeJS.ProcessEnv, timeoutSeconds?: number): DistributedOptions | undefined {
-  const world = Number(env.WORLD_SIZE ?? '1');
-  if (!(world > 1)) return undefined;
-  return timeoutSeconds === undefined ? {} : { timeoutSeconds };
-}
-
-// A rank process whose launcher died (killed outright, so it could not stop us) stops too.
-export function abortWhenOrphaned(controller: AbortController): () => void {
-  const parent = process.ppid;
-  const timer = setInterval(() => {
-    if (process.ppid !== parent) {
-      process.stderr.write(`spo: rank ${process.env.RANK}: the launcher is gone; stopping\n`);
-      controller.abort();
-      setTimeout(() => process.exit(1), 5000).unref();
-    }
-  }, 1000);
-  timer.unref();
-  return () => clearInterval(timer);
 }
 
 /** "--set k=4" values: numbers, booleans or strings. */
@@ -71,15 +41,9 @@ export function parseOverrides(pairs: string[]): Partial<SpoSettings> {
 
 export async function runTrain(opts: TrainCliOptions, signal?: AbortSignal): Promise<number> {
   const overrides = parseOverrides(opts.set);
-  if (process.env.SPO_WORKER !== '1' && ((opts.nproc ?? 1) > 1 || (opts.nnodes ?? 1) > 1)) {
-    return runTrainLaunch({ nproc: opts.nproc ?? 1, nnodes: opts.nnodes, nodeRank: opts.nodeRank,
-      masterAddr: opts.masterAddr, masterPort: opts.masterPort, device: opts.device }, signal);
-  }
-  const distributed = rankProcessGroup(process.env, opts.distTimeout);
-  const quiet = distributed !== undefined && Number(process.env.RANK ?? '0') !== 0;  // ranks > 0
-  const orphanController = new AbortController();
-  const stopOrphanCheck = process.env.SPO_WORKER === '1' ? abortWhenOrphaned(orphanController) : () => {};
-  signal = signal ? AbortSignal.any([signal, orphanController.signal]) : orphanController.signal;
+  if (launchesRanks(opts)) return launchRanks(opts, signal);
+  const { distributed, quiet, stopOrphanCheck, ...rank } = joinRanks(opts, signal);
+  signal = rank.signal;
   const pipeline = await Pipeline.load(opts.model, { device: opts.device, dtype: opts.dtype, signal });
   const evaluator = await Evaluator.load(opts.evaluator, { device: opts.device, signal });
   const logFile = opts.log ?? path.join(opts.out, 'events.jsonl');

@@ -227,7 +227,8 @@ export class Trainer {
       const args = Object.fromEntries(Object.entries({
         pipeline: o.pipeline.nativeHandle(),
         ...(o.evaluator instanceof WorldJudgeScorer
-          ? { worldJudgeScale: o.evaluator.scale } : { evaluator: o.evaluator.nativeHandle() }),
+          ? { worldJudgeScale: o.evaluator.scale, worldJudgeRollout: o.evaluator.rollout }
+          : { evaluator: o.evaluator.nativeHandle() }),
         prompts, settings: this.settings,
         outputDir: o.output, checkpointDir: o.checkpointDir, resume: o.resume, maxRounds: o.maxRounds,
         distributed: o.distributed,

@@ -60,6 +60,16 @@ export interface WorldPretrainingOptions {
   tieMargin?: number;
   plainLearningRate?: number;
   noisyLearningRate?: number;
+  /**
+   * Train prompts whose SPO sampling rounds make rollout pairs (k candidates from
+   * one x_t, labelled by the judge on where each ends); > 0 adds the stages
+   * rollout-pairs and evaluator-rollout (the step-aware model trained on them).
+   */
+  rolloutPrompts?: number;
+  /** Validation prompts for the rollout pairs (at most 500). */
+  rolloutValidationPrompts?: number;
+  rolloutSteps?: number;
+  rolloutLearningRate?: number;
 }
 
 /**
@@ -111,10 +121,22 @@ export const SHAPES_WORLD_SPO = {
  */
 export class WorldJudgeScorer {
   readonly scale: number;
-  constructor(scale = 10) {
+  /**
+   * Judge where each candidate leads instead of its x0 prediction: the
+   * candidate is continued to t = 0 by deterministic DDIM under the current
+   * model and the final image is judged (about 8x the sampling cost at the
+   * preset). This is the signal the step-aware evaluator is meant to learn.
+   */
+  readonly rollout: boolean;
+  constructor(scale = 10, options: { rollout?: boolean } = {}) {
     if (typeof scale !== 'number' || !Number.isFinite(scale) || scale <= 0) {
       throw new InvalidArgumentError('WorldJudgeScorer: scale must be a finite number > 0');
     }
+    if (options === null || typeof options !== 'object') throw new InvalidArgumentError('WorldJudgeScorer: options must be an object');
+    if (options.rollout !== undefined && typeof options.rollout !== 'boolean') {
+      throw new InvalidArgumentError('WorldJudgeScorer: rollout must be a boolean');
+    }
     this.scale = scale;
+    this.rollout = options.rollout ?? false;
   }
 }

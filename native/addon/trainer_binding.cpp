@@ -8,6 +8,7 @@
 #include "js_errors.h"
 #include "js_json.h"
 #include "pipeline_binding.h"
+#include "evaluator/rollout_scorer.h"
 #include "runtime/errors.h"
 #include "spo/diffusion_dpo.h"
 #include "spo/prompt_file.h"
@@ -67,7 +68,7 @@ Napi::Value TrainSpo(const Napi::CallbackInfo& info) {
   return Guard(env, [&]() -> Napi::Value {
     auto o = RequireObject(env, info[0], "train arguments");
     RejectUnknownKeys(env, o, {"pipeline", "evaluator", "prompts", "settings", "outputDir", "checkpointDir", "resume",
-                               "maxRounds", "distributed", "worldJudgeScale"},
+                               "maxRounds", "distributed", "worldJudgeScale", "worldJudgeRollout"},
                       "train arguments");
     auto pipe = PipelineBinding::Borrow(env, o.Get("pipeline"), "pipeline");
     // Either a loaded evaluator or, for the shapes world's oracle row, the judge itself.
@@ -79,6 +80,8 @@ Napi::Value TrainSpo(const Napi::CallbackInfo& info) {
       if (!o.Get("evaluator").IsUndefined()) ThrowInvalid(env, "give either evaluator or worldJudgeScale, not both");
       oracle = std::make_shared<world::JudgeScorer>(RequireNumber(env, o.Get("worldJudgeScale"), "worldJudgeScale"));
     }
+    const bool rollout = OptionalBool(env, o, "worldJudgeRollout").value_or(false);
+    if (rollout && !oracle) ThrowInvalid(env, "worldJudgeRollout needs worldJudgeScale");
     if (!o.Get("prompts").IsArray()) ThrowInvalid(env, "prompts must be an array of strings");
     auto arr = o.Get("prompts").As<Napi::Array>();
     if (arr.Length() == 0) ThrowInvalid(env, "prompts must hold at least one prompt");
@@ -94,9 +97,15 @@ Napi::Value TrainSpo(const Napi::CallbackInfo& info) {
     auto out = std::make_shared<trainer::TrainRunResult>();
     return SubmitLambdaJob(
         info, 1,
-        [pipe, judge, oracle, prompts, settings, run, out](const JobContext& ctx) {
+        [pipe, judge, oracle, rollout, prompts, settings, run, out](const JobContext& ctx) {
           // The whole run owns the pipeline (its LoRA changes) and reads the evaluator.
           std::unique_lock hold_pipe(*pipe.lock);
+          if (oracle && rollout) {
+            // Each candidate judged on the final image it leads to under the current policy.
+            evaluator::RolloutScorer scorer(*pipe.pipeline, *oracle, {settings.steps, settings.guidance_scale});
+            *out = trainer::train_spo(*pipe.pipeline, scorer, *prompts, settings, run, ctx);
+            return;
+          }
           if (oracle) {
             *out = trainer::train_spo(*pipe.pipeline, *oracle, *prompts, settings, run, ctx);
             return;

@@ -100,7 +100,8 @@ Napi::Value PretrainWorld(const Napi::CallbackInfo& info) {
     auto o = RequireObject(env, info[0], "pretraining options");
     RejectUnknownKeys(env, o, {"outDir", "seed", "scale", "vaeSteps", "diffusionSteps", "pairPrompts", "clipSteps",
                                "plainSteps", "noisySteps", "samplingSteps", "validationPrompts", "tieMargin",
-                               "plainLearningRate", "noisyLearningRate"},
+                               "plainLearningRate", "noisyLearningRate", "rolloutPrompts", "rolloutValidationPrompts",
+                               "rolloutSteps", "rolloutLearningRate"},
                       "pretraining options");
     pretraining::WorldPretrainingOptions p;
     p.out_dir = RequireString(env, o.Get("outDir"), "outDir");
@@ -117,8 +118,13 @@ Napi::Value PretrainWorld(const Napi::CallbackInfo& info) {
     p.validation_prompts = OptionalInteger(env, o, "validationPrompts", 1, 500).value_or(p.validation_prompts);
     p.tie_margin = OptionalNumber(env, o, "tieMargin").value_or(p.tie_margin);
     if (!(p.tie_margin >= 0 && p.tie_margin < 1)) throw InvalidArgument("tieMargin must be in [0, 1)");
+    p.rollout_prompts = OptionalInteger(env, o, "rolloutPrompts", 0, 36'056).value_or(p.rollout_prompts);
+    p.rollout_validation_prompts =
+        OptionalInteger(env, o, "rolloutValidationPrompts", 1, 500).value_or(p.rollout_validation_prompts);
+    p.rollout_steps = OptionalInteger(env, o, "rolloutSteps", 1, big).value_or(p.rollout_steps);
     for (auto [key, lr] : {std::pair{"plainLearningRate", &p.plain_learning_rate},
-                           std::pair{"noisyLearningRate", &p.noisy_learning_rate}}) {
+                           std::pair{"noisyLearningRate", &p.noisy_learning_rate},
+                           std::pair{"rolloutLearningRate", &p.rollout_learning_rate}}) {
       *lr = OptionalNumber(env, o, key).value_or(*lr);
       if (!(*lr > 0 && *lr < 1)) throw InvalidArgument(std::string(key) + " must be in (0, 1)");
     }

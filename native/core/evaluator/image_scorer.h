@@ -19,6 +19,16 @@ class ImageScorer {
   // softmax.
   virtual at::Tensor score_images(const at::Tensor& images, const std::vector<std::string>& prompts,
                                   const at::Tensor& timesteps, int64_t max_batch) = 0;
+
+  // SPO's candidates, with their latents at `timesteps` ([B, C, h, w], clean
+  // at t = 0) besides the decoded x0 predictions. A scorer that judges where a
+  // candidate leads rather than how its x0 prediction looks (RolloutScorer)
+  // overrides this; the rest score the images.
+  virtual at::Tensor score_candidates(const at::Tensor& images, const at::Tensor& /*latents*/,
+                                      const std::vector<std::string>& prompts, const at::Tensor& timesteps,
+                                      int64_t max_batch) {
+    return score_images(images, prompts, timesteps, max_batch);
+  }
 };
 
 }  // namespace spo::evaluator

@@ -114,6 +114,13 @@ at::Tensor denoised_pixels(PreferenceModel& model, pipeline::Pipeline& pipe, con
   return at::cat(pixel_parts);
 }
 
+// Each pair's own timestep (clean mode): [rows] int64.
+at::Tensor own_timesteps(const std::vector<PreferencePair>& pairs, const std::vector<int64_t>& rows) {
+  std::vector<int64_t> t;
+  for (int64_t r : rows) t.push_back(pairs[static_cast<size_t>(r)].timestep);
+  return at::tensor(t, at::kLong);
+}
+
 at::Tensor stack_images(const std::vector<PreferencePair>& pairs, const std::vector<int64_t>& rows, bool first) {
   std::vector<at::Tensor> images;
   for (int64_t r : rows) images.push_back((first ? pairs[r].image_0 : pairs[r].image_1).to(at::kFloat));
@@ -146,6 +153,7 @@ void check_pairs(const std::vector<PreferencePair>& pairs, const std::string& wh
     const auto& p = pairs[i];
     const std::string where = what + " pair " + std::to_string(i);
     require(p.label_0 == 0.0 || p.label_0 == 0.5 || p.label_0 == 1.0, where + ": the label must be 0, 1 or a tie");
+    require(p.timestep >= 0 && p.timestep < kTrainTimesteps, where + ": the timestep must be in [0, 1000)");
     for (const at::Tensor* img : {&p.image_0, &p.image_1}) {
       require(img->defined() && img->dim() == 3 && img->size(0) == 3,
               where + ": images must be [3, height, width], got " +
@@ -172,6 +180,10 @@ ValidationReport validate_preference_model(PreferenceModel& model, pipeline::Pip
   for (size_t ti = 0; ti < timesteps.size(); ++ti) {
     const int64_t t_value = timesteps[ti];
     require(t_value >= 0 && t_value < kTrainTimesteps, "validation timesteps must be in [0, 1000)");
+    if (clean && ti > 0) {  // each pair at its own timestep: one figure
+      report.accuracy.push_back(report.accuracy.front());
+      continue;
+    }
     int64_t right = 0, counted = 0;
     for (int64_t s = 0; s < n; s += chunk) {
       std::vector<int64_t> rows;
@@ -182,7 +194,7 @@ ValidationReport validate_preference_model(PreferenceModel& model, pipeline::Pip
       }
       // The same noise for every t, so accuracies across t differ only by t.
       auto gen = generator(seed, kValidation, static_cast<uint64_t>(s));
-      auto t = at::full({static_cast<int64_t>(rows.size())}, clean ? 0 : t_value, at::kLong);
+      auto t = clean ? own_timesteps(pairs, rows) : at::full({static_cast<int64_t>(rows.size())}, t_value, at::kLong);
       auto images_0 = stack_images(pairs, rows, true);
       const auto draws = draw_denoise(pipe, static_cast<int64_t>(rows.size()), images_0.size(2), images_0.size(3), gen,
                                       max_batch, clean);
@@ -324,8 +336,7 @@ PreferenceTrainingResult train_preference_model(PreferenceModel& model, pipeline
       }
       // Every draw of the global batch (t, VAE samples, noise), as one process makes them.
       auto gen = generator(o.seed, kStep, static_cast<uint64_t>(step));
-      auto t_all = o.clean ? at::zeros({global_batch}, at::kLong)
-                           : at::randint(0, kTrainTimesteps, {global_batch}, gen, at::kLong);
+      auto t_all = o.clean ? own_timesteps(train, rows) : at::randint(0, kTrainTimesteps, {global_batch}, gen, at::kLong);
       const auto& first = train[rows[0]].image_0;
       const auto draws_all = draw_denoise(pipe, global_batch, first.size(1), first.size(2), gen, o.max_batch, o.clean);
       // This rank's contiguous slice of the global batch.

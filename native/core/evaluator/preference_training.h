@@ -25,6 +25,9 @@ struct PreferencePair {
   std::string prompt;
   at::Tensor image_0, image_1;  // [3, H, W] in [-1, 1]; every pair of a set has the same size
   double label_0 = 0.5;         // probability image 0 is preferred: 1, 0 or 0.5 (tie)
+  // Clean mode only: the timestep both images are scored at. 0 for final
+  // images; t for decoded x0 predictions of latents at t (rollout pairs).
+  int64_t timestep = 0;
 };
 
 struct PreferenceTrainingOptions {
@@ -43,9 +46,11 @@ struct PreferenceTrainingOptions {
   int64_t checkpoint_every = 0;  // 0: only after the last step (when checkpoint_dir is set)
   bool resume = true;            // continue from checkpoint_dir's latest checkpoint if there is one
   int64_t max_batch = 0;         // > 0: at most this many rows per UNet / VAE / CLIP call
-  // Score the pair images themselves at t = 0 (no noise, no denoiser): how a plain
-  // model (PickScore) is fine-tuned on clean preference pairs. The settings key
-  // of checkpoints includes it, so a clean run never resumes a noised one.
+  // Score the pair images themselves at each pair's own timestep (no noise, no
+  // denoiser): how a plain model (PickScore) is fine-tuned on clean preference
+  // pairs (timestep 0), and how the step-aware model learns from rollout pairs
+  // whose images are already x0 predictions at t. The settings key of
+  // checkpoints includes it, so a clean run never resumes a noised one.
   bool clean = false;
   // Data parallel over W ranks (world size 1: as without). Each step's global
   // batch is batch_size x W pairs, drawn (pairs, t, noise, VAE samples) on
@@ -88,7 +93,8 @@ PreferenceTrainingResult train_preference_model(PreferenceModel& model, pipeline
                                                 const PreferenceTrainingOptions& options, const JobContext& ctx = {});
 
 // Pair accuracy at each timestep on `pairs` (same noise for both images of a pair);
-// `clean`: of the images themselves at t = 0, whatever the timesteps.
+// `clean`: of the images themselves at each pair's own timestep, the same
+// figure reported at every listed timestep.
 ValidationReport validate_preference_model(PreferenceModel& model, pipeline::Pipeline& pipe,
                                            const std::vector<PreferencePair>& pairs,
                                            const std::vector<int64_t>& timesteps, double guidance_scale,

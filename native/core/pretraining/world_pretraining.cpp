@@ -17,6 +17,7 @@
 #include "pretraining/clip_pretraining.h"
 #include "pretraining/diffusion_pretraining.h"
 #include "pretraining/judged_samples.h"
+#include "pretraining/rollout_pairs.h"
 #include "pretraining/vae_pretraining.h"
 #include "pretraining/world_configs.h"
 #include "pretraining/world_tokenizer.h"
@@ -183,7 +184,9 @@ Json pretrain_world(const WorldPretrainingOptions& o, const JobContext& ctx) {
   }
 
   auto train_evaluator = [&](const std::string& name, const std::string& from, models::TimeConditioning mode,
-                             bool clean, int64_t steps, double lr) {
+                             bool clean, int64_t steps, double lr,
+                             const std::vector<evaluator::PreferencePair>& train_pairs,
+                             const std::vector<evaluator::PreferencePair>& validation_pairs) {
     if (stages.done(name)) return;
     evaluator::PreferenceModelOptions mo;
     mo.time_conditioning = mode;
@@ -209,18 +212,60 @@ Json pretrain_world(const WorldPretrainingOptions& o, const JobContext& ctx) {
     Json j{{"steps", to.steps}, {"clean", clean}, {"before", validation_json(before)},
            {"finalLoss", k ? tail / static_cast<double>(k) : 0.0}};
     if (!r.validations.empty()) j["after"] = validation_json(r.validations.back());
+    if (clean && !validation_pairs.empty() && validation_pairs.front().timestep != validation_pairs.back().timestep) {
+      // Pairs at their own timesteps: accuracy per band of t, before and after.
+      auto original = evaluator::PreferenceModel::load(from, mo);
+      for (auto [lo, hi] : {std::pair{0, 1}, std::pair{1, 300}, std::pair{300, 600}, std::pair{600, 1000}}) {
+        std::vector<evaluator::PreferencePair> band;
+        for (const auto& p : validation_pairs)
+          if (p.timestep >= lo && p.timestep < hi) band.push_back(p);
+        if (band.empty()) continue;
+        const std::string key = "t" + std::to_string(lo) + "-" + std::to_string(hi - 1);
+        j["bands"][key]["before"] = validation_json(
+            evaluator::validate_preference_model(*original, *pipe, band, {0}, to.guidance_scale, to.seed, 0, ctx, true));
+        j["bands"][key]["after"] = validation_json(
+            evaluator::validate_preference_model(*model, *pipe, band, {0}, to.guidance_scale, to.seed, 0, ctx, true));
+      }
+    }
     stages.finish(name, j);
   };
   train_evaluator("evaluator-plain", work + "/clip", models::TimeConditioning::Plain, true, o.plain_steps,
-                  o.plain_learning_rate);
+                  o.plain_learning_rate, train_pairs, validation_pairs);
   train_evaluator("evaluator-step-aware", o.out_dir + "/evaluator-plain", models::TimeConditioning::StepAware, false,
-                  o.noisy_steps, o.noisy_learning_rate);
+                  o.noisy_steps, o.noisy_learning_rate, train_pairs, validation_pairs);
   train_evaluator("evaluator-step-agnostic", o.out_dir + "/evaluator-plain", models::TimeConditioning::StepAgnostic,
-                  false, o.noisy_steps, 1e-4);
+                  false, o.noisy_steps, 1e-4, train_pairs, validation_pairs);
+
+  if (o.rollout_prompts > 0) {
+    const std::string train_file = work + "/rollout-pairs-train.safetensors";
+    const std::string validation_file = work + "/rollout-pairs-validation.safetensors";
+    if (!stages.done("rollout-pairs")) {
+      RolloutPairOptions ro;
+      ro.tie_margin = o.tie_margin;
+      ro.seed = o.seed * 11 + 7;
+      RolloutPairStats train_stats, validation_stats;
+      auto train_set = rollout_pairs(*pipe, first_prompts(world::Split::Train, scaled(o.rollout_prompts, o.scale)), ro,
+                                     &train_stats, ctx);
+      ro.seed += 100;
+      auto validation_set = rollout_pairs(
+          *pipe, first_prompts(world::Split::Validation, scaled(o.rollout_validation_prompts, o.scale)), ro,
+          &validation_stats, ctx);
+      save_pair_set(train_file, train_set);
+      save_pair_set(validation_file, validation_set);
+      stages.finish("rollout-pairs", Json{{"train", train_set.size()}, {"trainTies", train_stats.ties},
+                                          {"validation", validation_set.size()},
+                                          {"validationTies", validation_stats.ties}, {"groups", train_stats.groups},
+                                          {"tieMargin", o.tie_margin}, {"k", ro.k}, {"steps", ro.steps}});
+    }
+    if (!stages.done("evaluator-rollout"))
+      train_evaluator("evaluator-rollout", o.out_dir + "/evaluator-step-aware", models::TimeConditioning::StepAware,
+                      true, o.rollout_steps, o.rollout_learning_rate, load_pair_set(train_file),
+                      load_pair_set(validation_file));
+  }
 
   Json report{{"seed", o.seed}, {"scale", o.scale}};
   for (const char* name : {"vae", "diffusion", "base-samples", "pairs", "clip", "evaluator-plain",
-                           "evaluator-step-aware", "evaluator-step-agnostic"})
+                           "evaluator-step-aware", "evaluator-step-agnostic", "rollout-pairs", "evaluator-rollout"})
     if (stages.done(name)) report[name] = stages.figures(name);
   io::write_file_atomic(o.out_dir + "/report.json", report.dump(2) + "\n");
   return report;

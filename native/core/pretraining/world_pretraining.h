@@ -7,6 +7,8 @@
 //   5 plain       preference fine-tune on the clean pairs    -> <out>/evaluator-plain      ("PickScore")
 //   6 step-aware  SPEC.md 4 from the plain model             -> <out>/evaluator-step-aware
 //   7 step-agnostic the same without t                       -> <out>/evaluator-step-agnostic
+//   8 rollout-pairs SPO's candidates judged by where they end  (only with rollout_prompts > 0)
+//   9 rollout     the step-aware model trained on them         -> <out>/evaluator-rollout
 // A finished stage leaves <out>/stages/<name>.json (its figures); a rerun skips
 // it, so an interrupted pretraining continues where it stopped. <out>/report.json
 // gathers every stage's figures at the end.
@@ -40,6 +42,14 @@ struct WorldPretrainingOptions {
   int64_t evaluator_batch = 32;
   int64_t sampling_steps = 10;       // DDIM steps of the base samples (the world's SPO schedule)
   double guidance_scale = 5.0;
+  // Stages 8-9 (off at 0): rollout pairs, SPO's own comparisons (k candidates
+  // from one x_t on the 20-step schedule of the world's SPO preset) labelled
+  // by the judge on where each candidate ends; the step-aware evaluator
+  // trained further on them -> <out>/evaluator-rollout.
+  int64_t rollout_prompts = 0;
+  int64_t rollout_validation_prompts = 100;
+  int64_t rollout_steps = 1000;
+  double rollout_learning_rate = 1e-4;
 };
 
 // Runs the stages not done yet; returns the report (also written to <out>/report.json).

@@ -126,8 +126,8 @@ SamplingRound run_sampling_round(pipeline::Pipeline& pipe, evaluator::ImageScore
     // Score every candidate at its own timestep (clean latents at t = 0).
     const int64_t score_t = last ? 0 : res.prev_timestep;
     auto images = res.images.flatten(0, 1);  // [rows * per_row, 3, H, W]
-    auto scores = judge.score_images(images, repeat_each(rows_prompts, per_row),
-                                     at::full({images.size(0)}, score_t, at::kLong), s.max_batch)
+    auto scores = judge.score_candidates(images, res.candidates.flatten(0, 1), repeat_each(rows_prompts, per_row),
+                                         at::full({images.size(0)}, score_t, at::kLong), s.max_batch)
                       .view({P, s.k});
     st.images_scored += images.size(0);
     auto chain = res.chain.view({P, s.k, j, x.size(1), x.size(2), x.size(3)});

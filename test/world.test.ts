@@ -82,7 +82,27 @@ describe('the judge as an oracle step evaluator', () => {
     }
   }, 300_000);
 
+  it('judges where each candidate ends with { rollout: true }', async () => {
+    expect(() => new WorldJudgeScorer(10, { rollout: 'yes' as never })).toThrow(InvalidArgumentError);
+    expect(new WorldJudgeScorer().rollout).toBe(false);
+    const pipeline = await Pipeline.load(path.join(shapesWorldAssets(), 'base'));
+    try {
+      const trainer = new Trainer({
+        pipeline, evaluator: new WorldJudgeScorer(10, { rollout: true }), prompts: worldPrompts('train').slice(0, 8),
+        steps: 6, divertStartStep: 2, k: 2, sampleBatchSize: 2, trainBatchSize: 4, threshold: 0, maxRounds: 1,
+      });
+      const r = await trainer.train();
+      expect(r.pairsKept + r.pairsTied).toBe(8);
+      // Candidates of one step end in different final images, which the judge tells apart.
+      expect(r.pairsKept).toBeGreaterThan(0);
+    } finally {
+      pipeline.dispose();
+    }
+  }, 300_000);
+
   it('refuses pretraining options out of range before any work', async () => {
+    await expect(pretrainWorld({ outDir: path.join(work, 'never'), rolloutValidationPrompts: 501 })).rejects.toThrow(/rolloutValidationPrompts/);
+    await expect(pretrainWorld({ outDir: path.join(work, 'never'), rolloutLearningRate: 2 })).rejects.toThrow(/rolloutLearningRate/);
     await expect(pretrainWorld({ outDir: path.join(work, 'never'), tieMargin: 2 })).rejects.toThrow(/tieMargin/);
     await expect(pretrainWorld({ outDir: path.join(work, 'never'), plainLearningRate: -1 })).rejects.toThrow(/plainLearningRate/);
     await expect(pretrainWorld({ outDir: path.join(work, 'never'), validationPrompts: 501 })).rejects.toThrow(/validationPrompts/);

@@ -162,14 +162,19 @@ TEST(WorldPretraining, TinyRunProducesLoadableModelsAndResumes) {
   o.clip_batch = 8;
   o.evaluator_batch = 2;
   o.sampling_steps = 2;
+  o.rollout_prompts = 500;  // scaled: 1 train and 1 validation prompt
   std::vector<std::string> stages;
   JobContext ctx(std::make_shared<std::atomic<bool>>(false), [&](const ProgressEvent& e) {
     if (stages.empty() || stages.back() != e.stage) stages.push_back(e.stage);
   });
   auto report = pretrain_world(o, ctx);
   for (const char* name : {"vae", "diffusion", "base-samples", "pairs", "clip", "evaluator-plain",
-                           "evaluator-step-aware", "evaluator-step-agnostic"})
+                           "evaluator-step-aware", "evaluator-step-agnostic", "rollout-pairs", "evaluator-rollout"})
     EXPECT_TRUE(report.contains(name)) << name;
+  // One trajectory of the 20-step schedule branching at 16 steps, 4 candidates: 16 x 6 pairs.
+  EXPECT_EQ(report["rollout-pairs"]["train"].get<int64_t>(), 16 * 6);
+  EXPECT_EQ(evaluator::PreferenceModel::load(dir + "/evaluator-rollout")->time_conditioning(),
+            models::TimeConditioning::StepAware);
   EXPECT_GT(report["vae"]["scalingFactor"].get<double>(), 0.0);
   EXPECT_NE(std::find(stages.begin(), stages.end(), "diffusion"), stages.end());
   auto pipe = pipeline::Pipeline::load(dir + "/base");

@@ -85,19 +85,23 @@ describe('the judge as an oracle step evaluator', () => {
   it('judges where each candidate ends with { rollout: true }', async () => {
     expect(() => new WorldJudgeScorer(10, { rollout: 'yes' as never })).toThrow(InvalidArgumentError);
     expect(new WorldJudgeScorer().rollout).toBe(false);
-    const pipeline = await Pipeline.load(path.join(shapesWorldAssets(), 'base'));
-    try {
-      const trainer = new Trainer({
-        pipeline, evaluator: new WorldJudgeScorer(10, { rollout: true }), prompts: worldPrompts('train').slice(0, 8),
-        steps: 6, divertStartStep: 2, k: 2, sampleBatchSize: 2, trainBatchSize: 4, threshold: 0, maxRounds: 1,
-      });
-      const r = await trainer.train();
-      expect(r.pairsKept + r.pairsTied).toBe(8);
-      // Candidates of one step end in different final images, which the judge tells apart.
-      expect(r.pairsKept).toBeGreaterThan(0);
-    } finally {
-      pipeline.dispose();
-    }
+    const run = async (rollout: boolean) => {
+      const pipeline = await Pipeline.load(path.join(shapesWorldAssets(), 'base'));
+      try {
+        return await new Trainer({
+          pipeline, evaluator: new WorldJudgeScorer(10, { rollout }), prompts: worldPrompts('train').slice(0, 8),
+          steps: 6, divertStartStep: 2, k: 2, sampleBatchSize: 2, trainBatchSize: 4, threshold: 0, maxRounds: 1,
+        }).train();
+      } finally {
+        pipeline.dispose();
+      }
+    };
+    const [judged, rolled] = [await run(false), await run(true)];
+    expect(rolled.pairsKept + rolled.pairsTied).toBe(8);
+    // Candidates of one step end in different final images, which the judge tells apart.
+    expect(rolled.pairsKept).toBeGreaterThan(0);
+    // Same seeds, other verdicts: some pair's winner differs, so the second update's loss does.
+    expect(rolled.losses).not.toEqual(judged.losses);
   }, 300_000);
 
   it('refuses pretraining options out of range before any work', async () => {

@@ -22,7 +22,7 @@ TEST(RolloutPairs, OneGroupPerBranchStepLabelledByWhereTheCandidatesEnd) {
   o.k = 3;
   o.divert_start_step = 2;
   o.prompts_per_round = 2;
-  o.tie_margin = 0.02;
+  o.tie_margin = 0.0;  // every difference decides, so the last step's labels below are not all ties
   const std::vector<std::string> prompts = {"a red circle on the left", "a green triangle below a yellow circle"};
   RolloutPairStats stats;
   auto pairs = rollout_pairs(*pipe, prompts, o, &stats, {});
@@ -35,7 +35,7 @@ TEST(RolloutPairs, OneGroupPerBranchStepLabelledByWhereTheCandidatesEnd) {
   std::set<int64_t> allowed = {0};  // candidates sit at prev(t) of a branch step, 0 after the last
   for (int64_t i = o.divert_start_step; i + 1 < o.steps; ++i) allowed.insert(scheduler.timesteps()[i + 1]);
   std::set<int64_t> seen;
-  int64_t ties = 0, checked = 0;
+  int64_t ties = 0, checked = 0, decided = 0;
   for (const auto& p : pairs) {
     seen.insert(p.timestep);
     ASSERT_EQ(p.image_0.sizes(), (at::IntArrayRef{3, 32, 32}));
@@ -47,9 +47,11 @@ TEST(RolloutPairs, OneGroupPerBranchStepLabelledByWhereTheCandidatesEnd) {
     const double expected = label == world::PairLabel::First ? 1.0 : label == world::PairLabel::Second ? 0.0 : 0.5;
     EXPECT_EQ(p.label_0, expected) << p.prompt;
     ++checked;
+    decided += expected != 0.5;
   }
   EXPECT_EQ(seen, allowed);
   EXPECT_EQ(checked, 2 * 3);
+  EXPECT_GT(decided, 0) << "every final pair tied: the labels' direction went unchecked";
   EXPECT_EQ(ties, stats.ties);
 
   const auto path = (std::filesystem::temp_directory_path() / "spo_rollout_pairs_test.safetensors").string();

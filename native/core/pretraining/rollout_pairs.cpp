@@ -1,5 +1,6 @@
 #include "pretraining/rollout_pairs.h"
 
+#include <cmath>
 #include <nlohmann/json.hpp>
 
 #include "evaluator/rollout_scorer.h"
@@ -7,6 +8,7 @@
 #include "pretraining/world_dataset.h"
 #include "runtime/errors.h"
 #include "spo/sampling_round.h"
+#include "world/judge.h"
 #include "world/judge_scorer.h"
 
 namespace spo::pretraining {
@@ -95,6 +97,24 @@ std::vector<evaluator::PreferencePair> rollout_pairs(pipeline::Pipeline& pipe, c
 }  // namespace spo::pretraining
 
 namespace spo::pretraining {
+
+std::vector<BandAccuracy> judge_reads_x0(const std::vector<evaluator::PreferencePair>& pairs) {
+  std::vector<BandAccuracy> bands = {{0, 1}, {1, 300}, {300, 600}, {600, 1000}};
+  std::vector<double> right(bands.size(), 0.0);
+  for (const auto& p : pairs) {
+    if (p.label_0 == 0.5) continue;
+    for (size_t b = 0; b < bands.size(); ++b) {
+      if (p.timestep < bands[b].lo || p.timestep >= bands[b].hi) continue;
+      const auto scene = world::parse_prompt(p.prompt);
+      const double d = world::judge(p.image_0, scene).total - world::judge(p.image_1, scene).total;
+      right[b] += d == 0 ? 0.5 : ((d > 0) == (p.label_0 > 0.5) ? 1.0 : 0.0);
+      ++bands[b].pairs;
+    }
+  }
+  for (size_t b = 0; b < bands.size(); ++b)
+    bands[b].accuracy = bands[b].pairs ? right[b] / static_cast<double>(bands[b].pairs) : NAN;
+  return bands;
+}
 
 void save_pair_set(const std::string& path, const std::vector<evaluator::PreferencePair>& pairs) {
   evaluator::check_pairs(pairs, "save pair set");

@@ -41,6 +41,19 @@ std::vector<evaluator::PreferencePair> rollout_pairs(pipeline::Pipeline& pipe, c
 
 namespace spo::pretraining {
 
+// Can a noisy step's outcome be read from its x0 prediction at all? The
+// judge itself, given only each decided pair's two x0-prediction images, picks
+// the one that ends better this often (equal totals count half), per band of
+// t: [0, 1) (final images: 1 by construction), [1, 300), [300, 600),
+// [600, 1000). Near 0.5, no step evaluator that reads x0 predictions can
+// guide SPO at those steps (docs/SHAPES_WORLD.md).
+struct BandAccuracy {
+  int64_t lo = 0, hi = 0;  // timesteps [lo, hi)
+  int64_t pairs = 0;       // decided pairs in the band
+  double accuracy = 0.0;   // NaN without pairs
+};
+std::vector<BandAccuracy> judge_reads_x0(const std::vector<evaluator::PreferencePair>& pairs);
+
 // A pair set kept between pretraining stages (rollout pairs cost minutes):
 // safetensors with images [N, 2, 3, H, W] F16, labels [N] F32 (label_0),
 // timesteps [N] I64 and the prompts as JSON in the metadata.

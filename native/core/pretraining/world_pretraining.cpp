@@ -250,12 +250,17 @@ Json pretrain_world(const WorldPretrainingOptions& o, const JobContext& ctx) {
       auto validation_set = rollout_pairs(
           *pipe, first_prompts(world::Split::Validation, scaled(o.rollout_validation_prompts, o.scale)), ro,
           &validation_stats, ctx);
+      Json readable;
+      for (const auto& band : judge_reads_x0(validation_set))
+        readable["t" + std::to_string(band.lo) + "-" + std::to_string(band.hi - 1)] =
+            Json{{"pairs", band.pairs}, {"accuracy", band.pairs ? Json(band.accuracy) : Json(nullptr)}};
       save_pair_set(train_file, train_set);
       save_pair_set(validation_file, validation_set);
       stages.finish("rollout-pairs", Json{{"train", train_set.size()}, {"trainTies", train_stats.ties},
                                           {"validation", validation_set.size()},
                                           {"validationTies", validation_stats.ties}, {"groups", train_stats.groups},
-                                          {"tieMargin", o.tie_margin}, {"k", ro.k}, {"steps", ro.steps}});
+                                          {"tieMargin", o.tie_margin}, {"k", ro.k}, {"steps", ro.steps},
+                                          {"judgeReadsX0", readable}});
     }
     if (!stages.done("evaluator-rollout")) {
       // Ties are most rollout pairs (84% at margin 0.02). Trained with them the

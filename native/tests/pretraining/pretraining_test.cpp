@@ -173,6 +173,7 @@ TEST(WorldPretraining, TinyRunProducesLoadableModelsAndResumes) {
     EXPECT_TRUE(report.contains(name)) << name;
   // One trajectory of the 20-step schedule branching at 16 steps, 4 candidates: 16 x 6 pairs.
   EXPECT_EQ(report["rollout-pairs"]["train"].get<int64_t>(), 16 * 6);
+  EXPECT_EQ(report["rollout-pairs"]["judgeReadsX0"].size(), 4u);
   EXPECT_EQ(evaluator::PreferenceModel::load(dir + "/evaluator-rollout")->time_conditioning(),
             models::TimeConditioning::StepAware);
   EXPECT_GT(report["vae"]["scalingFactor"].get<double>(), 0.0);

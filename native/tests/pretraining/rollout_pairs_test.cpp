@@ -52,6 +52,15 @@ TEST(RolloutPairs, OneGroupPerBranchStepLabelledByWhereTheCandidatesEnd) {
   EXPECT_EQ(seen, allowed);
   EXPECT_EQ(checked, 2 * 3);
   EXPECT_GT(decided, 0) << "every final pair tied: the labels' direction went unchecked";
+
+  // The judge reading the images: final images are exactly what labelled them.
+  const auto bands = judge_reads_x0(pairs);
+  ASSERT_EQ(bands.size(), 4u);
+  EXPECT_EQ(bands[0].pairs, decided);
+  EXPECT_EQ(bands[0].accuracy, 1.0);
+  int64_t in_bands = 0;
+  for (const auto& b : bands) in_bands += b.pairs;
+  EXPECT_EQ(in_bands, static_cast<int64_t>(pairs.size()) - ties);
   EXPECT_EQ(ties, stats.ties);
 
   const auto path = (std::filesystem::temp_directory_path() / "spo_rollout_pairs_test.safetensors").string();

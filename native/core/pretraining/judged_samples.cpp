@@ -61,11 +61,7 @@ std::vector<evaluator::PreferencePair> judged_pairs(pipeline::Pipeline& pipe, co
     p.prompt = prompts[i];
     p.image_0 = first.images[static_cast<int64_t>(i)];
     p.image_1 = second.images[static_cast<int64_t>(i)];
-    switch (world::label_pair(first.scores[i], second.scores[i], tie_margin)) {
-      case world::PairLabel::First: p.label_0 = 1.0; break;
-      case world::PairLabel::Second: p.label_0 = 0.0; break;
-      case world::PairLabel::Tie: p.label_0 = 0.5; break;
-    }
+    p.label_0 = world::label_probability(world::label_pair(first.scores[i], second.scores[i], tie_margin));
     pairs.push_back(std::move(p));
   }
   return pairs;

@@ -80,8 +80,7 @@ std::vector<evaluator::PreferencePair> rollout_pairs(pipeline::Pipeline& pipe, c
             p.image_0 = call.images[a];
             p.image_1 = call.images[b];
             p.timestep = call.timesteps[a].item<int64_t>();
-            const double d = static_cast<double>(tot[a]) - static_cast<double>(tot[b]);
-            p.label_0 = std::abs(d) < o.tie_margin || d == 0 ? 0.5 : (d > 0 ? 1.0 : 0.0);
+            p.label_0 = world::label_probability(world::label_totals(tot[a], tot[b], o.tie_margin));
             if (p.label_0 == 0.5) ++local.ties;
             pairs.push_back(std::move(p));
           }

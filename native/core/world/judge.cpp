@@ -286,9 +286,22 @@ JudgeScore judge(const at::Tensor& image, const Scene& scene) {
 }
 
 PairLabel label_pair(const JudgeScore& a, const JudgeScore& b, double tie_margin) {
+  return label_totals(a.total, b.total, tie_margin);
+}
+
+PairLabel label_totals(double a, double b, double tie_margin) {
   require(std::isfinite(tie_margin) && tie_margin >= 0, "label_pair: tie_margin must be finite and >= 0");
-  if (a.total == b.total || std::abs(a.total - b.total) < tie_margin) return PairLabel::Tie;
-  return a.total > b.total ? PairLabel::First : PairLabel::Second;
+  if (a == b || std::abs(a - b) < tie_margin) return PairLabel::Tie;
+  return a > b ? PairLabel::First : PairLabel::Second;
+}
+
+double label_probability(PairLabel label) {
+  switch (label) {
+    case PairLabel::First: return 1.0;
+    case PairLabel::Second: return 0.0;
+    case PairLabel::Tie: break;
+  }
+  return 0.5;
 }
 
 }  // namespace spo::world

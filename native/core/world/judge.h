@@ -58,5 +58,9 @@ enum class PairLabel { First, Second, Tie };
 // (equal totals are always a tie).
 // tie_margin must be finite and >= 0.
 PairLabel label_pair(const JudgeScore& a, const JudgeScore& b, double tie_margin);
+// The same rule on two totals (what a scorer returns).
+PairLabel label_totals(double a, double b, double tie_margin);
+// 1, 0 or 0.5 (tie): the probability that the first is preferred, as preference pairs store it.
+double label_probability(PairLabel label);
 
 }  // namespace spo::world

@@ -2,6 +2,7 @@
 // same seeds, judge every image, and summarise with 95% intervals. Shared by
 // `spo demo` and `spo experiment`.
 import { Image, imagesToTensor } from './image';
+import type { Tensor } from './tensor';
 import type { JobOptions } from './jobs';
 import { Sampler, type Pipeline } from './pipeline';
 import { judgeWorld, type JudgeScore } from './world';
@@ -68,6 +69,61 @@ export function pairedDifference(before: readonly JudgeScore[], after: readonly 
 
 export function formatInterval(i: Interval, digits = 3): string {
   return `${i.mean.toFixed(digits)} ± ${i.half.toFixed(digits)}`;
+}
+
+/** The four relations and what each becomes reversed and on the other axis (the grammar's exact words). */
+const relations = {
+  ' above ': { reversed: ' below ', otherAxis: [' to the left of ', ' to the right of '] },
+  ' below ': { reversed: ' above ', otherAxis: [' to the left of ', ' to the right of '] },
+  ' to the left of ': { reversed: ' to the right of ', otherAxis: [' above ', ' below '] },
+  ' to the right of ': { reversed: ' to the left of ', otherAxis: [' above ', ' below '] },
+} as const;
+
+/**
+ * How a set of images follows its prompts' spatial words, read by the judge's
+ * placement part. Relation prompts ("X above Y"): `followed` when the relation
+ * holds; `reversed` when the opposite one holds ("X below Y"); `otherAxis` when a
+ * relation on the other axis holds ("X left of Y"); `neither` when none can be
+ * read (an object missing, or the two on top of each other). A model that
+ * ignores relation words lands near 25 / 25 / 50 %. Only relation prompts whose
+ * two objects differ in colour count: with one colour the judge may match the
+ * blobs either way round, so a reversed layout could read as followed.
+ * Position prompts ("X on the left"): `followed` or not.
+ */
+export interface SpatialBreakdown {
+  relation: { prompts: number; followed: number; reversed: number; otherAxis: number; neither: number };
+  position: { prompts: number; followed: number };
+}
+
+export function spatialBreakdown(images: Tensor, prompts: readonly string[]): SpatialBreakdown {
+  const out: SpatialBreakdown = {
+    relation: { prompts: 0, followed: 0, reversed: 0, otherAxis: 0, neither: 0 },
+    position: { prompts: 0, followed: 0 },
+  };
+  const holds = (score: JudgeScore | undefined) => score !== undefined && score.place >= 1;
+  const stated = judgeWorld(images, [...prompts]);
+  // The same images judged against each prompt restated with another relation (one judge call per variant).
+  const variant = (pick: (words: (typeof relations)[keyof typeof relations]) => string) => judgeWorld(images, prompts.map((p) => {
+    const word = (Object.keys(relations) as (keyof typeof relations)[]).find((w) => p.includes(w));
+    return word ? p.replace(word, pick(relations[word])) : p;
+  }));
+  const reversed = variant((w) => w.reversed), other0 = variant((w) => w.otherAxis[0]), other1 = variant((w) => w.otherAxis[1]);
+  const colours = (p: string) => p.match(/\b(red|green|blue|yellow|purple|orange|cyan|pink)\b/g) ?? [];
+  prompts.forEach((p, i) => {
+    if (Object.keys(relations).some((w) => p.includes(w))) {
+      const [first, second] = colours(p);
+      if (first === second) return;
+      out.relation.prompts++;
+      if (holds(stated[i])) out.relation.followed++;
+      else if (holds(reversed[i])) out.relation.reversed++;
+      else if (holds(other0[i]) || holds(other1[i])) out.relation.otherAxis++;
+      else out.relation.neither++;
+    } else if (/ (on the|at the|in the) /.test(p)) {
+      out.position.prompts++;
+      if (holds(stated[i])) out.position.followed++;
+    }
+  });
+  return out;
 }
 
 /**

@@ -10,6 +10,7 @@ import {
   Evaluator, InvalidArgumentError, Pipeline, Trainer, WorldJudgeScorer, judgeWorld, pretrainWorld, renderWorld,
   shapesWorldAssets, worldPrompts, worldSplitOf,
 } from '../dist/index.js';
+import { spatialBreakdown } from '../dist/world-eval.js';
 
 const cli = path.resolve(__dirname, '..', 'dist', 'cli', 'main.js');
 const spo = (...args: string[]) => spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', timeout: 900_000 });
@@ -41,6 +42,36 @@ describe('the shapes world', () => {
     expect(noisy!.total).toBeLessThan(0.2);
     expect(() => judgeWorld(image, [prompt, prompt])).toThrow(/1 images but 2 prompts/);
     expect(() => judgeWorld(image, ['a plaid hexagon'])).toThrow(InvalidArgumentError);
+  });
+
+  it('reads which spatial words renders follow: stated, reversed, on the other axis, or a position', () => {
+    const batch = (prompts: string[]) => {
+      const images = prompts.map((p, i) => renderWorld(p, 32, 100 + i));
+      const data = new Float32Array(images.length * 3 * 32 * 32);
+      images.forEach((img, i) => data.set(img.data, i * 3 * 32 * 32));
+      return { data, shape: [images.length, 3, 32, 32] };
+    };
+    const twoColours = (p: string) => new Set(p.match(/\b(red|green|blue|yellow|purple|orange|cyan|pink)\b/g)).size === 2;
+    const relation = worldPrompts('test').filter(twoColours);
+    const stated = relation.filter((p) => / (above|below) /.test(p)).slice(0, 6)
+      .concat(relation.filter((p) => / to the (left|right) of /.test(p)).slice(0, 6));
+    const swap = (p: string, a: string, b: string) => p.includes(a) ? p.replace(a, b) : p.replace(b, a);
+    const reversed = stated.map((p) => swap(swap(p, ' above ', ' below '), ' to the left of ', ' to the right of '));
+    const perpendicular = stated.map((p) => (/ (above|below) /.test(p)
+      ? p.replace(/ (above|below) /, ' to the left of ') : p.replace(/ to the (left|right) of /, ' above ')));
+    const positions = worldPrompts('train').filter((p) => / on the left$/.test(p)).slice(0, 4);
+    const prompts = [...stated, ...stated, ...stated, ...positions, ...positions];
+    const images = batch([...stated, ...reversed, ...perpendicular, ...positions, ...positions.map((p) => p.replace('left', 'right'))]);
+    const all = spatialBreakdown(images, prompts);
+    // Each rendered layout read against the stated prompt lands in its own category.
+    expect(all.relation).toEqual({ prompts: 36, followed: 12, reversed: 12, otherAxis: 12, neither: 0 });
+    expect(all.position).toEqual({ prompts: 8, followed: 4 });
+    // One colour twice: the judge could match the blobs either way round, so the prompt is left out.
+    const oneColour = worldPrompts('test').find((p) => / above /.test(p) && !twoColours(p))!;
+    expect(spatialBreakdown(batch([oneColour]), [oneColour]).relation.prompts).toBe(0);
+    // A blank image shows no objects: nothing can be read.
+    const blank = { data: new Float32Array(3 * 32 * 32).fill(0.9), shape: [1, 3, 32, 32] };
+    expect(spatialBreakdown(blank, [stated[0]!]).relation).toEqual({ prompts: 1, followed: 0, reversed: 0, otherAxis: 0, neither: 1 });
   });
 
   it('ships loadable models: a diffusers pipeline and the three evaluators', async () => {
@@ -127,6 +158,20 @@ describe('spo demo', () => {
       expect(row.before.n).toBe(4);
       // Paired: the difference's mean is the difference of the means.
       expect(row.difference.mean).toBeCloseTo(row.after.mean - row.before.mean, 9);
+    }
+    // The spatial reading covers the relation prompts with two colours, each image in one category,
+    // and the position prompts (the first test prompts are one-object ones: 2 positions, no relation).
+    const positions = worldPrompts('test').slice(0, 4).filter((p) => / (on the|at the|in the) /.test(p)).length;
+    expect(positions).toBe(2);
+    const relations = worldPrompts('test').slice(0, 4)
+      .filter((p) => / (above|below|to the left of|to the right of) /.test(p))
+      .filter((p) => new Set(p.match(/\b(red|green|blue|yellow|purple|orange|cyan|pink)\b/g)).size === 2).length;
+    for (const side of [summary.spatial.before, summary.spatial.after]) {
+      const r = side.relation;
+      expect(r.prompts).toBe(relations);
+      expect(r.followed + r.reversed + r.otherAxis + r.neither).toBe(relations);
+      expect(side.position.prompts).toBe(positions);
+      expect(side.position.followed).toBeLessThanOrEqual(positions);
     }
     const png = PNG.sync.read(readFileSync(path.join(out, 'before-after.png')));
     expect([png.width, png.height]).toEqual([2 * 128 + 3 * 4, 4 * 128 + 5 * 4]);

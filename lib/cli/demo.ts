@@ -8,7 +8,10 @@ import { Evaluator } from '../evaluator';
 import { Pipeline } from '../pipeline';
 import { Trainer } from '../trainer';
 import { worldPrompts, shapesWorldAssets, SHAPES_WORLD_SPO } from '../world';
-import { formatInterval, imageGrid, pairedDifference, partInterval, sampleAndJudge, type JudgePart } from '../world-eval';
+import { imagesToTensor } from '../image';
+import {
+  formatInterval, imageGrid, pairedDifference, partInterval, sampleAndJudge, spatialBreakdown, type JudgePart,
+} from '../world-eval';
 
 export interface DemoOptions {
   assets?: string;
@@ -58,6 +61,11 @@ export async function runDemo(opts: DemoOptions, signal?: AbortSignal): Promise<
     after: partInterval(after.scores, part),
     difference: pairedDifference(before.scores, after.scores, part),
   }));
+  // Whether the images follow the prompts' spatial words: the base model's main failure.
+  const spatial = {
+    before: spatialBreakdown(imagesToTensor(before.images), test),
+    after: spatialBreakdown(imagesToTensor(after.images), test),
+  };
   await mkdir(opts.out, { recursive: true });
   const grid = imageGrid([before.images.slice(0, 16), after.images.slice(0, 16)]);
   const gridFile = path.join(opts.out, 'before-after.png');
@@ -65,7 +73,7 @@ export async function runDemo(opts: DemoOptions, signal?: AbortSignal): Promise<
   const summary = {
     assets, testPrompts: test.length, seed: opts.seed, rounds: opts.rounds, settings: SHAPES_WORLD_SPO,
     pairsKept: result.pairsKept, optimizerSteps: result.optimizerSteps, seconds: (performance.now() - started) / 1000,
-    table, grid: gridFile, gridPrompts: test.slice(0, 16),
+    table, spatial, grid: gridFile, gridPrompts: test.slice(0, 16),
   };
   await writeFile(path.join(opts.out, 'summary.json'), `${JSON.stringify(summary, null, 2)}\n`);
   if (opts.json) {
@@ -77,6 +85,15 @@ export async function runDemo(opts: DemoOptions, signal?: AbortSignal): Promise<
     for (const row of table) {
       log(`  ${row.part.padEnd(10)}  ${formatInterval(row.before).padEnd(16)}  ${formatInterval(row.after).padEnd(16)}  ${formatInterval(row.difference)}`);
     }
+    log('');
+    const rel = (b: typeof spatial.before) => {
+      const r = b.relation, readable = r.prompts - r.neither;
+      const pct = (n: number) => `${Math.round((100 * n) / Math.max(1, readable))}%`;
+      return `${readable} readable: followed ${pct(r.followed)}, reversed ${pct(r.reversed)}, other axis ${pct(r.otherAxis)}`;
+    };
+    log(`relations (${spatial.before.relation.prompts} prompts with two colours; a model ignoring the word reads 25 / 25 / 50%):`);
+    log(`  before: ${rel(spatial.before)}`);
+    log(`  after:  ${rel(spatial.after)}`);
     log('');
     log(`grid: ${gridFile} (left: before, right: after; rows: the first 16 test prompts, in ${path.join(opts.out, 'summary.json')})`);
     log(`time: ${elapsed()}`);

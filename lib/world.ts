@@ -45,6 +45,12 @@ export interface WorldPretrainingOptions {
   /** Where the models go: base/ (a diffusers pipeline), evaluator-{plain,step-aware,step-agnostic}/, report.json. */
   outDir: string;
   seed?: number;
+  /**
+   * The base model's parametrisation, fixed when outDir is first made: 'epsilon'
+   * (SD-1.5; the shipped models) or 'v_prediction' (SD-2.x), whose loss at high
+   * noise rewards taking the layout from the prompt (docs/SHAPES_WORLD.md item 6).
+   */
+  prediction?: 'epsilon' | 'v_prediction';
   /** Multiplies every stage's steps and sample counts (1 = the shipped models; tests use ~0.01). */
   scale?: number;
   vaeSteps?: number;

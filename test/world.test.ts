@@ -141,6 +141,7 @@ describe('the judge as an oracle step evaluator', () => {
     await expect(pretrainWorld({ outDir: path.join(work, 'never'), tieMargin: 2 })).rejects.toThrow(/tieMargin/);
     await expect(pretrainWorld({ outDir: path.join(work, 'never'), plainLearningRate: -1 })).rejects.toThrow(/plainLearningRate/);
     await expect(pretrainWorld({ outDir: path.join(work, 'never'), validationPrompts: 501 })).rejects.toThrow(/validationPrompts/);
+    await expect(pretrainWorld({ outDir: path.join(work, 'never'), prediction: 'sample' as never })).rejects.toThrow(/prediction/);
     expect(existsSync(path.join(work, 'never'))).toBe(false);
   });
 });

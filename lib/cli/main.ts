@@ -102,12 +102,18 @@ program
 
 const repeat = (v: string, all: string[] = []) => [...all, v];
 
+const predictionType = (v: string) => {
+  if (v !== 'epsilon' && v !== 'v_prediction') throw new CliArgError("must be 'epsilon' or 'v_prediction'");
+  return v;
+};
+
 program
   .command('pretrain-world')
   .description("train the shapes world's tiny models from scratch (what assets/shapes-world holds); finished stages are skipped")
   .requiredOption('--out <dir>', 'output folder (base/, evaluator-*/, report.json)')
   .option('--seed <n>', 'random seed', number('seed', { integer: true, min: 0, max: Number.MAX_SAFE_INTEGER }), 1)
   .option('--scale <x>', "multiplies every stage's steps and samples (quick checks: 0.01)", number('scale', { min: 1e-4, max: 100 }), 1)
+  .option('--prediction <type>', "the base model's parametrisation: epsilon (SD-1.5, the shipped models) or v_prediction (SD-2.x)", predictionType, 'epsilon')
   .option('--vae-steps <n>', 'VAE steps (default 300)', number('vae-steps', { integer: true, min: 1 }))
   .option('--diffusion-steps <n>', 'text encoder + UNet steps (default 3600)', number('diffusion-steps', { integer: true, min: 1 }))
   .option('--pair-prompts <n>', 'train prompts sampled twice and judged (default 1500)', number('pair-prompts', { integer: true, min: 1 }))
@@ -126,7 +132,7 @@ program
     const controller = new AbortController();
     process.once('SIGINT', () => controller.abort());
     process.exitCode = await runPretrainWorld({
-      outDir: opts.out, seed: opts.seed, scale: opts.scale, vaeSteps: opts.vaeSteps, diffusionSteps: opts.diffusionSteps,
+      outDir: opts.out, seed: opts.seed, scale: opts.scale, prediction: opts.prediction, vaeSteps: opts.vaeSteps, diffusionSteps: opts.diffusionSteps,
       pairPrompts: opts.pairPrompts, clipSteps: opts.clipSteps, plainSteps: opts.plainSteps, noisySteps: opts.noisySteps,
       validationPrompts: opts.validationPrompts, tieMargin: opts.tieMargin, plainLearningRate: opts.plainLr,
       noisyLearningRate: opts.noisyLr, rolloutPrompts: opts.rolloutPrompts,

@@ -31,7 +31,9 @@ def main() -> None:
     text = CLIPTextModel.from_pretrained(f"{args.base}/text_encoder").eval()
     unet = UNet2DConditionModel.from_pretrained(f"{args.base}/unet").eval()
     vae = AutoencoderKL.from_pretrained(f"{args.base}/vae").eval()
-    alpha_bar = DDIMScheduler.from_pretrained(f"{args.base}/scheduler").alphas_cumprod[args.t]
+    scheduler = DDIMScheduler.from_pretrained(f"{args.base}/scheduler")
+    alpha_bar = scheduler.alphas_cumprod[args.t]
+    v_prediction = scheduler.config.prediction_type == "v_prediction"
 
     def encode(prompt: str) -> torch.Tensor:
         ids = tokenizer([prompt], padding="max_length", max_length=tokenizer.model_max_length, return_tensors="pt").input_ids
@@ -45,8 +47,11 @@ def main() -> None:
         uncond = unet(noise, t, encoder_hidden_states=encode("")).sample
         for place in PLACES:
             cond = unet(noise, t, encoder_hidden_states=encode(f"a large red circle {place}")).sample
-            eps = uncond + args.guidance * (cond - uncond)
-            x0 = (noise - (1 - alpha_bar).sqrt() * eps) / alpha_bar.sqrt()
+            out = uncond + args.guidance * (cond - uncond)
+            if v_prediction:
+                x0 = alpha_bar.sqrt() * noise - (1 - alpha_bar).sqrt() * out
+            else:
+                x0 = (noise - (1 - alpha_bar).sqrt() * out) / alpha_bar.sqrt()
             image = vae.decode(x0 / vae.config.scaling_factor).sample.clamp(-1, 1)
             red = (image[:, 0] - 0.5 * (image[:, 1] + image[:, 2])).clamp(min=0).mean(0)  # redness, [H, W]
             h, w = red.shape

@@ -5,8 +5,19 @@
 
 #include "pretraining/world_configs.h"
 #include "pretraining/world_dataset.h"
+#include "runtime/errors.h"
 
 namespace spo::pretraining {
+
+at::Tensor diffusion_training_target(const diffusion::DdimScheduler& scheduler, const at::Tensor& x0,
+                                     const at::Tensor& noise, const at::Tensor& t) {
+  // As diffusers' training scripts: the target follows the pipeline's parametrisation.
+  switch (scheduler.config().prediction_type) {
+    case kernels::PredictionType::Epsilon: return noise;
+    case kernels::PredictionType::VPrediction: return scheduler.get_velocity(x0, noise, t);
+    default: throw InvalidArgument("diffusion pretraining: prediction type 'sample' is not supported");
+  }
+}
 
 StageResult train_world_diffusion(models::ClipTextModel& text_encoder, const text::ClipTokenizer& tokenizer,
                                   models::UNet2DConditionModel& unet, models::AutoencoderKL& vae,
@@ -32,7 +43,7 @@ StageResult train_world_diffusion(models::ClipTextModel& text_encoder, const tex
     auto noise = at::randn(latents.sizes(), gen);
     auto noisy = scheduler.add_noise(latents, noise, t);
     auto hidden = text_encoder->forward(tokenizer.encode_batch(batch.prompts, length)).last_hidden_state;
-    return at::mse_loss(unet->forward(noisy, t, hidden), noise);
+    return at::mse_loss(unet->forward(noisy, t, hidden), diffusion_training_target(scheduler, latents, noise, t));
   };
   auto params = text_encoder->parameters();
   for (const auto& p : unet->parameters()) params.push_back(p);

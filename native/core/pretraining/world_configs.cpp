@@ -83,7 +83,7 @@ Json world_unet_config() {
 
 Json world_text_encoder_config() { return text_config_with(64, 3, 4); }
 
-Json world_scheduler_config() {
+Json world_scheduler_config(const std::string& prediction) {
   return Json{{"_class_name", "DDIMScheduler"},
               {"num_train_timesteps", 1000},
               {"beta_start", 0.00085},
@@ -92,7 +92,7 @@ Json world_scheduler_config() {
               {"clip_sample", false},
               {"set_alpha_to_one", false},
               {"steps_offset", 1},
-              {"prediction_type", "epsilon"},
+              {"prediction_type", prediction},
               {"timestep_spacing", "leading"}};
 }
 
@@ -135,11 +135,11 @@ void save_module(const torch::nn::Module& module, const std::string& path) {
   io::save_safetensors(path, tensors, {{"format", "pt"}});
 }
 
-void write_initial_world_pipeline(const std::string& dir, uint64_t seed) {
+void write_initial_world_pipeline(const std::string& dir, uint64_t seed, const std::string& prediction) {
   namespace fs = std::filesystem;
   for (const char* sub : {"scheduler", "tokenizer", "text_encoder", "unet", "vae"}) fs::create_directories(dir + "/" + sub);
   write_json(dir + "/model_index.json", world_model_index());
-  write_json(dir + "/scheduler/scheduler_config.json", world_scheduler_config());
+  write_json(dir + "/scheduler/scheduler_config.json", world_scheduler_config(prediction));
   write_world_tokenizer(dir + "/tokenizer");
   const auto cpu = at::TensorOptions().dtype(at::kFloat);
 

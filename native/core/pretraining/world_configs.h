@@ -20,7 +20,8 @@ inline constexpr int64_t kWorldImageSize = 32;
 nlohmann::ordered_json world_vae_config();
 nlohmann::ordered_json world_unet_config();
 nlohmann::ordered_json world_text_encoder_config();
-nlohmann::ordered_json world_scheduler_config();     // SD-1.5's DDIM training schedule
+// SD-1.5's DDIM training schedule; prediction "epsilon" (SD-1.5) or "v_prediction" (SD-2.x)
+nlohmann::ordered_json world_scheduler_config(const std::string& prediction = "epsilon");
 nlohmann::ordered_json world_model_index();          // a StableDiffusionPipeline directory
 nlohmann::ordered_json world_evaluator_config();     // a plain CLIPModel (PickScore's architecture)
 
@@ -29,7 +30,7 @@ void save_module(const torch::nn::Module& module, const std::string& path);
 
 // A complete pipeline directory with freshly initialised weights (seeded):
 // model_index.json, scheduler/, tokenizer/, text_encoder/, unet/, vae/.
-void write_initial_world_pipeline(const std::string& dir, uint64_t seed);
+void write_initial_world_pipeline(const std::string& dir, uint64_t seed, const std::string& prediction = "epsilon");
 
 // A plain CLIPModel directory (config.json, model.safetensors, tokenizer files),
 // freshly initialised: logit_scale = ln(1 / 0.07), class embedding ~ N(0, 0.02).

@@ -86,6 +86,8 @@ Json validation_json(const evaluator::ValidationReport& r) {
 Json pretrain_world(const WorldPretrainingOptions& o, const JobContext& ctx) {
   require(!o.out_dir.empty(), "pretrain world: an output directory is needed");
   require(std::isfinite(o.scale) && o.scale > 0 && o.scale <= 100, "pretrain world: scale must be in (0, 100]");
+  require(o.prediction == "epsilon" || o.prediction == "v_prediction",
+          "pretrain world: prediction must be epsilon or v_prediction, got '" + o.prediction + "'");
   const std::string base = o.out_dir + "/base";
   const std::string work = o.out_dir + "/work";
   fs::create_directories(work);
@@ -107,10 +109,14 @@ Json pretrain_world(const WorldPretrainingOptions& o, const JobContext& ctx) {
   };
 
   if (!stages.done("init")) {
-    write_initial_world_pipeline(base, o.seed);
+    write_initial_world_pipeline(base, o.seed, o.prediction);
     write_initial_world_evaluator(work + "/clip-init", o.seed);
-    stages.finish("init", Json{{"seed", o.seed}});
+    stages.finish("init", Json{{"seed", o.seed}, {"prediction", o.prediction}});
   }
+  // A folder keeps the parametrisation it was made with: continuing it under another would mix them.
+  const auto made_with = io::read_json(base + "/scheduler/scheduler_config.json").value("prediction_type", "epsilon");
+  require(made_with == o.prediction, "pretrain world: " + o.out_dir + " was made with prediction " + made_with +
+                                         ", not " + o.prediction + " (use another output folder, or the same prediction)");
 
   if (!stages.done("vae")) {
     auto vae = models::load_autoencoder_kl(base + "/vae", cpu);

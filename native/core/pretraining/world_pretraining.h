@@ -1,7 +1,7 @@
 // `spo pretrain-world`: every tiny model of the shapes world, trained by the
 // engine from nothing but the world's grammar, renderer and judge:
 //   1 vae         AutoencoderKL on renders                   -> <out>/base/vae
-//   2 diffusion   CLIP text encoder + UNet, epsilon MSE      -> <out>/base/{text_encoder,unet}
+//   2 diffusion   CLIP text encoder + UNet, epsilon (or v) MSE -> <out>/base/{text_encoder,unet}
 //   3 pairs       two base samples per train prompt, judge-labelled (the Pick-a-Pic stand-in)
 //   4 clip        contrastive CLIP on renders (the CLIP PickScore starts from)
 //   5 plain       preference fine-tune on the clean pairs    -> <out>/evaluator-plain      ("PickScore")
@@ -28,6 +28,10 @@ struct WorldPretrainingOptions {
   // Multiplies every stage's step count and sample count (tests use ~0.01).
   double scale = 1.0;
   // The shipped models' values: 41 minutes on 2 busy CPU cores with SPO_NUM_THREADS=1 (docs/SHAPES_WORLD.md).
+  // The base model's parametrisation, fixed when <out> is first made: "epsilon"
+  // (SD-1.5, the shipped models) or "v_prediction" (SD-2.x; its loss at high t
+  // rewards knowing the layout from the prompt, docs/SHAPES_WORLD.md item 6).
+  std::string prediction = "epsilon";
   int64_t vae_steps = 300, vae_batch = 32;
   int64_t diffusion_steps = 3600, diffusion_batch = 32;
   int64_t pair_prompts = 1500;       // train prompts sampled twice and judged

@@ -17,6 +17,7 @@
 #include "models/unet_loading.h"
 #include "models/weight_init.h"
 #include "pipeline/pipeline.h"
+#include "pretraining/diffusion_pretraining.h"
 #include "pretraining/stage_loop.h"
 #include "pretraining/world_configs.h"
 #include "pretraining/world_pretraining.h"
@@ -193,6 +194,54 @@ TEST(WorldPretraining, TinyRunProducesLoadableModelsAndResumes) {
   EXPECT_EQ(fs::last_write_time(unet_file), written);
   EXPECT_EQ(std::find(stages.begin(), stages.end(), "diffusion"), stages.end());
   EXPECT_EQ(again["diffusion"], report["diffusion"]);
+  fs::remove_all(dir);
+}
+
+// The v target by hand: alpha_bar from SD's scaled-linear betas, written out here.
+TEST(DiffusionPretraining, TargetIsTheNoiseOrTheVelocity) {
+  auto x0 = at::randn({3, 4, 2, 2}), noise = at::randn({3, 4, 2, 2});
+  auto t = at::tensor({0, 500, 999}, at::kLong);
+  diffusion::DdimConfig config;  // SD-1.5's schedule, epsilon
+  EXPECT_TRUE(diffusion_training_target(diffusion::DdimScheduler(config), x0, noise, t).equal(noise));
+  config.prediction_type = kernels::PredictionType::VPrediction;
+  auto v = diffusion_training_target(diffusion::DdimScheduler(config), x0, noise, t);
+  for (int64_t i = 0; i < 3; ++i) {
+    double alpha_bar = 1;
+    for (int64_t s = 0; s <= t[i].item<int64_t>(); ++s) {
+      const double root = std::sqrt(0.00085) + (std::sqrt(0.012) - std::sqrt(0.00085)) * s / 999.0;
+      alpha_bar *= 1 - root * root;
+    }
+    auto expected = std::sqrt(alpha_bar) * noise[i] - std::sqrt(1 - alpha_bar) * x0[i];
+    EXPECT_TRUE(at::allclose(v[i], expected, 1e-5, 1e-5)) << "t = " << t[i].item<int64_t>();
+  }
+}
+
+// --prediction v_prediction writes an SD-2.x-style scheduler, and the folder keeps it.
+TEST(WorldPretraining, VPredictionFolderKeepsItsParametrisation) {
+  const auto dir = temp_dir("vpred");
+  WorldPretrainingOptions o;
+  o.out_dir = dir;
+  o.prediction = "sample";
+  EXPECT_THROW(pretrain_world(o), InvalidArgument);
+  EXPECT_FALSE(fs::exists(dir + "/base"));
+  o.prediction = "v_prediction";
+  o.scale = 0.002;
+  o.vae_batch = o.diffusion_batch = 4;
+  o.clip_batch = 8;
+  o.evaluator_batch = 2;
+  o.sampling_steps = 2;
+  auto report = pretrain_world(o);
+  EXPECT_EQ(io::read_json(dir + "/base/scheduler/scheduler_config.json")["prediction_type"], "v_prediction");
+  EXPECT_EQ(pipeline::Pipeline::load(dir + "/base")->scheduler_config().prediction_type,
+            kernels::PredictionType::VPrediction);
+  EXPECT_TRUE(report.contains("evaluator-step-aware"));
+  o.prediction = "epsilon";
+  try {
+    pretrain_world(o);
+    ADD_FAILURE() << "continuing a v_prediction folder as epsilon must throw";
+  } catch (const InvalidArgument& e) {
+    EXPECT_NE(std::string(e.what()).find("was made with prediction v_prediction"), std::string::npos) << e.what();
+  }
   fs::remove_all(dir);
 }
 

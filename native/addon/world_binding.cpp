@@ -107,11 +107,7 @@ Napi::Value PretrainWorld(const Napi::CallbackInfo& info) {
     p.out_dir = RequireString(env, o.Get("outDir"), "outDir");
     if (!o.Get("seed").IsUndefined()) p.seed = RequireSeed(env, o.Get("seed"), "seed");
     p.scale = OptionalNumber(env, o, "scale").value_or(p.scale);
-    if (!o.Get("prediction").IsUndefined()) {
-      p.prediction = RequireString(env, o.Get("prediction"), "prediction");
-      if (p.prediction != "epsilon" && p.prediction != "v_prediction")
-        throw InvalidArgument("prediction must be 'epsilon' or 'v_prediction', got '" + p.prediction + "'");
-    }
+    if (!o.Get("prediction").IsUndefined()) p.prediction = RequireString(env, o.Get("prediction"), "prediction");
     const int64_t big = 10'000'000;
     p.vae_steps = OptionalInteger(env, o, "vaeSteps", 1, big).value_or(p.vae_steps);
     p.diffusion_steps = OptionalInteger(env, o, "diffusionSteps", 1, big).value_or(p.diffusion_steps);

@@ -101,16 +101,16 @@ export function spatialBreakdown(images: Tensor, prompts: readonly string[]): Sp
     position: { prompts: 0, followed: 0 },
   };
   const holds = (score: JudgeScore | undefined) => score !== undefined && score.place >= 1;
+  type RelationWord = keyof typeof relations;
+  const words = prompts.map((p) => (Object.keys(relations) as RelationWord[]).find((w) => p.includes(w)));
   const stated = judgeWorld(images, [...prompts]);
   // The same images judged against each prompt restated with another relation (one judge call per variant).
-  const variant = (pick: (words: (typeof relations)[keyof typeof relations]) => string) => judgeWorld(images, prompts.map((p) => {
-    const word = (Object.keys(relations) as (keyof typeof relations)[]).find((w) => p.includes(w));
-    return word ? p.replace(word, pick(relations[word])) : p;
-  }));
+  const variant = (pick: (w: (typeof relations)[RelationWord]) => string) =>
+    judgeWorld(images, prompts.map((p, i) => (words[i] ? p.replace(words[i]!, pick(relations[words[i]!])) : p)));
   const reversed = variant((w) => w.reversed), other0 = variant((w) => w.otherAxis[0]), other1 = variant((w) => w.otherAxis[1]);
   const colours = (p: string) => p.match(/\b(red|green|blue|yellow|purple|orange|cyan|pink)\b/g) ?? [];
   prompts.forEach((p, i) => {
-    if (Object.keys(relations).some((w) => p.includes(w))) {
+    if (words[i]) {
       const [first, second] = colours(p);
       if (first === second) return;
       out.relation.prompts++;

@@ -11,6 +11,8 @@ import {
   shapesWorldAssets, worldPrompts, worldSplitOf,
 } from '../dist/index.js';
 import { spatialBreakdown } from '../dist/world-eval.js';
+// @ts-expect-error: a plain-JS diagnostic module (scripts/world), no type declarations
+import { FORMS, trainHalves } from '../scripts/world/prompt-forms.mjs';
 
 const cli = path.resolve(__dirname, '..', 'dist', 'cli', 'main.js');
 const spo = (...args: string[]) => spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', timeout: 900_000 });
@@ -26,6 +28,17 @@ describe('the shapes world', () => {
     expect(worldSplitOf(test[0]!)).toBe('test');
     expect(worldSplitOf(train[123]!)).toBe('train');
     expect(() => worldPrompts('holdout' as never)).toThrow(InvalidArgumentError);
+  });
+
+  it('sorts prompts into the forms the diagnostic scripts use, as the grammar counts them', () => {
+    // docs/SHAPES_WORLD.md: 4 shapes x 8 colours x 3 sizes x 6 positions (one of them none) one-object scenes.
+    const all = [...worldPrompts('test'), ...worldPrompts('validation'), ...worldPrompts('train')];
+    const count = (form: string) => all.filter(FORMS[form]).length;
+    expect([count('one-object'), count('no-position'), count('relation'), count('all')]).toEqual([576, 96, 36_480, 37_056]);
+    const { train, heldOut } = trainHalves(worldPrompts('train'), 'no-position');
+    expect([train.length, heldOut.length]).toEqual([47, 46]);
+    expect(train.some((p: string) => heldOut.includes(p))).toBe(false);
+    expect(() => trainHalves(worldPrompts('train'), 'two-object')).toThrow(/--form must be one of/);
   });
 
   it('judges a render of its prompt high, the same render against another prompt low, noise lowest', () => {

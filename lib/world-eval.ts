@@ -78,6 +78,17 @@ const relations = {
   ' to the left of ': { reversed: ' to the right of ', otherAxis: [' above ', ' below '] },
   ' to the right of ': { reversed: ' to the left of ', otherAxis: [' above ', ' below '] },
 } as const;
+type RelationWord = keyof typeof relations;
+const relationOf = (prompt: string) => (Object.keys(relations) as RelationWord[]).find((w) => prompt.includes(w));
+const POSITION = / (on the left|on the right|at the top|at the bottom|in the centre)$/;
+
+/** A grammar prompt's form: two objects in a relation, one object with a position, or one object alone. */
+export type WorldPromptForm = 'relation' | 'position' | 'no-position';
+
+export function worldPromptForm(prompt: string): WorldPromptForm {
+  if (relationOf(prompt) !== undefined) return 'relation';
+  return POSITION.test(prompt) ? 'position' : 'no-position';
+}
 
 /**
  * How a set of images follows its prompts' spatial words, read by the judge's
@@ -101,8 +112,7 @@ export function spatialBreakdown(images: Tensor, prompts: readonly string[]): Sp
     position: { prompts: 0, followed: 0 },
   };
   const holds = (score: JudgeScore | undefined) => score !== undefined && score.place >= 1;
-  type RelationWord = keyof typeof relations;
-  const words = prompts.map((p) => (Object.keys(relations) as RelationWord[]).find((w) => p.includes(w)));
+  const words = prompts.map(relationOf);
   const stated = judgeWorld(images, [...prompts]);
   // The same images judged against each prompt restated with another relation (one judge call per variant).
   const variant = (pick: (w: (typeof relations)[RelationWord]) => string) =>
@@ -118,7 +128,7 @@ export function spatialBreakdown(images: Tensor, prompts: readonly string[]): Sp
       else if (holds(reversed[i])) out.relation.reversed++;
       else if (holds(other0[i]) || holds(other1[i])) out.relation.otherAxis++;
       else out.relation.neither++;
-    } else if (/ (on the|at the|in the) /.test(p)) {
+    } else if (worldPromptForm(p) === 'position') {
       out.position.prompts++;
       if (holds(stated[i])) out.position.followed++;
     }

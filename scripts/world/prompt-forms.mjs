@@ -1,14 +1,17 @@
 // The shapes world's prompt forms, and the fixed halves of the train prompts
 // of one form that the diagnostic scripts here train on and hold out.
-const RELATION = / (above|below|to the left of|to the right of) /;
-const POSITION = / (on the left|on the right|at the top|at the bottom|in the centre)$/;
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const { worldPromptForm } = await import(path.join(root, 'dist/world-eval.js'));
 
 export const FORMS = {
   // "a red circle" or "a red circle on the left": no second object.
-  'one-object': (p) => !RELATION.test(p),
+  'one-object': (p) => worldPromptForm(p) !== 'relation',
   // one object and no position: placement counts as right whatever the image does.
-  'no-position': (p) => !RELATION.test(p) && !POSITION.test(p),
-  relation: (p) => RELATION.test(p),
+  'no-position': (p) => worldPromptForm(p) === 'no-position',
+  relation: (p) => worldPromptForm(p) === 'relation',
   all: () => true,
 };
 

@@ -5,7 +5,8 @@ import { InvalidArgumentError, captureCallSite } from './errors';
 import { runJob, type JobOptions } from './jobs';
 import { native } from './native';
 import type { NativeDiffusionDpoResult } from './native-types';
-import { toNativePairs, type PreferencePair } from './pairs';
+import { toNativePairs } from './native-pairs';
+import type { PreferencePair } from './pairs';
 import { Pipeline } from './pipeline';
 
 export interface DiffusionDpoRequest {

@@ -30,6 +30,9 @@ left() { echo $((budget - $(elapsed))); }
 summary="$OUT/summary.txt"
 : >"$summary"
 note() { echo "[$(elapsed)s] $*" | tee -a "$summary"; }
+# Scratch files of this run (the models, the background build's log and flags);
+# mktemp's path has no spaces, so it is used unquoted inside the strings below.
+work="$(mktemp -d)"
 
 # ---- environment
 export PATH="$PATH:/usr/local/cuda/bin"
@@ -49,21 +52,21 @@ torch_version="$("$py" -c 'import torch; print(torch.__version__)')"
 note "torch $torch_version at $torch_root"
 
 # ---- the mid-sized models (random weights from the skeleton; on the GPU), beside the build
-models=/tmp/spo-midsize
+models="$work/midsize"
 if [[ "$dry" != 1 ]]; then
-  ("$py" bench/midsize_skeleton.py materialize "$deps/midsize-skeleton.json" "$models" >/tmp/spo-models.log 2>&1;
-   echo "rc=$?" >>/tmp/spo-models.log) &
+  ("$py" bench/midsize_skeleton.py materialize "$deps/midsize-skeleton.json" "$models" >$work/models.log 2>&1;
+   echo "rc=$?" >>$work/models.log) &
   models_pid=$!
 fi
 
 # ---- GoogleTest (from the carried sources) and the configure
-gtest_prefix=/tmp/spo-gtest
+gtest_prefix="$B/gtest"  # kept with the build, so a second run reuses it
 if ! find "$gtest_prefix" -name GTestConfig.cmake 2>/dev/null | grep -q .; then
   {
     echo "== GoogleTest"
-    cmake -S "$deps/googletest" -B /tmp/spo-gtest-build -G Ninja -DCMAKE_BUILD_TYPE=Release -DBUILD_GMOCK=OFF \
+    cmake -S "$deps/googletest" -B "$B/gtest-build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DBUILD_GMOCK=OFF \
       -DINSTALL_GTEST=ON -DCMAKE_INSTALL_PREFIX="$gtest_prefix" -DCMAKE_POSITION_INDEPENDENT_CODE=ON >/dev/null &&
-      cmake --build /tmp/spo-gtest-build -j "$jobs" >/dev/null && cmake --install /tmp/spo-gtest-build >/dev/null
+      cmake --build "$B/gtest-build" -j "$jobs" >/dev/null && cmake --install "$B/gtest-build" >/dev/null
   } 2>&1 | tee -a "$OUT/build.log"
 fi
 # Link the CUDA runtime the torch wheel carries (nvidia/cu*/lib), as torch does, so that the
@@ -97,15 +100,15 @@ kernel_targets=(spo_core_tests spo_ddim_step_bench spo_adaln_bench spo_spo_loss_
 note "kernel build done (rc ${PIPESTATUS[0]})"
 
 # ---- phase 2 (background, its own process group): the harness CLI, then the addon
-rm -f /tmp/spo-build2a.done /tmp/spo-build2b.done /tmp/spo-build2.pid
-setsid bash -c "echo \$\$ >/tmp/spo-build2.pid
-  echo '== build: spo_bench_cli'; ninja -C '$B' -k 0 -j $jobs spo_bench_cli; echo \"ninja rc=\$?\" | tee /tmp/spo-build2a.done
+rm -f $work/build2a.done $work/build2b.done $work/build2.pid
+setsid bash -c "echo \$\$ >$work/build2.pid
+  echo '== build: spo_bench_cli'; ninja -C '$B' -k 0 -j $jobs spo_bench_cli; echo \"ninja rc=\$?\" | tee $work/build2a.done
   if [[ ${#addon_args[@]} -gt 0 ]]; then
-    echo '== build: spo_addon'; ninja -C '$B' -k 0 -j $jobs spo_addon; echo \"ninja rc=\$?\" | tee /tmp/spo-build2b.done
-  fi" >/tmp/spo-build2.log 2>&1 &
-while [[ ! -s /tmp/spo-build2.pid ]]; do sleep 0.2; done
-build_pid=$(cat /tmp/spo-build2.pid)  # the session's leader: kill -- -PID stops the build
-trap 'kill -- -$build_pid 2>/dev/null' EXIT
+    echo '== build: spo_addon'; ninja -C '$B' -k 0 -j $jobs spo_addon; echo \"ninja rc=\$?\" | tee $work/build2b.done
+  fi" >$work/build2.log 2>&1 &
+while [[ ! -s $work/build2.pid ]]; do sleep 0.2; done
+build_pid=$(cat $work/build2.pid)  # the session's leader: kill -- -PID stops the build
+trap 'kill -- -$build_pid 2>/dev/null; rm -rf "$work"' EXIT
 
 # ---- kernel tests on the GPU (every test of spo_core_tests: the CPU kernels too)
 if [[ -x "$B/tests/spo_core_tests" ]]; then
@@ -118,19 +121,19 @@ fi
 
 # The harness CLI first; then the addon, for at most two more minutes, so that the benches
 # below run on a quiet machine (the addon build is stopped when it would take longer).
-while [[ ! -f /tmp/spo-build2a.done ]] && (( $(left) > 60 )); do sleep 2; done
-note "harness CLI build: $(cat /tmp/spo-build2a.done 2>/dev/null || echo 'not finished')"
+while [[ ! -f $work/build2a.done ]] && (( $(left) > 60 )); do sleep 2; done
+note "harness CLI build: $(cat $work/build2a.done 2>/dev/null || echo 'not finished')"
 if [[ ${#addon_args[@]} -gt 0 ]]; then
   addon_deadline=$(( $(elapsed) + 120 ))
-  while [[ ! -f /tmp/spo-build2b.done ]] && (( $(elapsed) < addon_deadline && $(left) > 200 )); do sleep 2; done
+  while [[ ! -f $work/build2b.done ]] && (( $(elapsed) < addon_deadline && $(left) > 200 )); do sleep 2; done
 fi
-if [[ ! -f /tmp/spo-build2a.done ]] || [[ ${#addon_args[@]} -gt 0 && ! -f /tmp/spo-build2b.done ]]; then
+if [[ ! -f $work/build2a.done ]] || [[ ${#addon_args[@]} -gt 0 && ! -f $work/build2b.done ]]; then
   kill -- -"$build_pid" 2>/dev/null
-  note "stopped the build (time): $(grep -c '^\[' /tmp/spo-build2.log) steps run"
+  note "stopped the build (time): $(grep -c '^\[' $work/build2.log) steps run"
 fi
-cat /tmp/spo-build2.log >>"$OUT/build.log"
-note "addon build: $(cat /tmp/spo-build2b.done 2>/dev/null || echo 'not finished'); failed steps: $(grep -c '^FAILED' /tmp/spo-build2.log)"
-grep -A12 '^FAILED' /tmp/spo-build2.log | grep -E 'error' | head -20 | tee -a "$summary"
+cat $work/build2.log >>"$OUT/build.log"
+note "addon build: $(cat $work/build2b.done 2>/dev/null || echo 'not finished'); failed steps: $(grep -c '^FAILED' $work/build2.log)"
+grep -A12 '^FAILED' $work/build2.log | grep -E 'error' | head -20 | tee -a "$summary"
 
 # ---- kernel micro-benches on the GPU (the machine quiet: no build running)
 {
@@ -143,7 +146,7 @@ note "kernel benches done"
 
 # ---- the benchmark harness on the mid-sized models, bf16
 wait "$models_pid"
-cat /tmp/spo-models.log >>"$OUT/bench.log"
+cat $work/models.log >>"$OUT/bench.log"
 bench() {  # bench <json> <seconds> <settings> [sections]
   local json="$1" limit="$2" settings="$3" sections="${4:-}"
   local args=(--model "$models/pipeline" --evaluator "$models/evaluator" --device cuda --dtype bf16 --prompts 8
@@ -166,7 +169,7 @@ if [[ -x "$B/tests/spo_bench_cli" && -f "$models/.complete" ]]; then
     note "skipped: the 512 px bench (time)"
   fi
 else
-  note "FAILED: no spo_bench_cli or no models ($(tail -1 /tmp/spo-models.log 2>/dev/null))"
+  note "FAILED: no spo_bench_cli or no models ($(tail -1 $work/models.log 2>/dev/null))"
 fi
 
 # ---- the addon, for a CUDA prebuild

@@ -9,7 +9,7 @@
 // as an evaluator directory that spo-on-prompts.mjs --evaluator reads.
 // Needs `npm run build` first.
 //
-//   node scripts/world/evaluator-on-prompts.mjs --form one-object --out /tmp/evaluator-one-object
+//   node scripts/world/evaluator-on-prompts.mjs --form one-object --out runs/evaluator-one-object
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';

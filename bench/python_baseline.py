@@ -13,7 +13,7 @@ reference UNet, exactly the call pattern of the public training code:
                  adaLN layers the engine adds are a small share of its cost).
 
 Prints one JSON object. Run by `spo bench --python-baseline`; written from the
-paper's description and SPEC.md, not copied from the authors' code.
+paper's description and docs/method.md, not copied from the authors' code.
 
 Usage: python python_baseline.py PIPELINE_DIR EVALUATOR_DIR --prompts 2 --pairs 4 --k 4 --steps 6
        --divert 2 --reps 2 --warmup 1 --rank 4 --threads 2

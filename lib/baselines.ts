@@ -1,5 +1,5 @@
 // Baselines in the same engine, for side-by-side comparisons with SPO
-// (SPEC.md section 7). D3PO runs through Trainer with method: 'd3po';
+// (docs/method.md §7). D3PO runs through Trainer with method: 'd3po';
 // Diffusion-DPO learns from offline preference pairs and lives here.
 import { InvalidArgumentError, captureCallSite } from './errors';
 import { runJob, type JobOptions } from './jobs';

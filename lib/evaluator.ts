@@ -1,4 +1,4 @@
-// The step-aware preference model (SPEC.md section 4): a CLIP model
+// The step-aware preference model (docs/method.md §4): a CLIP model
 // initialised from PickScore whose vision tower is conditioned on the
 // diffusion timestep. It scores images (or noisy latents, through the base
 // model's x0 prediction) against prompts, decides SPO's pairs, and learns from
@@ -134,7 +134,7 @@ export class Evaluator {
   }
 
   /**
-   * SPO's pair rule (SPEC.md section 2) over k candidate scores: the best against the worst,
+   * SPO's pair rule (docs/method.md §2) over k candidate scores: the best against the worst,
    * kept when the softmax difference exceeds `threshold` (0.3 for SD-1.5, 0.4 for SDXL).
    */
   static compare(scores: ArrayLike<number>, threshold: number): PairDecision {
@@ -183,7 +183,7 @@ export class Evaluator {
   }
 
   /**
-   * Trains on preference pairs by SPEC.md section 4's recipe. Progress: stage "train" per step
+   * Trains on preference pairs by docs/method.md §4's recipe. Progress: stage "train" per step
    * (metrics loss, lr, gradNorm), "validate" (metrics accuracy@t), "checkpoint". Aborting stops at
    * the next step and, with checkpointDir, leaves a checkpoint that a later call resumes exactly.
    */

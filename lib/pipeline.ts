@@ -158,7 +158,7 @@ export interface CandidatesRequest {
   /** Candidates per prompt (default 4). */
   k?: number;
   /**
-   * Transitions per chain j (default 1; SPEC.md 2.4): after the branch step each candidate is
+   * Transitions per chain j (default 1; docs/method.md §2.4): after the branch step each candidate is
    * denoised j - 1 further guided steps before its x0 is predicted. The chain must end by the schedule's end.
    */
   innerSteps?: number;
@@ -238,7 +238,7 @@ export class Sampler {
     return { images: toImages(out.pixels!), latents: out.latents };
   }
 
-  /** The SPO branching step: k candidates per prompt from one shared x_t (SPEC.md section 2). */
+  /** The SPO branching step: k candidates per prompt from one shared x_t (docs/method.md §2). */
   async candidates(request: CandidatesRequest, options?: JobOptions): Promise<CandidatesResult> {
     const site = captureCallSite(this.candidates);
     checkRequest(request, 'the candidates request');

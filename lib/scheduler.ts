@@ -1,5 +1,5 @@
 // DDIMScheduler: the diffusers scheduler of Stable Diffusion with the
-// per-step log-probability SPO needs (SPEC.md section 1). All math runs in the
+// per-step log-probability SPO needs (docs/method.md §1). All math runs in the
 // native engine; this class shapes the API.
 import { DisposedError, InvalidArgumentError, captureCallSite } from './errors';
 import { callSync, runJob, type JobOptions } from './jobs';
@@ -61,7 +61,7 @@ export interface StepOutput {
   std: Float32Array;
   /**
    * Per-sample log p(x_prev | x_t): the MEAN over the non-batch elements
-   * (SPEC.md). NaN where std is 0 (eta = 0): a deterministic step has no density.
+   * (docs/method.md §1). NaN where std is 0 (eta = 0): a deterministic step has no density.
    */
   logProb: Float32Array;
 }

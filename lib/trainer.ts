@@ -1,4 +1,4 @@
-// SPO fine-tuning from TypeScript (SPEC.md sections 2, 3, 6): a Trainer over a
+// SPO fine-tuning from TypeScript (docs/method.md §2, §3, §6): a Trainer over a
 // loaded Pipeline and Evaluator, with settings validated up front, typed
 // events as an async iterator (run) or a Promise (train), abort at the next
 // step boundary with a resumable checkpoint, and the LoRA exported in
@@ -13,7 +13,7 @@ import { Pipeline } from './pipeline';
 
 export type Preset = 'sd15' | 'sdxl';
 
-/** Every setting of SPEC.md (defaults: the preset's). */
+/** Every setting of docs/method.md §2, §3 and §6 (defaults: the preset's). */
 export interface SpoSettings {
   preset: Preset;
   /** Candidates per step. */

@@ -137,7 +137,7 @@ describe('Evaluator scoring', () => {
     ev.dispose();
   });
 
-  it('applies the pair rule of SPEC.md section 2', () => {
+  it('applies the pair rule of docs/method.md §2', () => {
     const d = Evaluator.compare([20, 21, 20.5, 20.2], 0.3);
     expect(d).toMatchObject({ winner: 1, loser: 0, kept: true });
     expect(d.margin).toBeCloseTo(Math.tanh(0.5), 12);

@@ -1,4 +1,4 @@
-// Independent references for the tests: the formulas of SPEC.md section 1
+// Independent references for the tests: the formulas of docs/method.md §1
 // evaluated in double precision, element by element, in plain JavaScript.
 import type { Tensor } from '../lib/index';
 
@@ -22,7 +22,7 @@ export interface HandStep {
   std: number;
 }
 
-/** One DDIM step for one sample (epsilon prediction) from SPEC.md section 1. */
+/** One DDIM step for one sample (epsilon prediction) from docs/method.md §1. */
 export function handStep(x: ArrayLike<number>, eps: ArrayLike<number>, noise: ArrayLike<number>, aT: number, aPrev: number,
   eta: number): HandStep {
   const std = eta * Math.sqrt(((1 - aPrev) / (1 - aT)) * (1 - aT / aPrev));

@@ -168,7 +168,7 @@ program
 
 program
   .command('train-evaluator')
-  .description('train a step-aware preference model on preference pairs (SPEC.md section 4)')
+  .description('train a step-aware preference model on preference pairs (docs/method.md §4)')
   .requiredOption('--evaluator <dir>', 'starting model (plain PickScore-layout or step-aware directory)')
   .requiredOption('--model <dir>', 'the frozen base pipeline whose x0 predictions are judged')
   .requiredOption('--pairs <jsonl>', 'training pairs: {"prompt", "image_0", "image_1", "label": 0 | 1 | "tie"} per line')
@@ -207,7 +207,7 @@ program
   .requiredOption('--evaluator <dir>', 'step-aware preference model directory')
   .requiredOption('--prompts <file>', 'training prompts: one per line, or the authors\' JSON of {caption} records')
   .requiredOption('--out <dir>', 'output: pytorch_lora_weights.safetensors, events.jsonl, checkpoints/')
-  .option('--preset <name>', "'sd15' or 'sdxl' (SPEC.md section 6)", 'sd15')
+  .option('--preset <name>', "'sd15' or 'sdxl' (docs/method.md §6)", 'sd15')
   .option('--set <key=value>', 'override a setting, e.g. --set k=2 --set resampler=win (repeatable)', repeat, [])
   .option('--checkpoint-dir <dir>', 'round checkpoints (default <out>/checkpoints; resumed automatically)')
   .option('--log <file>', 'JSONL log of every event (default <out>/events.jsonl)')

@@ -1,5 +1,5 @@
 // `spo train-evaluator`: trains a step-aware preference model on a pairs file
-// (SPEC.md section 4) over a base pipeline's x0 predictions, with a progress
+// (docs/method.md §4) over a base pipeline's x0 predictions, with a progress
 // bar, checkpoints that resume, and the accuracy report at the end.
 // With --nproc N (or --nnodes) it launches N data-parallel rank processes of
 // itself (launch.ts, as `spo train` does): every step's global batch is

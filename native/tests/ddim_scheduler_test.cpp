@@ -1,5 +1,5 @@
 // The scheduler against values computed by hand in double precision from the
-// formulas of SPEC.md section 1 and the diffusers definitions.
+// formulas of docs/method.md §1 and the diffusers definitions.
 #include <gtest/gtest.h>
 
 #include <cmath>

@@ -3,7 +3,7 @@
 // Samples the base model several times per training prompt of the chosen form
 // (the even half, as spo-on-prompts.mjs trains on), labels every pair of one
 // prompt's samples by the judge's total (ties within 0.02, as pretraining's
-// pairs), trains an evaluator on them with Evaluator.train (SPEC.md 4: pairs
+// pairs), trains an evaluator on them with Evaluator.train (docs/method.md §4: pairs
 // noised to t and denoised by the base model), and reports its accuracy on the
 // decided pairs of the held-out half at five timesteps. The result is written
 // as an evaluator directory that spo-on-prompts.mjs --evaluator reads.

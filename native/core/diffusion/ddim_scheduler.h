@@ -1,5 +1,5 @@
 // DDIMScheduler as diffusers defines it (training schedule, inference
-// timesteps, step, add_noise), plus the step's log-probability (SPEC.md section 1).
+// timesteps, step, add_noise), plus the step's log-probability (docs/method.md §1).
 #pragma once
 #include <ATen/ATen.h>
 

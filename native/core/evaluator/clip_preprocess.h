@@ -1,5 +1,5 @@
 // The preference model's image preprocessing, exactly as the SPO authors apply
-// it to decoded images (SPEC.md section 4): [-1, 1] -> bicubic resize (no
+// it to decoded images (docs/method.md §4): [-1, 1] -> bicubic resize (no
 // antialiasing) so the short side is `size` -> centre crop to size x size when
 // not square -> (x / 2 + 0.5).clamp(0, 1) -> CLIP mean/std normalisation.
 // PickScore's size is 224; a model's own size is its vision image_size.

@@ -1,4 +1,4 @@
-// Scoring noisy latents the way SPO does (SPEC.md sections 2 and 4): the
+// Scoring noisy latents the way SPO does (docs/method.md §2 and §4): the
 // frozen base model's guided x0 prediction at t, decoded by the VAE, then the
 // preference model at t. Clean latents (SPO's last step) skip the UNet.
 #pragma once

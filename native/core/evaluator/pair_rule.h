@@ -1,4 +1,4 @@
-// SPO's pair rule (SPEC.md section 2, the authors' preference_score_compare):
+// SPO's pair rule (docs/method.md §2, the authors' preference_score_compare):
 // of k candidate scores the best is the winner and the worst the loser; the
 // pair is kept only if softmax([s_w, s_l])[0] - softmax([s_w, s_l])[1] > threshold,
 // otherwise it is a tie and trains nothing.

@@ -1,4 +1,4 @@
-// The preference model's training loss (SPEC.md section 4, as the authors'
+// The preference model's training loss (docs/method.md §4, as the authors'
 // criterion computes it): per pair, the cross-entropy of softmax([s0, s1])
 // against the label distribution (tie = [0.5, 0.5], offset by log 0.5 so a
 // perfectly tied prediction costs 0), weighted by 1 / (pairs of its prompt)

@@ -1,4 +1,4 @@
-// The step-aware preference model as the engine uses it (SPEC.md section 4):
+// The step-aware preference model as the engine uses it (docs/method.md §4):
 // a CLIPModel directory (PickScore layout, optionally with the adaLN time
 // conditioning) plus its tokenizer, scoring images against prompts at a
 // timestep: s = exp(logit_scale) * cos(image, text).

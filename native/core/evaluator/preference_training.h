@@ -1,5 +1,5 @@
-// Training the step-aware preference model on preference pairs (SPEC.md
-// section 4): for each pair ONE t ~ U{0..T-1} and ONE noise for both images;
+// Training the step-aware preference model on preference pairs (docs/method.md
+// §4): for each pair ONE t ~ U{0..T-1} and ONE noise for both images;
 // both are VAE-encoded, noised to x_t, denoised to x0_hat by the frozen base
 // model (guided), decoded, preprocessed and scored at t; the soft-label
 // cross-entropy (preference_loss.h) updates every weight of the model with

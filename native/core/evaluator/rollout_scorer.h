@@ -2,7 +2,7 @@
 // t = 0 by deterministic DDIM (eta 0) under the pipeline as it is now (LoRA
 // included), decoded, and scored at t = 0 by another scorer. With the shapes
 // world's judge inside, this is the oracle of the *final* preference that the
-// step-aware evaluator is meant to approximate (SPEC.md section 4), as opposed
+// step-aware evaluator is meant to approximate (docs/method.md §4), as opposed
 // to a verdict on the candidate's blurry x0 prediction.
 #pragma once
 #include "evaluator/image_scorer.h"

@@ -1,6 +1,6 @@
 // The fused DDIM step + log-probability over a batch, and its plain-ATen
 // reference. Inputs may be any floating dtype; the step math runs in fp32 and
-// all outputs are fp32 (SPEC.md section 3: step math always in fp32).
+// all outputs are fp32 (docs/method.md §3: step math always in fp32).
 #pragma once
 #include <ATen/ATen.h>
 

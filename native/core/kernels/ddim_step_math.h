@@ -1,5 +1,5 @@
 // The DDIM step with log-probability, written once for the CPU loop and the
-// CUDA grid (SPEC.md section 1). Per-sample coefficients are derived in double
+// CUDA grid (docs/method.md §1). Per-sample coefficients are derived in double
 // on the host (ddim_coefficients); the per-element work is ddim_element.
 #pragma once
 #include <cmath>

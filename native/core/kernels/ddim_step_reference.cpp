@@ -1,5 +1,5 @@
 // The DDIM step written as ordinary ATen ops, one line per formula of
-// SPEC.md section 1: the independent reference the fused kernel is tested against.
+// docs/method.md §1: the independent reference the fused kernel is tested against.
 #include <cmath>
 
 #include "kernels/ddim_step.h"

@@ -1,4 +1,4 @@
-// The SPO loss (clamped DPO over DDIM step log-probs, SPEC.md section 3) as a
+// The SPO loss (clamped DPO over DDIM step log-probs, docs/method.md §3) as a
 // fused kernel with a fused backward, and its plain-ATen reference.
 // All [N, ...] tensors hold one pair per row: winner and loser share x_t, t and
 // the prompt, so one policy output and one reference output serve both sides.

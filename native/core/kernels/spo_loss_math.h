@@ -1,4 +1,4 @@
-// The SPO update (SPEC.md section 3) for one pair, written once for the CPU
+// The SPO update (docs/method.md §3) for one pair, written once for the CPU
 // loops and the CUDA kernels. Winner and loser share x_t, t and the prompt, so
 // one policy output and one reference output give all four log-probs:
 //   mean    = a * x_t + b * out            (the DDIM mean is linear in `out`)

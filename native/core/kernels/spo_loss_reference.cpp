@@ -1,5 +1,5 @@
-// The SPO loss as ordinary ATen ops, one line per formula of SPEC.md sections
-// 1 and 3: the independent reference the fused kernel is tested against (its
+// The SPO loss as ordinary ATen ops, one line per formula of docs/method.md
+// §1 and §3: the independent reference the fused kernel is tested against (its
 // autograd gives the reference gradient), and dpo_loss_from_logps for
 // transitions that do not share x_t. The DDIM mean is built from x0 and eps
 // here, not from the fused path's linear coefficients.

@@ -1,5 +1,5 @@
 // transformers' CLIPModel (PickScore: CLIP ViT-H/14) with the step-aware
-// preference model's time conditioning (SPEC.md section 4). Keys equal the
+// preference model's time conditioning (docs/method.md §4). Keys equal the
 // hub's: text_model.*, vision_model.*, visual_projection.weight,
 // text_projection.weight, logit_scale; time-conditioned models add
 // t_embedder.mlp.{0,2}.*, vision_model.encoder.layers.N.adaLN_modulation.1.*
@@ -26,7 +26,7 @@ class ClipModelImpl : public torch::nn::Module {
   // exp(logit_scale) * cos(image_i, text_i) for matching rows [B] (fp32).
   at::Tensor scores(const at::Tensor& image_features, const at::Tensor& text_features);
 
-  // SPEC.md 4's initialisation of the time conditioning, which makes the model
+  // docs/method.md §4's initialisation of the time conditioning, which makes the model
   // equal to its plain CLIP at every t: adaLN weights 0, shifts and scales 0,
   // gates 1, final modulation 0, time MLP weights ~ N(0, 0.02) from `seed`.
   void initialise_time_conditioning(uint64_t seed);

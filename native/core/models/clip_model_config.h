@@ -1,6 +1,6 @@
 // The configuration of a transformers CLIPModel (PickScore's config.json) and
 // of its vision tower, plus the engine's one extension: how the vision tower
-// is conditioned on the diffusion timestep (SPEC.md section 4).
+// is conditioned on the diffusion timestep (docs/method.md §4).
 #pragma once
 #include <nlohmann/json.hpp>
 
@@ -48,7 +48,7 @@ struct ClipModelConfig {
   // the weights (adaLN keys present -> step-aware, else plain).
   bool time_conditioning_given = false;
   TimeConditioning time_conditioning = TimeConditioning::Plain;
-  int64_t time_frequency_dim = 256;  // sinusoid size of the timestep embedder (SPEC.md 4)
+  int64_t time_frequency_dim = 256;  // sinusoid size of the timestep embedder (docs/method.md §4)
   nlohmann::json source;             // the parsed file, kept so a save writes every field back
 
   static ClipModelConfig from_json(const nlohmann::json& j, const std::string& what = "CLIP config");

@@ -18,7 +18,7 @@ namespace spo::models {
 struct ClipModelLoadOptions {
   // Unset: the config's spo_time_conditioning, else step-aware when the
   // weights hold adaLN keys, else plain. Asking for a time-conditioned model
-  // over plain weights adds the adaLN layers initialised as SPEC.md 4 says
+  // over plain weights adds the adaLN layers initialised as docs/method.md §4 says
   // (the model then equals plain CLIP at every t until trained).
   std::optional<TimeConditioning> time_conditioning;
   uint64_t init_seed = 42;  // the time MLP's N(0, 0.02) draw in that case

@@ -1,6 +1,6 @@
 // CLIP's vision tower (transformers' CLIPVisionTransformer, module names
 // included) with the optional adaLN time conditioning of the step-aware
-// preference model (SPEC.md section 4): every layer modulates its two
+// preference model (docs/method.md §4): every layer modulates its two
 // pre-norms and gates its two residual branches from the timestep embedding,
 // and the pooled class token gets a final shift/scale.
 #pragma once

@@ -1,5 +1,5 @@
-// The timestep conditioning of the step-aware preference model (SPEC.md
-// section 4), with the authors' module names so their state dict maps one to
+// The timestep conditioning of the step-aware preference model (docs/method.md
+// §4), with the authors' module names so their state dict maps one to
 // one: t_embedder.mlp.{0,2} and adaLN_modulation.1 (index 0 is the SiLU).
 #pragma once
 #include <torch/nn/module.h>
@@ -18,7 +18,7 @@ class TimestepEmbedderImpl : public torch::nn::Module {
  public:
   TimestepEmbedderImpl(int64_t hidden, int64_t frequency_dim, const at::TensorOptions& options);
   at::Tensor forward(const at::Tensor& t);  // [B] -> [B, D] in the weights' dtype
-  // SPEC.md 4: weights ~ N(0, 0.02), biases 0 (transformers zeroes Linear biases at post_init).
+  // docs/method.md §4: weights ~ N(0, 0.02), biases 0 (transformers zeroes Linear biases at post_init).
   void initialise(uint64_t seed);
   torch::nn::Sequential mlp{nullptr};
   int64_t frequency_dim;

@@ -1,9 +1,9 @@
-// Pipeline::candidates, the SPO sampling primitive (SPEC.md section 2): from
+// Pipeline::candidates, the SPO sampling primitive (docs/method.md §2): from
 // one shared x_t and its guided model output, k next latents with the same
 // DDIM mean and independent noise, their log-probabilities, and on request
 // their x0 predictions (one guided UNet batch over all prompts x candidates
 // at the chains' final timestep) and decoded images. With inner steps j > 1
-// (SPEC.md 2.4) each candidate is first denoised j - 1 further steps.
+// (docs/method.md §2.4) each candidate is first denoised j - 1 further steps.
 #include <ATen/CPUGeneratorImpl.h>
 
 #include <algorithm>

@@ -1,7 +1,7 @@
 // A diffusers text-to-image pipeline directory (SD-1.5 or SDXL layout) loaded
 // into the engine: prompts -> guided DDIM in latent space -> VAE -> images,
 // and the SPO primitive, k candidate next latents from one shared x_t
-// (SPEC.md sections 1 and 2).
+// (docs/method.md §1 and §2).
 #pragma once
 #include <memory>
 #include <optional>
@@ -68,7 +68,7 @@ struct CandidateRequest {
   int64_t timestep = 0;     // t of x_t, one of the schedule's timesteps
   int64_t steps = 20;       // inference steps of the schedule (fixes prev_t = t - T/steps)
   int64_t k = 4;            // candidates per prompt
-  // Transitions per chain (SPEC.md 2.4): the branch step from x_t, then j - 1
+  // Transitions per chain (docs/method.md §2.4): the branch step from x_t, then j - 1
   // further single-sample guided steps of every candidate before it is scored.
   int64_t inner_steps = 1;
   double guidance_scale = 5.0;

@@ -3,7 +3,7 @@
 //
 // Why a VAE and not pixel space: the SPO method scores the VAE-decoded x0
 // prediction at every step and the evaluator is trained through the VAE
-// (SPEC.md 2 and 4); a real AutoencoderKL keeps that whole path, and the
+// (docs/method.md §2 and §4); a real AutoencoderKL keeps that whole path, and the
 // format, exactly as for Stable Diffusion. It is a small one: 32 px images,
 // two blocks (factor 2), 4 latent channels, so the UNet works on 16x16x4.
 #pragma once

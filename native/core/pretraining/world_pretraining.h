@@ -5,7 +5,7 @@
 //   3 pairs       two base samples per train prompt, judge-labelled (the Pick-a-Pic stand-in)
 //   4 clip        contrastive CLIP on renders (the CLIP PickScore starts from)
 //   5 plain       preference fine-tune on the clean pairs    -> <out>/evaluator-plain      ("PickScore")
-//   6 step-aware  SPEC.md 4 from the plain model             -> <out>/evaluator-step-aware
+//   6 step-aware  docs/method.md §4 from the plain model             -> <out>/evaluator-step-aware
 //   7 step-agnostic the same without t                       -> <out>/evaluator-step-agnostic
 //   8 rollout-pairs SPO's candidates judged by where they end  (only with rollout_prompts > 0)
 //   9 rollout     the step-aware model trained on them         -> <out>/evaluator-rollout

@@ -1,4 +1,4 @@
-// The D3PO baseline's sampling round (SPEC.md section 7): per prompt two full
+// The D3PO baseline's sampling round (docs/method.md §7): per prompt two full
 // stochastic trajectories from one x_T (sharing the steps before
 // divert_start_step, like SPO's), the preference model judges only the final
 // images (t = 0), and that one preference labels every step's transitions of

@@ -1,4 +1,4 @@
-// How a data-parallel SPO round divides its work between ranks (SPEC.md 2-3,
+// How a data-parallel SPO round divides its work between ranks (docs/method.md §2-§3,
 // the authors' multi-GPU loop): each rank samples a contiguous share of the
 // round's prompts with its own seed; the kept pairs of all ranks, in rank
 // order, are shuffled by the round's one permutation, the tail that does not

@@ -1,4 +1,4 @@
-// The Diffusion-DPO baseline in the same engine (SPEC.md section 7): offline
+// The Diffusion-DPO baseline in the same engine (docs/method.md §7): offline
 // preference pairs, the winner and loser noised with the same t and the same
 // noise, and
 //   loss = -log sigmoid(-beta/2 * ((||eps - eps_theta(x_w)||^2 - ||eps - eps_ref(x_w)||^2)

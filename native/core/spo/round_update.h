@@ -1,4 +1,4 @@
-// The update half of an SPO round (SPEC.md 3): the kept pairs trained once in
+// The update half of an SPO round (docs/method.md §3): the kept pairs trained once in
 // the given minibatches, with gradient accumulation, gradient-norm clipping and
 // AdamW on the LoRA. With a process group the gradients are averaged across
 // ranks before every optimizer step (one flat all-reduce), so every rank takes

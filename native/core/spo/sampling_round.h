@@ -1,4 +1,4 @@
-// One SPO sampling round (SPEC.md section 2) over a batch of prompts: ordinary
+// One SPO sampling round (docs/method.md §2) over a batch of prompts: ordinary
 // stochastic DDIM up to divert_start_step, then at every branch step k
 // candidates from the shared latent (its guided output reused, never
 // recomputed), each scored by the preference model on the decoded x0

@@ -1,4 +1,4 @@
-// Every setting of an SPO run (SPEC.md sections 2, 3 and 6), with the two
+// Every setting of an SPO run (docs/method.md §2, §3 and §6), with the two
 // presets, validation that names the offending setting, and a JSON form that
 // checkpoints store (a resumed run must use the same settings).
 #pragma once
@@ -9,7 +9,7 @@
 
 namespace spo::trainer {
 
-// Which candidate becomes the next shared latent (SPEC.md 2.3); `none` keeps k
+// Which candidate becomes the next shared latent (docs/method.md §2.3); `none` keeps k
 // independent trajectories that share no latent (the paper's ablation).
 enum class Resampler { Random, Win, Lose, None };
 // The pair of a step: best against worst (default) or two distinct random candidates (paper Table 8).
@@ -20,7 +20,7 @@ enum class PairSelection { BestWorst, Random };
 enum class UpdateMode { Spo, Parity };
 // `spo`: step-aware pairs from shared latents. `d3po`: the D3PO baseline: two
 // full trajectories per prompt from one x_T, the final images' preference
-// copied to every step's transitions (SPEC.md section 7).
+// copied to every step's transitions (docs/method.md §7).
 enum class Method { Spo, D3po };
 
 struct SpoSettings {
@@ -47,7 +47,7 @@ struct SpoSettings {
   int64_t steps = 20;
   double eta = 1.0;
   double guidance_scale = 5.0;     // sampling
-  bool guidance_in_training = true;  // CFG in the update as in sampling (SPEC.md 3)
+  bool guidance_in_training = true;  // CFG in the update as in sampling (docs/method.md §3)
   int64_t width = 0, height = 0;   // 0: the pipeline's default size
   int64_t max_batch = 0;           // > 0: at most this many UNet rows at once while sampling
   // Recompute the UNet's resnet and attention blocks in the backward instead of
@@ -59,7 +59,7 @@ struct SpoSettings {
   UpdateMode mode = UpdateMode::Spo;
   Method method = Method::Spo;
 
-  // "sd15" or "sdxl" (SPEC.md section 6); InvalidArgument for another name.
+  // "sd15" or "sdxl" (docs/method.md §6); InvalidArgument for another name.
   static SpoSettings from_preset(const std::string& name);
   // InvalidArgument naming the first setting out of range.
   void validate() const;

@@ -1,4 +1,4 @@
-// The SPO training loop (SPEC.md sections 2, 3, 6): rounds of `sample_batch_size`
+// The SPO training loop (docs/method.md §2, §3, §6): rounds of `sample_batch_size`
 // prompts (epoch order from the seed), a sampling round, the kept pairs
 // shuffled by one permutation and trained once in minibatches with gradient
 // accumulation, gradient-norm clipping and AdamW on the UNet's LoRA. After every

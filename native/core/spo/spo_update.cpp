@@ -41,7 +41,7 @@ Batch gather(const std::vector<const TransitionPair*>& pairs, const diffusion::D
   return b;
 }
 
-// logp(x_prev | x_t) per row from the model output, differentiable (SPEC.md 1):
+// logp(x_prev | x_t) per row from the model output, differentiable (docs/method.md §1):
 // mean over elements of -(x_prev - (a x_t + b out))^2 / (2 std^2) + log_norm.
 at::Tensor transition_log_prob(const at::Tensor& out, const at::Tensor& x_t, const at::Tensor& x_prev,
                                const at::Tensor& coeffs) {

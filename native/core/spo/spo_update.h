@@ -1,4 +1,4 @@
-// The SPO update of a minibatch of kept pairs (SPEC.md section 3): for pairs
+// The SPO update of a minibatch of kept pairs (docs/method.md §3): for pairs
 // that share x_t, ONE guided policy forward (LoRA on, with gradient) and ONE
 // guided reference forward (the same UNet with LoRA off, no gradient) serve
 // both log-probs, and the clamped DPO loss runs as the fused kernel. Pairs

@@ -7,6 +7,7 @@ configurations are written out below, each with the Hugging Face Hub file it
 comes from, so the manifests can be regenerated offline:
 
     .venv/bin/python test/python/make_model_manifests.py
+    .venv/bin/python test/python/make_model_manifests.py --check test/fixtures/model-manifests   (ctest)
 
 Per component NAME the folder gets
     NAME.config.json  the constructor configuration (the Hub file's fields),
@@ -317,5 +318,29 @@ def main(out):
     (out / "index.json").write_text(json.dumps(index, indent=2))
 
 
+def check(committed):
+    """Regenerates into a scratch folder and compares with the committed files
+    (every manifest and config byte for byte; index.json's components, not the
+    library versions it records). Exit status 1 on any difference."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as scratch:
+        fresh = pathlib.Path(scratch)
+        main(fresh)
+        differ = [p.name for p in sorted(fresh.glob("*.json"))
+                  if p.name != "index.json" and (committed / p.name).read_bytes() != p.read_bytes()]
+        components = [json.loads((d / "index.json").read_text())["components"] for d in (fresh, committed)]
+        if components[0] != components[1]:
+            differ.append("index.json (components)")
+    if differ:
+        print("model manifests differ from what diffusers / transformers build now: " + ", ".join(differ))
+        print("regenerate with: .venv/bin/python test/python/make_model_manifests.py")
+        return 1
+    print(f"model manifests in {committed} match")
+    return 0
+
+
 if __name__ == "__main__":
+    if len(sys.argv) > 2 and sys.argv[1] == "--check":
+        sys.exit(check(pathlib.Path(sys.argv[2])))
     main(pathlib.Path(sys.argv[1]) if len(sys.argv) > 1 else DEFAULT_OUT)

@@ -1,5 +1,5 @@
 // The model-size ceiling of config validation (issue 8): the real SD-1.5,
-// SDXL and PickScore configs (shared/model-manifests) pass it, and configs
+// SDXL and PickScore configs (test/fixtures/model-manifests) pass it, and configs
 // whose fields are each in range but together ask for a network of terabytes
 // are refused with a typed error before anything is allocated.
 #include <gtest/gtest.h>

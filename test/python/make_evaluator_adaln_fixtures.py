@@ -25,6 +25,9 @@ Writes into OUT_DIR:
                 the spread of the scores over t.
   .complete     stamp: skipped while newer than this script and its imports.
 
+The reference is checked on itself first: with the modulation at its identity
+setting its scores are transformers' CLIPModel's (to 1e-5).
+
 Usage: python make_evaluator_adaln_fixtures.py OUT_DIR
 """
 import json
@@ -122,6 +125,31 @@ def smooth_images(n, gen):
     return (1.1 * x / x.abs().amax(dim=(1, 2, 3), keepdim=True)).float().contiguous()
 
 
+def check_identity_setting(config, weights, pixels, input_ids):
+    """A sanity check of the reference itself: with the modulation at identity
+    (weights 0; shifts, scales 0; gates 1) it is transformers' CLIPModel."""
+    from transformers import CLIPModel
+
+    identity = dict(weights)
+    for name, value in weights.items():
+        if "adaLN_modulation" in name:
+            identity[name] = torch.zeros_like(value)
+            if name.endswith("bias") and value.shape[0] == 6 * D:
+                identity[name][2 * D:3 * D] = 1
+                identity[name][5 * D:] = 1
+    model = ref_model.AdaLnClip(config)
+    model.load_authors_weights(identity)
+    clip = CLIPModel(config)
+    missing, unexpected = clip.load_state_dict(
+        {k: v for k, v in weights.items() if "adaLN" not in k and not k.startswith("t_embedder")}, strict=False)
+    assert not [k for k in missing if not k.endswith("position_ids")] and not unexpected, (missing, unexpected)
+    with torch.no_grad():
+        expected = clip(input_ids=input_ids, pixel_values=pixels).logits_per_image.diagonal()
+        for t in (0.0, 777.0):
+            got = model.eval().scores(pixels, input_ids, torch.full((len(pixels),), t))
+            assert torch.allclose(got, expected, atol=1e-5, rtol=0), (got, expected)
+
+
 def stale(out):
     stamp = out / ".complete"
     if not stamp.exists():
@@ -165,6 +193,7 @@ def make(out):
     input_ids = ids(PROMPTS)
     ref = {"images": images, "input_ids": input_ids}
     pixels = ref_model.preprocess(images, S, CLIP_MEAN, CLIP_STD)
+    check_identity_setting(config, weights, pixels, input_ids)
     with torch.no_grad():
         for t in TIMESTEPS:
             ref[f"scores_t{t}"] = model.scores(pixels, input_ids, torch.full((2,), float(t))).contiguous()

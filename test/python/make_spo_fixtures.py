@@ -80,6 +80,19 @@ def attach_lora(unet):
                 p.copy_(torch.randn(p.shape, generator=g) * UP_SCALE)
 
 
+def check_ddim_mean_against_diffusers(sched, alphas, ts):
+    """The reference's DDIM mean and std equal diffusers' DDIMScheduler.step (noise 0 and 1)."""
+    g = torch.Generator().manual_seed(3)
+    x, out = torch.randn(1, 4, 16, 16, generator=g, dtype=torch.float64), torch.randn(1, 4, 16, 16, generator=g,
+                                                                                      dtype=torch.float64)
+    for t in ts:
+        tt = torch.tensor([t])
+        mean, std = ref.ddim_mean_and_std(out, x, alphas[tt], ref.alpha_prev(alphas, tt, 1000, SPO["steps"]), 1.0)
+        for noise in (torch.zeros_like(x), torch.ones_like(x)):
+            want = sched.step(out, t, x, eta=1.0, variance_noise=noise).prev_sample
+            assert torch.allclose(mean + std * noise, want, rtol=1e-5, atol=1e-6), t
+
+
 def spo_pairs(unet32, alphas, ts, cond, uncond, seed):
     """Per prompt one policy trajectory; at every step two candidate next latents from its x_t."""
     g = torch.Generator().manual_seed(seed)
@@ -230,7 +243,9 @@ def main() -> None:
     with torch.no_grad():
         cond, uncond = pipe.encode_prompt(PROMPTS, "cpu", 1, True)
     ts = ref.ddim_timesteps(1000, SPO["steps"], pipe.scheduler.config.steps_offset)
-    assert ts == sched.set_timesteps(SPO["steps"]) or ts == sched.timesteps.tolist()
+    sched.set_timesteps(SPO["steps"])
+    assert ts == sched.timesteps.tolist(), (ts, sched.timesteps)
+    check_ddim_mean_against_diffusers(sched, alphas, ts)
 
     results = {"prompts": PROMPTS, "lora": {"rank": RANK, "alpha": ALPHA}, "spo": dict(SPO), "d3po": dict(D3PO)}
     results["spo"].update(spo_update(unet64, unet32, alphas, ts, cond, uncond, out))

@@ -17,4 +17,8 @@ export const diagnostics = {
     const site = captureCallSite(diagnostics.failingJob);
     return runJob(site, options, (token, onProgress) => native().diagnostics.failingJob(kind, token, onProgress));
   },
+  /** Native jobs of this thread submitted and not yet finished (queued or executing): 0 once every job has stopped. */
+  runningJobs(): number {
+    return native().diagnostics.runningJobs();
+  },
 };

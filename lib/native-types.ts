@@ -65,6 +65,7 @@ export interface NativeAddon {
   diagnostics: {
     steppedJob(steps: number, msPerStep: number, token?: NativeCancelToken, onProgress?: NativeProgressCallback): Promise<number>;
     failingJob(kind: string, token?: NativeCancelToken, onProgress?: NativeProgressCallback): Promise<void>;
+    runningJobs(): number;
   };
 }
 

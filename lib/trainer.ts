@@ -190,24 +190,45 @@ export class Trainer {
     this.#options = options;
   }
 
-  /** Runs training as a stream of typed events, ending with { type: 'done' }. */
+  /**
+   * Runs training as a stream of typed events, ending with { type: 'done' }.
+   * Leaving the loop early (break, return, a throw in its body) cancels the
+   * native job and waits for it to stop before the loop statement completes.
+   */
   async *run(options: { signal?: AbortSignal } = {}): AsyncGenerator<TrainerEvent, TrainResult, void> {
+    const { signal } = options;
+    if (signal !== undefined && !(signal instanceof AbortSignal)) {
+      throw new InvalidArgumentError('options.signal must be an AbortSignal');
+    }
+    // The job listens to a signal of our own, so that the loop's early exit can
+    // cancel it; the caller's signal is forwarded to it.
+    const stop = new AbortController();
+    const forward = () => stop.abort(signal?.reason);
+    if (signal?.aborted) forward();
+    else signal?.addEventListener('abort', forward, { once: true });
     const queue: TrainerEvent[] = [];
     let wake: (() => void) | undefined;
     let finished = false;
     let failure: unknown;
     let result: TrainResult | undefined;
     const job = this.train({
-      signal: options.signal,
+      signal: stop.signal,
       onEvent: (e) => { queue.push(e); wake?.(); },
     }).then((r) => { result = r; }, (e: unknown) => { failure = e; }).finally(() => { finished = true; wake?.(); });
-    while (true) {
-      while (queue.length > 0) yield queue.shift()!;
-      if (finished) break;
-      await new Promise<void>((resolve) => { wake = resolve; });
-      wake = undefined;
+    try {
+      while (true) {
+        while (queue.length > 0) yield queue.shift()!;
+        if (finished) break;
+        await new Promise<void>((resolve) => { wake = resolve; });
+        wake = undefined;
+      }
+    } finally {
+      // Reached with the job unfinished only when the consumer left the loop:
+      // its AbortError is then expected and dropped with the generator.
+      signal?.removeEventListener('abort', forward);
+      if (!finished) stop.abort();
+      await job;
     }
-    await job;
     if (failure !== undefined) throw failure;
     yield { type: 'done', result: result! };
     return result!;

@@ -2,13 +2,13 @@
 // step-aware evaluator: settings checked up front, the event stream, the
 // exported LoRA loading back, abort and exact resume, prompt files.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  AbortError, Evaluator, InvalidArgumentError, NotFoundError, Pipeline, Trainer, readPrompts, resolveSettings,
-  type TrainerEvent,
+  AbortError, Evaluator, InvalidArgumentError, NotFoundError, Pipeline, Trainer, diagnostics, readPrompts,
+  resolveSettings, type TrainerEvent,
 } from '../lib/index';
 
 const root = path.resolve(__dirname, '..');
@@ -107,6 +107,43 @@ describe('Trainer runs', () => {
     expect(resumed.losses).toEqual(result.losses.slice(result.losses.length - resumed.losses.length));
     p2.dispose();
   }, 180_000);
+
+  it('leaving the for-await loop early cancels the native job and waits for it to stop', async () => {
+    const pipeline = await Pipeline.load(pipelineDir);
+    expect(diagnostics.runningJobs()).toBe(0);
+    // 20 rounds, each committing a checkpoint: how many were committed says
+    // whether the job ran on to the end after the loop was left.
+    const checkpointDir = path.join(work, 'ckpt-break');
+    const committedRounds = () => {
+      const latest = path.join(checkpointDir, 'latest');
+      return existsSync(latest) ? Number(/step-(\d+)/.exec(readFileSync(latest, 'utf8'))![1]) : 0;
+    };
+    const trainer = new Trainer({ pipeline, evaluator, prompts, ...tiny, epochs: 10, checkpointDir, resume: false });
+    const seen: TrainerEvent['type'][] = [];
+    let runningInside = -1;
+    for await (const e of trainer.run()) {
+      seen.push(e.type);
+      runningInside = diagnostics.runningJobs();  // the training job
+      break;
+    }
+    expect(seen).toEqual(['round']);
+    expect(runningInside).toBe(1);
+    expect(diagnostics.runningJobs()).toBe(0);  // stopped before the loop statement completed
+    expect(committedRounds()).toBeLessThan(20);
+
+    pipeline.dispose();
+
+    // A throw in the loop body: the consumer's error comes out, the job is stopped too.
+    const fresh = await Pipeline.load(pipelineDir);  // the first run left its LoRA on `pipeline`
+    const again = new Trainer({ pipeline: fresh, evaluator, prompts, ...tiny, epochs: 10, checkpointDir, resume: false });
+    const thrown = await (async () => {
+      for await (const e of again.run()) if (e.type === 'sampling') throw new Error('consumer failed');
+    })().catch((e: unknown) => e);
+    expect((thrown as Error).message).toBe('consumer failed');
+    expect(diagnostics.runningJobs()).toBe(0);
+    expect(committedRounds()).toBeLessThan(20);
+    fresh.dispose();
+  }, 120_000);
 
   it('parity mode gives the same first loss with twice the update evaluations', async () => {
     const a = await Pipeline.load(pipelineDir), b = await Pipeline.load(pipelineDir);

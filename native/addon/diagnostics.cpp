@@ -6,6 +6,7 @@
 #include <new>
 #include <thread>
 
+#include "addon_data.h"
 #include "job_runner.h"
 #include "js_args.h"
 #include "js_errors.h"
@@ -56,12 +57,20 @@ Napi::Value FailingJob(const Napi::CallbackInfo& info) {
   });
 }
 
+// runningJobs() -> jobs of this environment submitted and not yet finished
+// (queued or executing), so a caller can check that nothing was left behind.
+Napi::Value RunningJobs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return Napi::Number::New(env, static_cast<double>(AddonData::Of(env).jobs->RunningCount()));
+}
+
 }  // namespace
 
 Napi::Object DefineDiagnostics(Napi::Env env) {
   auto o = Napi::Object::New(env);
   o.Set("steppedJob", Napi::Function::New<SteppedJob>(env, "steppedJob"));
   o.Set("failingJob", Napi::Function::New<FailingJob>(env, "failingJob"));
+  o.Set("runningJobs", Napi::Function::New<RunningJobs>(env, "runningJobs"));
   return o;
 }
 

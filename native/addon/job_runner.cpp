@@ -129,6 +129,10 @@ Napi::Promise EnvJobs::Submit(Napi::Env env, std::unique_ptr<Job> job, std::shar
 
 bool EnvJobs::Post(Message* msg) {
   std::lock_guard<std::mutex> lock(mutex_);
+  return PostLocked(msg);
+}
+
+bool EnvJobs::PostLocked(Message* msg) {
   if (closing_ || tsfn_.BlockingCall(msg) != napi_ok) {
     delete msg;
     return false;
@@ -137,10 +141,17 @@ bool EnvJobs::Post(Message* msg) {
 }
 
 void EnvJobs::WorkerFinished(const std::shared_ptr<JobRecord>& rec) {
-  Post(new Message{Message::Done, rec, {}});
+  // Leave the running set before the completion is posted, under one lock:
+  // once a job's Promise settles, RunningCount() no longer counts it.
   std::lock_guard<std::mutex> lock(mutex_);
   running_.erase(rec);
+  PostLocked(new Message{Message::Done, rec, {}});
   if (running_.empty()) idle_.notify_all();
+}
+
+size_t EnvJobs::RunningCount() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return running_.size();
 }
 
 // While an environment terminates (Worker.terminate()), Node-API calls that

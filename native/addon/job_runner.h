@@ -44,8 +44,12 @@ class EnvJobs : public std::enable_shared_from_this<EnvJobs> {
   bool Post(Message* msg);
   void WorkerFinished(const std::shared_ptr<JobRecord>& rec);
 
+  // Jobs of this environment whose worker has not finished (queued or executing).
+  size_t RunningCount();
+
  private:
   static void OnMessage(Napi::Env env, Napi::Function, std::nullptr_t*, Message* msg);
+  bool PostLocked(Message* msg);  // Post with mutex_ held
   void Deliver(Napi::Env env, Message* msg);
   void Cleanup();
 

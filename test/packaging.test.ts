@@ -1,11 +1,13 @@
 // The published package, as a user gets it: `npm pack`, then `npm install`
 // of the tarball into an empty project, once using the prebuilt binary and
 // once with a prebuild that does not load (so the installer builds from
-// source). Both installs must work from require() and from import.
+// source). Both installs must work from require() and from import (each
+// through its own entry point), and type-check from both.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, realpathSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const root = path.resolve(__dirname, '..');
@@ -37,14 +39,41 @@ function useFromCommonJsAndEsm(dir: string) {
   const cjs = sh(process.execPath, ['-e', `
     const spo = require('spo-diffusion');
     const s = new spo.DDIMScheduler();
-    console.log(JSON.stringify({ t: s.setTimesteps(20).slice(0, 2), binary: require('node-gyp-build').path(require.resolve('spo-diffusion/package.json').replace(/package.json$/, '')) }));`], dir);
+    console.log(JSON.stringify({ t: s.setTimesteps(20).slice(0, 2), entry: require.resolve('spo-diffusion'), binary: require('node-gyp-build').path(require.resolve('spo-diffusion/package.json').replace(/package.json$/, '')) }));`], dir);
+  // The ESM entry, and the same classes as require() gives (one copy of the package).
   const esm = sh(process.execPath, ['--input-type=module', '-e', `
-    import { DDIMScheduler, buildInfo } from 'spo-diffusion';
+    import { DDIMScheduler, Trainer, buildInfo } from 'spo-diffusion';
+    import { createRequire } from 'node:module';
     const s = new DDIMScheduler();
     s.setTimesteps(20);
     const r = await s.sampleGaussian({ shape: [2, 4, 8, 8], steps: 20, seed: 1 });
-    console.log(JSON.stringify({ torch: buildInfo().torchVersion, steps: r.timesteps.length }));`], dir);
-  return { cjs: JSON.parse(cjs) as { t: number[]; binary: string }, esm: JSON.parse(esm) as { torch: string; steps: number } };
+    const sameClasses = Trainer === createRequire(import.meta.url)('spo-diffusion').Trainer;
+    console.log(JSON.stringify({ torch: buildInfo().torchVersion, steps: r.timesteps.length, entry: import.meta.resolve('spo-diffusion'), sameClasses }));`], dir);
+  return {
+    cjs: JSON.parse(cjs) as { t: number[]; entry: string; binary: string },
+    esm: JSON.parse(esm) as { torch: string; steps: number; entry: string; sameClasses: boolean },
+  };
+}
+
+// Both entry points' types, as a TypeScript consumer resolves them (nodenext:
+// the "import" and "require" conditions), checked together with every .d.ts
+// they reach (no skipLibCheck): an @internal-stripped declaration that a
+// public one still names would fail here.
+function typeCheckConsumer(dir: string) {
+  writeFileSync(path.join(dir, 'esm.mts'), `import spo, { Trainer, type TrainerEvent, type SpoSettings } from 'spo-diffusion';
+export const checks = [spo.Trainer === Trainer, ((e: TrainerEvent) => e.type)({ type: 'checkpoint', round: 1 })];
+export type K = SpoSettings['k'];
+`);
+  writeFileSync(path.join(dir, 'cjs.cts'), `import spo = require('spo-diffusion');
+export const checks = [spo.Trainer, ((e: spo.TrainerEvent) => e.type)({ type: 'checkpoint', round: 1 })];
+`);
+  const r = spawnSync(process.execPath, [path.join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '--noEmit', '--strict',
+    '--module', 'nodenext', '--moduleResolution', 'nodenext', '--target', 'es2022', '--lib', 'es2022,dom',
+    '--typeRoots', path.join(root, 'node_modules', '@types'), '--types', 'node', '--traceResolution', 'esm.mts', 'cjs.cts'],
+  { cwd: dir, encoding: 'utf8', maxBuffer: 256 * 2 ** 20 });
+  const resolved = [...r.stdout.matchAll(/Module name 'spo-diffusion' was successfully resolved to '([^']+)'/g)].map((m) => m[1]);
+  const errors = r.stdout.split('\n').filter((l) => /error TS/.test(l));
+  return { status: r.status, errors, resolved };
 }
 
 let tarball = '';
@@ -65,10 +94,16 @@ describe('npm pack + npm install', () => {
     expect(files).toContain('package/prebuilds/linux-x64/spo-diffusion.napi.node');
     expect(files).toContain('package/dist/index.js');
     expect(files).toContain('package/dist/index.d.ts');
+    expect(files).toContain('package/dist/index.mjs');
+    expect(files).toContain('package/dist/index.d.mts');
     expect(files).toContain('package/native/core/kernels/ddim_step_cuda.cu');
     expect(files).toContain('package/assets/shapes-world/base/unet/diffusion_pytorch_model.safetensors');
     expect(files).toContain('package/assets/shapes-world/evaluator-step-aware/model.safetensors');
     expect(files.some((f) => f.includes('node_modules') || f.includes('.venv') || f.startsWith('package/build/'))).toBe(false);
+    // stripInternal: no declaration marked @internal ships in the types.
+    const declarations = sh('tar', ['xzf', tarball, '-O', '--wildcards', 'package/dist/*.d.ts', 'package/dist/*.d.mts'], work);
+    expect(declarations).toContain('export declare class Trainer');
+    expect(declarations).not.toContain('@internal');
   });
 
   it('installs into an empty project using the prebuild that loads', () => {
@@ -77,7 +112,14 @@ describe('npm pack + npm install', () => {
     const { cjs, esm } = useFromCommonJsAndEsm(dir);
     expect(cjs.t).toEqual([951, 901]);
     expect(cjs.binary).toContain(path.join('prebuilds', 'linux-x64'));
-    expect(esm).toEqual({ torch: expect.stringMatching(/^2\./), steps: 20 });
+    const installed = path.join(dir, 'node_modules', 'spo-diffusion', 'dist');
+    expect(cjs.entry).toBe(path.join(installed, 'index.js'));
+    expect(esm).toEqual({ torch: expect.stringMatching(/^2\./), steps: 20, entry: pathToFileURL(path.join(installed, 'index.mjs')).href,
+      sameClasses: true });
+    const types = typeCheckConsumer(dir);
+    expect(types.errors).toEqual([]);
+    expect(types.status).toBe(0);
+    expect(types.resolved.map((f) => path.relative(installed, f!)).sort()).toEqual(['index.d.mts', 'index.d.ts']);
     const check = sh(path.join(dir, 'node_modules', '.bin', 'spo'), ['ddim-check', '--steps', '10', '--json'], dir);
     expect(JSON.parse(check).steps).toBe(10);
     // The shipped shapes-world models travel in the package: a one-round demo from the installed copy.
@@ -104,5 +146,6 @@ describe('npm pack + npm install', () => {
     expect(cjs.binary).toContain(path.join('build', 'Release'));
     expect(cjs.t).toEqual([951, 901]);
     expect(esm.steps).toBe(20);
+    expect(esm.entry).toMatch(/\/dist\/index\.mjs$/);
   });
 }, 2_400_000);

@@ -64,7 +64,7 @@ PAIR_LABELS = (1.0, 0.0, 0.5, 1.0, 0.0, 1.0)
 PAIR_TIMESTEPS = (0, 251, 501, 951, 101, 801)
 # One step of the engine's train_preference_model: steps 1, batch = all pairs,
 # no warm-up (so the learning rate is the base rate), AdamW, clipping at 1.
-TRAIN = {"learning_rate": 1e-3, "weight_decay": 0.3, "beta1": 0.9, "beta2": 0.999, "adam_eps": 1e-6,
+TRAIN = {"learning_rate": 1e-3, "weight_decay": 0.3, "beta1": 0.9, "beta2": 0.999, "adam_eps": 1e-4,
          "max_grad_norm": 1.0}
 TOKENIZER_FILES = ("vocab.json", "merges.txt", "tokenizer_config.json", "special_tokens_map.json")
 

@@ -149,6 +149,7 @@ def spo_update(unet64, unet32, alphas, ts, cond, uncond, out):
             tag = "step1" if r == 0 else "step3"
             tensors.update({f"{tag}.{k}": (p.detach() - start[k]).float().contiguous() for k, p in params.items()})
     save_file(tensors, str(out / "spo_update.safetensors"))
+    zero_grads(unet64)
     with torch.no_grad():  # back to the start for the other objectives
         for k, p in params.items():
             p.copy_(start[k])

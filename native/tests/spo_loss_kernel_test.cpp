@@ -226,35 +226,75 @@ TEST(SpoLossKernelCpu, ClampedSideHasExactlyZeroGradient) {
   }
 }
 
-// N = 1, M = 2, epsilon prediction, a_t = 0.5, a_prev = 0.8, eta = 1:
-//   var = (0.2 / 0.5) * (1 - 0.5 / 0.8) = 0.15, dir = sqrt(1 - 0.8 - 0.15) = sqrt(0.05)
-//   mean = sqrt(0.8) * (x - sqrt(0.5) eps) / sqrt(0.5) + dir * eps
-//   policy mean [1.130747, -0.565373], reference mean [1.097206, -0.598915]
-//   lp_w = 0.0260475, lp_l = -0.0637035, ref_w = 0.0296065, ref_l = -0.1048659
-//   r_w = 0.9964473, r_l = 1.0420213 (both inside), z = 10 log(r_w / r_l) = -0.4472136
-//   loss = log(1 + exp(-z)) = 0.9415484
-// Gradient: b = dir - sqrt(0.8) = -0.6708204, and since the sides share the mean,
-//   dL/dout = -10 sigmoid(-z) * (1 / (2 var)) * b * (x_w - x_l) = -2.727898 per element.
+// N = 1, M = 2, epsilon prediction, a_t = 0.5, a_prev = 0.8, eta = 1, beta = 10, eps = 0.1.
+// The expected values are derived here, in double arithmetic, from the DDIM step
+// as Song et al. write it (eq. 12 and 16), not from the kernel's (a, b) form:
+//   x0 = (x - sqrt(1 - a_t) out) / sqrt(a_t),  var = (1 - a_prev) / (1 - a_t) * (1 - a_t / a_prev)
+//   mean = sqrt(a_prev) x0 + sqrt(1 - a_prev - var) out
+//   logp(y) = MEAN over the M elements of -(y - mean)^2 / (2 var) - log(sqrt(var)) - log(sqrt(2 pi))
+//   r = clamp(exp(logp_policy - logp_ref), 1 - eps, 1 + eps),  loss = -log sigmoid(beta log(r_w / r_l))
+// and the gradient by central differences of that same double-precision loss.
+// (About: lp_w 0.026048, lp_l -0.063703, ref_w 0.029606, ref_l -0.104866,
+// r_w 0.99645, r_l 1.04202, both inside; loss 0.94155; gradient -2.7279 per element.)
+struct HandTinyCase {
+  std::vector<double> x{1.0, -0.5}, policy{0.2, -0.1}, reference{0.25, -0.05}, winner{1.1, -0.6}, loser{1.3, -0.4};
+  double a_t = 0.5, a_prev = 0.8, beta = 10.0, eps = 0.1;
+
+  double log_prob(const std::vector<double>& out, const std::vector<double>& y) const {
+    const double var = (1 - a_prev) / (1 - a_t) * (1 - a_t / a_prev);
+    double sum = 0.0;
+    for (size_t i = 0; i < y.size(); ++i) {
+      const double x0 = (x[i] - std::sqrt(1 - a_t) * out[i]) / std::sqrt(a_t);
+      const double mean = std::sqrt(a_prev) * x0 + std::sqrt(1 - a_prev - var) * out[i];
+      sum += -(y[i] - mean) * (y[i] - mean) / (2 * var) - std::log(std::sqrt(var)) - std::log(std::sqrt(2 * M_PI));
+    }
+    return sum / static_cast<double>(y.size());
+  }
+  double ratio(const std::vector<double>& out, const std::vector<double>& y) const {
+    return std::clamp(std::exp(log_prob(out, y) - log_prob(reference, y)), 1 - eps, 1 + eps);
+  }
+  double loss(const std::vector<double>& out) const {
+    const double z = beta * (std::log(ratio(out, winner)) - std::log(ratio(out, loser)));
+    return std::log1p(std::exp(-z));
+  }
+  double loss_gradient(size_t i) const {
+    const double h = 1e-6;
+    auto up = policy, down = policy;
+    up[i] += h;
+    down[i] -= h;
+    return (loss(up) - loss(down)) / (2 * h);
+  }
+  static at::Tensor row(const std::vector<double>& v) { return at::tensor(v, at::kDouble).to(at::kFloat).view({1, -1}); }
+};
+
 TEST(SpoLossKernelCpu, HandComputedTinyCase) {
+  HandTinyCase hand;
+  // The fp32 inputs the kernel sees, and the same values (rounded to fp32) in the double derivation.
+  auto to_fp32 = [](std::vector<double>& v) {
+    for (auto& e : v) e = static_cast<double>(static_cast<float>(e));
+  };
+  for (auto* v : {&hand.x, &hand.policy, &hand.reference, &hand.winner, &hand.loser}) to_fp32(*v);
   SpoLossInputs in;
-  in.sample = at::tensor({1.0f, -0.5f}).view({1, 2});
-  in.policy_output = at::tensor({0.2f, -0.1f}).view({1, 2});
-  in.reference_output = at::tensor({0.25f, -0.05f}).view({1, 2});
-  in.winner = at::tensor({1.1f, -0.6f}).view({1, 2});
-  in.loser = at::tensor({1.3f, -0.4f}).view({1, 2});
-  in.alpha_t = at::tensor({0.5}, at::kDouble);
-  in.alpha_prev = at::tensor({0.8}, at::kDouble);
+  in.sample = HandTinyCase::row(hand.x);
+  in.policy_output = HandTinyCase::row(hand.policy);
+  in.reference_output = HandTinyCase::row(hand.reference);
+  in.winner = HandTinyCase::row(hand.winner);
+  in.loser = HandTinyCase::row(hand.loser);
+  in.alpha_t = at::tensor({hand.a_t}, at::kDouble);
+  in.alpha_prev = at::tensor({hand.a_prev}, at::kDouble);
+  in.beta = hand.beta;
+  in.clip_eps = hand.eps;
   const auto out = spo_loss(in);
-  EXPECT_NEAR(out.loss.item<double>(), 0.9415483812637476, 2e-6);
-  EXPECT_NEAR(out.policy_logp_w.item<double>(), 0.026047505705849294, 1e-6);
-  EXPECT_NEAR(out.policy_logp_l.item<double>(), -0.06370349915502937, 1e-6);
-  EXPECT_NEAR(out.ref_logp_w.item<double>(), 0.029606484387009246, 1e-6);
-  EXPECT_NEAR(out.ref_logp_l.item<double>(), -0.10486588002386515, 1e-6);
-  EXPECT_NEAR(out.ratio_w.item<double>(), 0.9964473469769473, 1e-6);
-  EXPECT_NEAR(out.ratio_l.item<double>(), 1.0420212961318618, 1e-6);
+  EXPECT_NEAR(out.loss.item<double>(), hand.loss(hand.policy), 2e-6);
+  EXPECT_NEAR(out.policy_logp_w.item<double>(), hand.log_prob(hand.policy, hand.winner), 1e-6);
+  EXPECT_NEAR(out.policy_logp_l.item<double>(), hand.log_prob(hand.policy, hand.loser), 1e-6);
+  EXPECT_NEAR(out.ref_logp_w.item<double>(), hand.log_prob(hand.reference, hand.winner), 1e-6);
+  EXPECT_NEAR(out.ref_logp_l.item<double>(), hand.log_prob(hand.reference, hand.loser), 1e-6);
+  EXPECT_NEAR(out.ratio_w.item<double>(), hand.ratio(hand.policy, hand.winner), 1e-6);
+  EXPECT_NEAR(out.ratio_l.item<double>(), hand.ratio(hand.policy, hand.loser), 1e-6);
   EXPECT_TRUE(out.inside_w.item<bool>() && out.inside_l.item<bool>());
-  const auto grad = fused_grad(in);
-  EXPECT_TRUE(near(grad, at::full({1, 2}, -2.727898004802026, at::kDouble), 2e-6, "hand gradient"));
+  const auto want_grad = at::tensor({hand.loss_gradient(0), hand.loss_gradient(1)}, at::kDouble).view({1, 2});
+  EXPECT_TRUE(near(fused_grad(in), want_grad, 2e-6, "hand gradient"));
 }
 
 // Policy == reference: ratios exactly 1, z = 0, loss = log 2, and the gradient

@@ -103,7 +103,7 @@ const diffusersKeys: Record<string, keyof DDIMSchedulerConfig> = {
 
 // Keys of a diffusers scheduler_config.json that carry no meaning for DDIM
 // here, and the values of unsupported features that are harmless.
-const ignoredKeys = new Set(['_class_name', '_diffusers_version', 'skip_prk_steps', 'interpolation_type',
+const ignoredKeys = new Set(['skip_prk_steps', 'interpolation_type',
   'use_karras_sigmas', 'sample_max_value', 'dynamic_thresholding_ratio', 'timestep_type', 'variance_type']);
 const unsupportedUnlessOff: Record<string, unknown> = {
   thresholding: false,
@@ -125,7 +125,12 @@ export class DDIMScheduler {
   static fromDiffusersConfig(json: Record<string, unknown>): DDIMScheduler {
     if (typeof json !== 'object' || json === null) throw new InvalidArgumentError('the scheduler config must be an object');
     const config: Record<string, unknown> = {};
+    // As diffusers' ConfigMixin reads a config: `_` keys are bookkeeping, and a
+    // key listed in `_use_default_values` is treated as absent (the default applies).
+    const listed = json._use_default_values;
+    const useDefault = new Set(Array.isArray(listed) ? listed : []);
     for (const [key, value] of Object.entries(json)) {
+      if (key.startsWith('_') || useDefault.has(key)) continue;
       const mapped = diffusersKeys[key];
       if (mapped) config[mapped] = value;
       else if (key in unsupportedUnlessOff) {

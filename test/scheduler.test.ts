@@ -48,6 +48,17 @@ describe('DDIMScheduler schedule', () => {
     expect(() => DDIMScheduler.fromDiffusersConfig({ rescale_betas_zero_snr: true })).toThrow(InvalidArgumentError);
     expect(() => DDIMScheduler.fromDiffusersConfig({ beta_shedule: 'linear' })).toThrow(/unknown scheduler option/);
   });
+
+  it('ignores `_` keys and treats a key listed in _use_default_values as absent, as diffusers does', () => {
+    const base = { beta_end: 0.012, beta_schedule: 'scaled_linear', beta_start: 0.00085, steps_offset: 1 };
+    const s = DDIMScheduler.fromDiffusersConfig({
+      ...base, _use_default_values: ['thresholding'], _name_or_path: 'x', _foo: { a: 1 },
+      thresholding: true, // listed: diffusers drops it and uses its default, false
+    });
+    expect(s.config).toEqual(DDIMScheduler.fromDiffusersConfig(base).config);
+    expect(() => DDIMScheduler.fromDiffusersConfig({ ...base, thresholding: true })).toThrow(InvalidArgumentError);
+    expect(() => DDIMScheduler.fromDiffusersConfig({ ...base, _foo: 1, foo: 1 })).toThrow(/unknown scheduler option 'foo'/);
+  });
 });
 
 describe('DDIMScheduler step', () => {

@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "io/diffusers_config.h"
 #include "models/config_limits.h"
 #include "runtime/errors.h"
 
@@ -76,8 +77,9 @@ void require_range(int64_t value, int64_t lo, int64_t hi, const std::string& wha
 
 }  // namespace
 
-AutoencoderKLConfig AutoencoderKLConfig::from_json(const Json& j, const std::string& what) {
-  require(j.is_object(), what + " must be a JSON object");
+AutoencoderKLConfig AutoencoderKLConfig::from_json(const Json& file, const std::string& what) {
+  require(file.is_object(), what + " must be a JSON object");
+  const Json j = io::diffusers_init_fields(file);
   AutoencoderKLConfig c;
   c.in_channels = get_int(j, "in_channels", c.in_channels, what);
   c.out_channels = get_int(j, "out_channels", c.out_channels, what);

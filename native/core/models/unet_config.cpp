@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "io/diffusers_config.h"
 #include "models/config_limits.h"
 #include "runtime/errors.h"
 
@@ -139,11 +140,13 @@ std::string join(const std::vector<int64_t>& v) {
 
 }  // namespace
 
-UNetConfig unet_config_from_json(const Json& j) {
-  if (!j.is_object()) throw InvalidArgument(kWhat + " must be a JSON object");
-  if (present(j, "_class_name") && j.at("_class_name") != "UNet2DConditionModel")
-    throw Unsupported(kWhat + ": '_class_name' is " + j.at("_class_name").dump() +
+UNetConfig unet_config_from_json(const Json& file) {
+  if (!file.is_object()) throw InvalidArgument(kWhat + " must be a JSON object");
+  // A config written for another class is a wrong path, not a convention to ignore.
+  if (present(file, "_class_name") && file.at("_class_name") != "UNet2DConditionModel")
+    throw Unsupported(kWhat + ": '_class_name' is " + file.at("_class_name").dump() +
                       ", expected \"UNet2DConditionModel\"");
+  const Json j = io::diffusers_init_fields(file);
   refuse_unsupported_options(j);
 
   UNetConfig c;

@@ -2,6 +2,7 @@
 
 #include <filesystem>
 
+#include "io/diffusers_config.h"
 #include "runtime/errors.h"
 
 namespace spo::pipeline {
@@ -22,10 +23,11 @@ std::vector<std::string> required_components(PipelineKind kind) {
   return names;
 }
 
-ModelIndex parse_model_index(const io::Json& index, const std::string& what) {
-  require(index.is_object(), what + ": expected a JSON object");
+ModelIndex parse_model_index(const io::Json& file, const std::string& what) {
+  require(file.is_object(), what + ": expected a JSON object");
   ModelIndex m;
-  m.class_name = io::json_string(index, "_class_name", "", what);
+  m.class_name = io::json_string(file, "_class_name", "", what);
+  const io::Json index = io::diffusers_init_fields(file);  // what the pipeline's constructor sees
   m.kind = names_component(index, "text_encoder_2") ? PipelineKind::StableDiffusionXL : PipelineKind::StableDiffusion;
   for (const std::string& name : required_components(m.kind)) {
     if (!names_component(index, name.c_str())) throw Error(ErrorCode::NotFound, what + " has no '" + name + "' component");

@@ -1,5 +1,6 @@
 #include "pipeline/scheduler_config.h"
 
+#include "io/diffusers_config.h"
 #include "runtime/errors.h"
 
 namespace spo::pipeline {
@@ -18,8 +19,9 @@ auto parse_field(Parse parse, const io::Json& j, const char* key, const char* fa
 
 }  // namespace
 
-diffusion::DdimConfig ddim_config_from_diffusers(const io::Json& j, const std::string& what) {
-  require(j.is_object(), what + ": expected a JSON object");
+diffusion::DdimConfig ddim_config_from_diffusers(const io::Json& file, const std::string& what) {
+  require(file.is_object(), what + ": expected a JSON object");
+  const io::Json j = io::diffusers_init_fields(file);
   if (io::json_has(j, "trained_betas")) throw Unsupported(what + ": trained_betas are not supported");
   if (io::json_bool(j, "thresholding", false, what)) throw Unsupported(what + ": thresholding is not supported");
   if (io::json_bool(j, "rescale_betas_zero_snr", false, what)) {

@@ -344,18 +344,21 @@ TEST(WorldV2Judge, RejectsBadInput) {
 // more than any other part moves.
 TEST(WorldV2Measure, PartsWithAndWithoutEachDefect) {
   for (int64_t size : {32, 64}) {
-    std::printf("\n%lld px | defect | part | clean: alignment coarse fine | with defect: alignment coarse fine\n",
+    std::printf("\n%lld px | defect | part | clean: alignment coarse fine | with defect: alignment coarse fine | own part -0.05 |\n",
                 static_cast<long long>(size));
     for (int k = 0; k < kDefectCount; ++k) {
       const Defect d = static_cast<Defect>(k);
       const Paired p = paired(d, size, 50);
       double c[3] = {0, 0, 0}, w[3] = {0, 0, 0};
       const Part parts[3] = {Part::Alignment, Part::Coarse, Part::Fine};
-      for (size_t i = 0; i < p.clean.size(); ++i)
-        for (int q = 0; q < 3; ++q) c[q] += part(p.clean[i], parts[q]) / 50, w[q] += part(p.defect[i], parts[q]) / 50;
-      std::printf("| %s | %s | %.3f %.3f %.3f | %.3f %.3f %.3f |\n", defect_name(d), part_name(defect_part(d)), c[0], c[1], c[2],
-                  w[0], w[1], w[2]);
       const int own = static_cast<int>(defect_part(d)) == 0 ? 1 : static_cast<int>(defect_part(d)) == 1 ? 2 : 0;
+      int dropped = 0;  // pairs whose own part fell by >= 0.05
+      for (size_t i = 0; i < p.clean.size(); ++i) {
+        for (int q = 0; q < 3; ++q) c[q] += part(p.clean[i], parts[q]) / 50, w[q] += part(p.defect[i], parts[q]) / 50;
+        dropped += part(p.clean[i], parts[own]) - part(p.defect[i], parts[own]) >= 0.05;
+      }
+      std::printf("| %s | %s | %.3f %.3f %.3f | %.3f %.3f %.3f | %d/50 |\n", defect_name(d), part_name(defect_part(d)), c[0], c[1],
+                  c[2], w[0], w[1], w[2], dropped);
       for (int q = 0; q < 3; ++q)
         if (q != own) {
           EXPECT_GT(c[own] - w[own], std::abs(c[q] - w[q])) << defect_name(d) << " " << size;

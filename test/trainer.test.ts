@@ -143,6 +143,18 @@ describe('Trainer runs', () => {
     expect(diagnostics.runningJobs()).toBe(0);
     expect(committedRounds()).toBeLessThan(20);
     fresh.dispose();
+
+    // The caller's signal still reaches the job through run(): an AbortError ends the loop.
+    const third = await Pipeline.load(pipelineDir);
+    const controller = new AbortController();
+    const aborted = await (async () => {
+      for await (const e of new Trainer({ pipeline: third, evaluator, prompts, ...tiny, epochs: 10, checkpointDir, resume: false })
+        .run({ signal: controller.signal })) if (e.type === 'round') controller.abort('enough');
+    })().catch((e: unknown) => e);
+    expect(aborted).toBeInstanceOf(AbortError);
+    expect(diagnostics.runningJobs()).toBe(0);
+    expect(committedRounds()).toBeLessThan(20);
+    third.dispose();
   }, 120_000);
 
   it('parity mode gives the same first loss with twice the update evaluations', async () => {

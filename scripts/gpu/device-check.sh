@@ -33,6 +33,7 @@ note() { echo "[$(elapsed)s] $*" | tee -a "$summary"; }
 # Scratch files of this run (the models, the background build's log and flags);
 # mktemp's path has no spaces, so it is used unquoted inside the strings below.
 work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
 
 # ---- environment
 export PATH="$PATH:/usr/local/cuda/bin"

@@ -51,6 +51,12 @@ export interface WorldPretrainingOptions {
    * noise rewards taking the layout from the prompt (docs/SHAPES_WORLD.md item 6).
    */
   prediction?: 'epsilon' | 'v_prediction';
+  /**
+   * Which world, fixed when outDir is first made: 'relations' (positions and
+   * relations, clean renders; the shipped models) or 'scenes' (world v2: one to
+   * three objects, training renders with coarse and fine defects, judge v2).
+   */
+  world?: 'relations' | 'scenes';
   /** Multiplies every stage's steps and sample counts (1 = the shipped models; tests use ~0.01). */
   scale?: number;
   vaeSteps?: number;

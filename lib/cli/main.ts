@@ -106,6 +106,10 @@ const predictionType = (v: string) => {
   if (v !== 'epsilon' && v !== 'v_prediction') throw new CliArgError("must be 'epsilon' or 'v_prediction'");
   return v;
 };
+const worldTrack = (v: string) => {
+  if (v !== 'relations' && v !== 'scenes') throw new CliArgError("must be 'relations' or 'scenes'");
+  return v;
+};
 
 program
   .command('pretrain-world')
@@ -114,6 +118,7 @@ program
   .option('--seed <n>', 'random seed', number('seed', { integer: true, min: 0, max: Number.MAX_SAFE_INTEGER }), 1)
   .option('--scale <x>', "multiplies every stage's steps and samples (quick checks: 0.01)", number('scale', { min: 1e-4, max: 100 }), 1)
   .option('--prediction <type>', "the base model's parametrisation: epsilon (SD-1.5, the shipped models) or v_prediction (SD-2.x)", predictionType, 'epsilon')
+  .option('--world <track>', 'relations (positions and relations; the shipped models) or scenes (world v2: renders with defects, judge v2)', worldTrack, 'relations')
   .option('--vae-steps <n>', 'VAE steps (default 300)', number('vae-steps', { integer: true, min: 1 }))
   .option('--diffusion-steps <n>', 'text encoder + UNet steps (default 3600)', number('diffusion-steps', { integer: true, min: 1 }))
   .option('--pair-prompts <n>', 'train prompts sampled twice and judged (default 1500)', number('pair-prompts', { integer: true, min: 1 }))

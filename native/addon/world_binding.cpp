@@ -101,13 +101,14 @@ Napi::Value PretrainWorld(const Napi::CallbackInfo& info) {
     RejectUnknownKeys(env, o, {"outDir", "seed", "scale", "vaeSteps", "diffusionSteps", "pairPrompts", "clipSteps",
                                "plainSteps", "noisySteps", "samplingSteps", "validationPrompts", "tieMargin",
                                "plainLearningRate", "noisyLearningRate", "rolloutPrompts", "rolloutValidationPrompts",
-                               "rolloutSteps", "rolloutLearningRate", "prediction"},
+                               "rolloutSteps", "rolloutLearningRate", "prediction", "world"},
                       "pretraining options");
     pretraining::WorldPretrainingOptions p;
     p.out_dir = RequireString(env, o.Get("outDir"), "outDir");
     if (!o.Get("seed").IsUndefined()) p.seed = RequireSeed(env, o.Get("seed"), "seed");
     p.scale = OptionalNumber(env, o, "scale").value_or(p.scale);
     if (!o.Get("prediction").IsUndefined()) p.prediction = RequireString(env, o.Get("prediction"), "prediction");
+    if (!o.Get("world").IsUndefined()) p.world = RequireString(env, o.Get("world"), "world");
     const int64_t big = 10'000'000;
     p.vae_steps = OptionalInteger(env, o, "vaeSteps", 1, big).value_or(p.vae_steps);
     p.diffusion_steps = OptionalInteger(env, o, "diffusionSteps", 1, big).value_or(p.diffusion_steps);

@@ -29,7 +29,7 @@ ClipStageResult train_world_clip(models::ClipModel& clip, const text::ClipTokeni
   ClipStageResult out;
   clip->train();
   auto loss_of = [&](int64_t step) {
-    auto batch = world_batch(train_prompts, o.batch_size, kWorldImageSize, o.seed, step, /*distinct=*/true);
+    auto batch = world_batch(o.track, train_prompts, o.batch_size, kWorldImageSize, o.seed, step, /*distinct=*/true);
     auto l = logits(clip, tokenizer, batch);
     auto target = at::arange(o.batch_size, at::kLong);
     return 0.5 * (at::cross_entropy_loss(l, target) + at::cross_entropy_loss(l.t(), target));
@@ -39,7 +39,7 @@ ClipStageResult train_world_clip(models::ClipModel& clip, const text::ClipTokeni
   at::NoGradGuard no_grad;
   int64_t right = 0, total = 0;
   for (int64_t round = 0; round < 4; ++round) {
-    auto batch = world_batch(held_out_prompts, 64, kWorldImageSize, o.seed ^ 0xC11F, round, true);
+    auto batch = world_batch(o.track, held_out_prompts, 64, kWorldImageSize, o.seed ^ 0xC11F, round, true);
     auto best = logits(clip, tokenizer, batch).argmax(1);
     right += best.eq(at::arange(64, at::kLong)).sum().item<int64_t>();
     total += 64;

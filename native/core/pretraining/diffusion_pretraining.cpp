@@ -29,7 +29,7 @@ StageResult train_world_diffusion(models::ClipTextModel& text_encoder, const tex
   text_encoder->train();
   unet->train();
   auto loss_of = [&](int64_t step) {
-    auto batch = world_batch(prompts, o.batch_size, kWorldImageSize, o.seed, step);
+    auto batch = world_batch(o.track, prompts, o.batch_size, kWorldImageSize, o.seed, step);
     auto gen = at::make_generator<at::CPUGeneratorImpl>(mix_seed(o.seed, 0xD1, static_cast<uint64_t>(step)));
     at::Tensor latents;
     {

@@ -2,10 +2,11 @@
 
 #include "pretraining/world_dataset.h"
 #include "runtime/errors.h"
+#include "world/judge.h"
 
 namespace spo::pretraining {
 
-JudgedImages sample_and_judge(pipeline::Pipeline& pipe, const std::vector<std::string>& prompts,
+JudgedImages sample_and_judge(pipeline::Pipeline& pipe, world::Track track, const std::vector<std::string>& prompts,
                               const SamplingOptions& o, const JobContext& ctx) {
   require(o.batch > 0, "sample and judge: batch must be positive");
   JudgedImages out;
@@ -22,7 +23,7 @@ JudgedImages sample_and_judge(pipeline::Pipeline& pipe, const std::vector<std::s
     auto result = pipe.generate(request);
     for (int64_t i = 0; i < result.images.size(0); ++i) {
       auto image = result.images[i].clamp(-1, 1);
-      out.scores.push_back(world::judge(image, world::parse_prompt(request.prompts[i])));
+      out.scores.push_back(world::judge_prompt(track, image, request.prompts[i]));
       images.push_back(image);
     }
     ctx.report({"sample", std::min(n, start + o.batch), n, 0.0, {}});
@@ -32,36 +33,28 @@ JudgedImages sample_and_judge(pipeline::Pipeline& pipe, const std::vector<std::s
   return out;
 }
 
-double mean_judge(const std::vector<world::JudgeScore>& scores, const std::string& part) {
+double mean_judge(const std::vector<world::Verdict>& scores, const std::string& part) {
   require(!scores.empty(), "mean judge: no scores");
   double sum = 0;
-  for (const auto& s : scores) {
-    if (part == "total") sum += s.total;
-    else if (part == "alignment") sum += s.alignment;
-    else if (part == "quality") sum += s.quality;
-    else if (part == "colour") sum += s.colour;
-    else if (part == "shape") sum += s.shape;
-    else if (part == "count") sum += s.count;
-    else if (part == "place") sum += s.place;
-    else throw InvalidArgument("mean judge: unknown part '" + part + "'");
-  }
+  for (const auto& s : scores) sum += s.part(part);
   return sum / static_cast<double>(scores.size());
 }
 
-std::vector<evaluator::PreferencePair> judged_pairs(pipeline::Pipeline& pipe, const std::vector<std::string>& prompts,
+std::vector<evaluator::PreferencePair> judged_pairs(pipeline::Pipeline& pipe, world::Track track,
+                                                    const std::vector<std::string>& prompts,
                                                     const SamplingOptions& o, double tie_margin,
                                                     const JobContext& ctx) {
-  auto first = sample_and_judge(pipe, prompts, o, ctx);
+  auto first = sample_and_judge(pipe, track, prompts, o, ctx);
   SamplingOptions second_options = o;
   second_options.seed = o.seed + 1;
-  auto second = sample_and_judge(pipe, prompts, second_options, ctx);
+  auto second = sample_and_judge(pipe, track, prompts, second_options, ctx);
   std::vector<evaluator::PreferencePair> pairs;
   for (size_t i = 0; i < prompts.size(); ++i) {
     evaluator::PreferencePair p;
     p.prompt = prompts[i];
     p.image_0 = first.images[static_cast<int64_t>(i)];
     p.image_1 = second.images[static_cast<int64_t>(i)];
-    p.label_0 = world::label_probability(world::label_pair(first.scores[i], second.scores[i], tie_margin));
+    p.label_0 = world::label_probability(world::label_totals(first.scores[i].total, second.scores[i].total, tie_margin));
     pairs.push_back(std::move(p));
   }
   return pairs;

@@ -8,7 +8,7 @@
 
 #include "evaluator/preference_training.h"
 #include "pipeline/pipeline.h"
-#include "world/judge.h"
+#include "world/track.h"
 
 namespace spo::pretraining {
 
@@ -23,19 +23,20 @@ struct SamplingOptions {
 struct JudgedImages {
   std::vector<std::string> prompts;
   at::Tensor images;  // [N, 3, S, S] fp32 in about [-1, 1]
-  std::vector<world::JudgeScore> scores;
+  std::vector<world::Verdict> scores;
 };
 
-// One sample per prompt (x_T and noise from (seed, batch index)), judged.
-JudgedImages sample_and_judge(pipeline::Pipeline& pipe, const std::vector<std::string>& prompts,
+// One sample per prompt (x_T and noise from (seed, batch index)), judged by the track's judge.
+JudgedImages sample_and_judge(pipeline::Pipeline& pipe, world::Track track, const std::vector<std::string>& prompts,
                               const SamplingOptions& options, const JobContext& ctx);
 
-// Mean of a judge part over a set ("total", "alignment", "quality", ...).
-double mean_judge(const std::vector<world::JudgeScore>& scores, const std::string& part);
+// Mean of a judge part over a set ("total", "alignment", ...: world::judge_parts).
+double mean_judge(const std::vector<world::Verdict>& scores, const std::string& part);
 
 // Two samples per prompt (seeds `seed` and `seed + 1`), labelled by the judge
 // (1 / 0 / 0.5 for a tie: totals within `tie_margin`).
-std::vector<evaluator::PreferencePair> judged_pairs(pipeline::Pipeline& pipe, const std::vector<std::string>& prompts,
+std::vector<evaluator::PreferencePair> judged_pairs(pipeline::Pipeline& pipe, world::Track track,
+                                                    const std::vector<std::string>& prompts,
                                                     const SamplingOptions& options, double tie_margin,
                                                     const JobContext& ctx);
 

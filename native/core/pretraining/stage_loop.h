@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "runtime/job_context.h"
+#include "world/track.h"
 
 namespace spo::pretraining {
 
@@ -20,6 +21,7 @@ struct StageOptions {
   double weight_decay = 0.01;
   double max_grad_norm = 1.0;
   uint64_t seed = 1;
+  world::Track track = world::Track::Relations;  // whose renders the stage trains on
 };
 
 struct StageResult {

@@ -13,7 +13,7 @@ VaeStageResult train_world_vae(models::AutoencoderKL& vae, const std::vector<std
   VaeStageResult out;
   vae->train();
   auto loss_of = [&](int64_t step) {
-    auto batch = world_batch(prompts, o.batch_size, kWorldImageSize, o.seed, step);
+    auto batch = world_batch(o.track, prompts, o.batch_size, kWorldImageSize, o.seed, step);
     auto posterior = vae->encode(batch.images);
     auto gen = at::make_generator<at::CPUGeneratorImpl>(mix_seed(o.seed, 0xAE, static_cast<uint64_t>(step)));
     auto recon = vae->decode(posterior.sample(gen));
@@ -24,7 +24,7 @@ VaeStageResult train_world_vae(models::AutoencoderKL& vae, const std::vector<std
   vae->eval();
 
   at::NoGradGuard no_grad;
-  auto held_out = world_batch(prompts, 128, kWorldImageSize, o.seed ^ 0xF00D, 0);
+  auto held_out = world_batch(o.track, prompts, 128, kWorldImageSize, o.seed ^ 0xF00D, 0);
   auto posterior = vae->encode(held_out.images);
   auto gen = at::make_generator<at::CPUGeneratorImpl>(mix_seed(o.seed, 0xAF, 0));
   out.latent_std = posterior.sample(gen).std().item<double>();

@@ -26,8 +26,8 @@ void write_json(const std::string& path, const Json& j) { io::write_file_atomic(
 // Distinct init streams per component, so changing one does not move the others.
 uint64_t component_seed(uint64_t seed, uint64_t component) { return seed * 1000003ull + component; }
 
-Json text_config_with(int64_t hidden, int64_t layers, int64_t heads) {
-  const auto v = world_vocabulary();
+Json text_config_with(int64_t hidden, int64_t layers, int64_t heads, world::Track track) {
+  const auto v = world_vocabulary(track);
   return Json{{"architectures", {"CLIPTextModel"}},
               {"model_type", "clip_text_model"},
               {"vocab_size", static_cast<int64_t>(v.tokens.size())},
@@ -81,7 +81,7 @@ Json world_unet_config() {
               {"freq_shift", 0}};
 }
 
-Json world_text_encoder_config() { return text_config_with(64, 3, 4); }
+Json world_text_encoder_config(world::Track track) { return text_config_with(64, 3, 4, track); }
 
 Json world_scheduler_config(const std::string& prediction) {
   return Json{{"_class_name", "DDIMScheduler"},
@@ -108,8 +108,8 @@ Json world_model_index() {
               {"requires_safety_checker", false}};
 }
 
-Json world_evaluator_config() {
-  auto text = text_config_with(64, 3, 4);
+Json world_evaluator_config(world::Track track) {
+  auto text = text_config_with(64, 3, 4, track);
   Json vision{{"model_type", "clip_vision_model"},
               {"hidden_size", 64},
               {"intermediate_size", 256},
@@ -135,15 +135,16 @@ void save_module(const torch::nn::Module& module, const std::string& path) {
   io::save_safetensors(path, tensors, {{"format", "pt"}});
 }
 
-void write_initial_world_pipeline(const std::string& dir, uint64_t seed, const std::string& prediction) {
+void write_initial_world_pipeline(const std::string& dir, uint64_t seed, const std::string& prediction,
+                                  world::Track track) {
   namespace fs = std::filesystem;
   for (const char* sub : {"scheduler", "tokenizer", "text_encoder", "unet", "vae"}) fs::create_directories(dir + "/" + sub);
   write_json(dir + "/model_index.json", world_model_index());
   write_json(dir + "/scheduler/scheduler_config.json", world_scheduler_config(prediction));
-  write_world_tokenizer(dir + "/tokenizer");
+  write_world_tokenizer(dir + "/tokenizer", track);
   const auto cpu = at::TensorOptions().dtype(at::kFloat);
 
-  const auto text_json = world_text_encoder_config();
+  const auto text_json = world_text_encoder_config(track);
   models::ClipTextModel text(models::ClipTextConfig::from_json(text_json), cpu);
   models::initialise_weights(*text, component_seed(seed, 1));
   write_json(dir + "/text_encoder/config.json", text_json);
@@ -162,9 +163,9 @@ void write_initial_world_pipeline(const std::string& dir, uint64_t seed, const s
   save_module(*vae, dir + "/vae/diffusion_pytorch_model.safetensors");
 }
 
-void write_initial_world_evaluator(const std::string& dir, uint64_t seed) {
+void write_initial_world_evaluator(const std::string& dir, uint64_t seed, world::Track track) {
   std::filesystem::create_directories(dir);
-  const auto json = world_evaluator_config();
+  const auto json = world_evaluator_config(track);
   models::ClipModel clip(models::ClipModelConfig::from_json(json), at::TensorOptions().dtype(at::kFloat));
   models::initialise_weights(*clip, component_seed(seed, 4));
   {
@@ -175,7 +176,7 @@ void write_initial_world_evaluator(const std::string& dir, uint64_t seed) {
   }
   write_json(dir + "/config.json", json);
   save_module(*clip, dir + "/model.safetensors");
-  write_world_tokenizer(dir);
+  write_world_tokenizer(dir, track);
 }
 
 }  // namespace spo::pretraining

@@ -13,27 +13,31 @@
 #include <cstdint>
 #include <string>
 
+#include "world/track.h"
+
 namespace spo::pretraining {
 
 inline constexpr int64_t kWorldImageSize = 32;
 
 nlohmann::ordered_json world_vae_config();
 nlohmann::ordered_json world_unet_config();
-nlohmann::ordered_json world_text_encoder_config();
+// The text towers embed the track's vocabulary (world_tokenizer.h).
+nlohmann::ordered_json world_text_encoder_config(world::Track track = world::Track::Relations);
 // SD-1.5's DDIM training schedule; prediction "epsilon" (SD-1.5) or "v_prediction" (SD-2.x)
 nlohmann::ordered_json world_scheduler_config(const std::string& prediction = "epsilon");
 nlohmann::ordered_json world_model_index();          // a StableDiffusionPipeline directory
-nlohmann::ordered_json world_evaluator_config();     // a plain CLIPModel (PickScore's architecture)
+nlohmann::ordered_json world_evaluator_config(world::Track track = world::Track::Relations);  // a plain CLIPModel (PickScore's architecture)
 
 // Writes every parameter and buffer of `module` under its own name to `path` (safetensors, atomic).
 void save_module(const torch::nn::Module& module, const std::string& path);
 
 // A complete pipeline directory with freshly initialised weights (seeded):
 // model_index.json, scheduler/, tokenizer/, text_encoder/, unet/, vae/.
-void write_initial_world_pipeline(const std::string& dir, uint64_t seed, const std::string& prediction = "epsilon");
+void write_initial_world_pipeline(const std::string& dir, uint64_t seed, const std::string& prediction = "epsilon",
+                                  world::Track track = world::Track::Relations);
 
 // A plain CLIPModel directory (config.json, model.safetensors, tokenizer files),
 // freshly initialised: logit_scale = ln(1 / 0.07), class embedding ~ N(0, 0.02).
-void write_initial_world_evaluator(const std::string& dir, uint64_t seed);
+void write_initial_world_evaluator(const std::string& dir, uint64_t seed, world::Track track = world::Track::Relations);
 
 }  // namespace spo::pretraining

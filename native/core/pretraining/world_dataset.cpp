@@ -3,7 +3,6 @@
 #include <set>
 
 #include "runtime/errors.h"
-#include "world/renderer.h"
 
 namespace spo::pretraining {
 
@@ -15,8 +14,8 @@ uint64_t mix_seed(uint64_t seed, uint64_t a, uint64_t b) {
   return z ^ (z >> 31);
 }
 
-WorldBatch world_batch(const std::vector<std::string>& prompts, int64_t batch, int64_t size, uint64_t seed,
-                       int64_t step, bool distinct) {
+WorldBatch world_batch(world::Track track, const std::vector<std::string>& prompts, int64_t batch, int64_t size,
+                       uint64_t seed, int64_t step, bool distinct) {
   require(!prompts.empty(), "world batch: no prompts");
   require(!distinct || batch <= static_cast<int64_t>(prompts.size()), "world batch: more distinct prompts asked than exist");
   WorldBatch out;
@@ -28,7 +27,7 @@ WorldBatch world_batch(const std::vector<std::string>& prompts, int64_t batch, i
     const uint64_t index = mix_seed(seed, s, draw++) % prompts.size();
     if (distinct && !used.insert(index).second) continue;
     out.prompts.push_back(prompts[index]);
-    images.push_back(world::render(world::parse_prompt(prompts[index]), size, mix_seed(seed ^ 0x5A5A, s, draw)));
+    images.push_back(world::training_render(track, prompts[index], size, mix_seed(seed ^ 0x5A5A, s, draw)));
   }
   out.images = at::stack(images);
   return out;

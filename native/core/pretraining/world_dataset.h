@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "world/track.h"
+
 namespace spo::pretraining {
 
 struct WorldBatch {
@@ -19,8 +21,9 @@ struct WorldBatch {
 uint64_t mix_seed(uint64_t seed, uint64_t a, uint64_t b);
 
 // `batch` prompts drawn uniformly (with replacement, or distinct when `distinct`)
-// from `prompts`, rendered at `size` px; seeds from (seed, step).
-WorldBatch world_batch(const std::vector<std::string>& prompts, int64_t batch, int64_t size, uint64_t seed,
-                       int64_t step, bool distinct = false);
+// from `prompts`, each a training render of `track` (world::training_render) at
+// `size` px; seeds from (seed, step).
+WorldBatch world_batch(world::Track track, const std::vector<std::string>& prompts, int64_t batch, int64_t size,
+                       uint64_t seed, int64_t step, bool distinct = false);
 
 }  // namespace spo::pretraining

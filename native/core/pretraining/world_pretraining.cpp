@@ -33,9 +33,9 @@ namespace {
 
 int64_t scaled(int64_t n, double scale) { return std::max<int64_t>(1, static_cast<int64_t>(std::llround(n * scale))); }
 
-// The first n prompts of a split (splits come in a fixed order).
-std::vector<std::string> first_prompts(world::Split split, int64_t n) {
-  auto all = world::split_prompts(split);
+// n prompts spread evenly over a split (splits come in a fixed order).
+std::vector<std::string> first_prompts(world::Track track, world::Split split, int64_t n) {
+  auto all = world::track_prompts(track, split);
   if (static_cast<int64_t>(all.size()) > n) {
     // Spread over the split instead of its first (one-object) scenes.
     std::vector<std::string> picked;
@@ -68,10 +68,9 @@ Json stage_json(const StageResult& r) {
               {"finalLoss", tail ? last / static_cast<double>(tail) : 0.0}};
 }
 
-Json judge_json(const std::vector<world::JudgeScore>& scores) {
+Json judge_json(world::Track track, const std::vector<world::Verdict>& scores) {
   Json j;
-  for (const char* part : {"total", "alignment", "quality", "colour", "shape", "count", "place"})
-    j[part] = mean_judge(scores, part);
+  for (const auto& part : world::judge_parts(track)) j[part] = mean_judge(scores, part);
   return j;
 }
 
@@ -88,13 +87,16 @@ Json pretrain_world(const WorldPretrainingOptions& o, const JobContext& ctx) {
   require(std::isfinite(o.scale) && o.scale > 0 && o.scale <= 100, "pretrain world: scale must be in (0, 100]");
   require(o.prediction == "epsilon" || o.prediction == "v_prediction",
           "pretrain world: prediction must be epsilon or v_prediction, got '" + o.prediction + "'");
+  const world::Track track = world::track_from_name(o.world);
+  require(o.rollout_prompts == 0 || track == world::Track::Relations,
+          "pretrain world: rollout pairs are made for the relations world only");
   const std::string base = o.out_dir + "/base";
   const std::string work = o.out_dir + "/work";
   fs::create_directories(work);
   Stages stages(o.out_dir);
   const auto cpu = at::TensorOptions().dtype(at::kFloat);
-  const auto train_prompts = world::split_prompts(world::Split::Train);
-  const auto validation_prompts = world::split_prompts(world::Split::Validation);
+  const auto train_prompts = world::track_prompts(track, world::Split::Train);
+  const auto validation_prompts = world::track_prompts(track, world::Split::Validation);
 
   // The options every from-scratch stage shares: AdamW 1e-3, warm-up of a tenth of
   // the steps up to `max_warmup`, and its own seed stream (index) per stage.
@@ -105,14 +107,19 @@ Json pretrain_world(const WorldPretrainingOptions& o, const JobContext& ctx) {
     so.learning_rate = 1e-3;
     so.warmup_steps = std::min<int64_t>(max_warmup, so.steps / 10);
     so.seed = o.seed * 11 + index;
+    so.track = track;
     return so;
   };
 
   if (!stages.done("init")) {
-    write_initial_world_pipeline(base, o.seed, o.prediction);
-    write_initial_world_evaluator(work + "/clip-init", o.seed);
-    stages.finish("init", Json{{"seed", o.seed}, {"prediction", o.prediction}});
+    write_initial_world_pipeline(base, o.seed, o.prediction, track);
+    write_initial_world_evaluator(work + "/clip-init", o.seed, track);
+    stages.finish("init", Json{{"seed", o.seed}, {"prediction", o.prediction}, {"world", o.world}});
   }
+  // A folder keeps the world it was made for (folders from before the option are relations).
+  const auto made_for = stages.figures("init").value("world", "relations");
+  require(made_for == o.world, "pretrain world: " + o.out_dir + " was made for the " + made_for + " world, not " +
+                                   o.world + " (use another output folder, or the same world)");
   // A folder keeps the parametrisation it was made with: continuing it under another would mix them.
   const auto made_with = io::read_json(base + "/scheduler/scheduler_config.json").value("prediction_type", "epsilon");
   require(made_with == o.prediction, "pretrain world: " + o.out_dir + " was made with prediction " + made_with +
@@ -153,21 +160,22 @@ Json pretrain_world(const WorldPretrainingOptions& o, const JobContext& ctx) {
   sampling.seed = o.seed * 11 + 3;
 
   if (!stages.done("base-samples")) {
-    auto judged = sample_and_judge(*pipe, first_prompts(world::Split::Validation, scaled(200, o.scale)), sampling, ctx);
-    stages.finish("base-samples", Json{{"prompts", judged.prompts.size()}, {"judge", judge_json(judged.scores)}});
+    auto judged =
+        sample_and_judge(*pipe, track, first_prompts(track, world::Split::Validation, scaled(200, o.scale)), sampling, ctx);
+    stages.finish("base-samples", Json{{"prompts", judged.prompts.size()}, {"judge", judge_json(track, judged.scores)}});
   }
 
   const bool evaluators_done = stages.done("evaluator-plain") && stages.done("evaluator-step-aware") &&
                                stages.done("evaluator-step-agnostic");
   std::vector<evaluator::PreferencePair> train_pairs, validation_pairs;
   if (!evaluators_done) {
-    train_pairs = judged_pairs(*pipe, first_prompts(world::Split::Train, scaled(o.pair_prompts, o.scale)), sampling,
-                               o.tie_margin, ctx);
+    train_pairs = judged_pairs(*pipe, track, first_prompts(track, world::Split::Train, scaled(o.pair_prompts, o.scale)),
+                               sampling, o.tie_margin, ctx);
     SamplingOptions val_sampling = sampling;
     val_sampling.seed += 100;
     validation_pairs = judged_pairs(
-        *pipe, first_prompts(world::Split::Validation, scaled(o.validation_prompts, o.scale)), val_sampling,
-        o.tie_margin, ctx);
+        *pipe, track, first_prompts(track, world::Split::Validation, scaled(o.validation_prompts, o.scale)),
+        val_sampling, o.tie_margin, ctx);
     int64_t ties = 0;
     for (const auto& p : train_pairs) ties += p.label_0 == 0.5;
     stages.finish("pairs", Json{{"train", train_pairs.size()}, {"validation", validation_pairs.size()},
@@ -183,7 +191,7 @@ Json pretrain_world(const WorldPretrainingOptions& o, const JobContext& ctx) {
     fs::create_directories(work + "/clip");
     save_module(*clip, work + "/clip/model.safetensors");
     io::write_file_atomic(work + "/clip/config.json", io::read_json(work + "/clip-init/config.json").dump(2) + "\n");
-    write_world_tokenizer(work + "/clip");
+    write_world_tokenizer(work + "/clip", track);
     auto j = stage_json(r.stage);
     j["retrievalAccuracy@64"] = r.retrieval_accuracy;
     stages.finish("clip", j);
@@ -250,11 +258,11 @@ Json pretrain_world(const WorldPretrainingOptions& o, const JobContext& ctx) {
       ro.tie_margin = o.tie_margin;
       ro.seed = o.seed * 11 + 7;
       RolloutPairStats train_stats, validation_stats;
-      auto train_set = rollout_pairs(*pipe, first_prompts(world::Split::Train, scaled(o.rollout_prompts, o.scale)), ro,
+      auto train_set = rollout_pairs(*pipe, first_prompts(track, world::Split::Train, scaled(o.rollout_prompts, o.scale)), ro,
                                      &train_stats, ctx);
       ro.seed += 100;
       auto validation_set = rollout_pairs(
-          *pipe, first_prompts(world::Split::Validation, scaled(o.rollout_validation_prompts, o.scale)), ro,
+          *pipe, first_prompts(track, world::Split::Validation, scaled(o.rollout_validation_prompts, o.scale)), ro,
           &validation_stats, ctx);
       Json readable;
       for (const auto& band : judge_reads_x0(validation_set))

@@ -32,6 +32,9 @@ struct WorldPretrainingOptions {
   // (SD-1.5, the shipped models) or "v_prediction" (SD-2.x; its loss at high t
   // rewards knowing the layout from the prompt, docs/SHAPES_WORLD.md item 6).
   std::string prediction = "epsilon";
+  // Which world the models learn (world/track.h), fixed when <out> is first made:
+  // "relations" (the shipped models) or "scenes" (world v2: renders with defects, judge v2).
+  std::string world = "relations";
   int64_t vae_steps = 300, vae_batch = 32;
   int64_t diffusion_steps = 3600, diffusion_batch = 32;
   int64_t pair_prompts = 1500;       // train prompts sampled twice and judged

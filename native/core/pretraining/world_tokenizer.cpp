@@ -8,20 +8,12 @@
 
 #include "io/atomic_write.h"
 #include "text/byte_level.h"
-#include "world/prompt_grammar.h"
 
 namespace spo::pretraining {
 
-std::vector<std::string> world_words() {
-  std::set<std::string> words;
-  for (const auto& scene : world::all_scenes()) {
-    std::istringstream in(world::to_prompt(scene));
-    for (std::string w; in >> w;) words.insert(w);
-  }
-  return {words.begin(), words.end()};
-}
+std::vector<std::string> world_words(world::Track track) { return world::track_words(track); }
 
-WorldVocabulary world_vocabulary() {
+WorldVocabulary world_vocabulary(world::Track track) {
   WorldVocabulary v;
   std::map<std::string, int64_t> ids;
   auto add = [&](const std::string& token) {
@@ -31,7 +23,7 @@ WorldVocabulary world_vocabulary() {
   for (int b = 0; b < 256; ++b) add(text::byte_level_char(static_cast<unsigned char>(b)) + "</w>");
   // Left-to-right merges: "c i" -> "ci", "ci r" -> "cir", ..., "circl e</w>" -> "circle</w>".
   std::set<std::pair<std::string, std::string>> seen;
-  for (const auto& word : world_words()) {
+  for (const auto& word : world_words(track)) {
     std::vector<std::string> symbols;
     for (unsigned char c : word) symbols.push_back(text::byte_level_char(c));
     symbols.back() += "</w>";
@@ -52,9 +44,9 @@ WorldVocabulary world_vocabulary() {
   return v;
 }
 
-void write_world_tokenizer(const std::string& dir) {
+void write_world_tokenizer(const std::string& dir, world::Track track) {
   std::filesystem::create_directories(dir);
-  const auto v = world_vocabulary();
+  const auto v = world_vocabulary(track);
   nlohmann::ordered_json vocab = nlohmann::ordered_json::object();
   for (size_t i = 0; i < v.tokens.size(); ++i) vocab[v.tokens[i]] = static_cast<int64_t>(i);
   io::write_file_atomic(dir + "/vocab.json", vocab.dump());

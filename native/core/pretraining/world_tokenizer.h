@@ -5,23 +5,25 @@
 #include <string>
 #include <vector>
 
+#include "world/track.h"
+
 namespace spo::pretraining {
 
 inline constexpr const char* kWorldBos = "<|startoftext|>";
 inline constexpr const char* kWorldEos = "<|endoftext|>";
 
-// Every word of every grammar prompt, sorted.
-std::vector<std::string> world_words();
+// Every word of every prompt of the track, sorted (world::track_words).
+std::vector<std::string> world_words(world::Track track = world::Track::Relations);
 
 struct WorldVocabulary {
   std::vector<std::string> tokens;                          // id order
   std::vector<std::pair<std::string, std::string>> merges;  // rank order
   int64_t bos_id = 0, eos_id = 0;
 };
-WorldVocabulary world_vocabulary();
+WorldVocabulary world_vocabulary(world::Track track = world::Track::Relations);
 
 // vocab.json, merges.txt, tokenizer_config.json and special_tokens_map.json in
 // `dir` (created), each written atomically; what the hub's SD-1.5 tokenizer has.
-void write_world_tokenizer(const std::string& dir);
+void write_world_tokenizer(const std::string& dir, world::Track track = world::Track::Relations);
 
 }  // namespace spo::pretraining

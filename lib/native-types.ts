@@ -294,10 +294,30 @@ export interface NativeJudgeScore {
   blobs: number;
 }
 
+/** World v2's judge of one image (native/core/world/v2_judge.h), its parts by name. */
+export interface NativeScenesJudgeScore {
+  total: number;
+  alignment: number;
+  coarse: number;
+  fine: number;
+  colour: number;
+  shape: number;
+  count: number;
+  cast: number;
+  saturation: number;
+  frame: number;
+  size: number;
+  spacing: number;
+  sharpness: number;
+  smoothness: number;
+  grain: number;
+  texture: number;
+}
+
 export interface NativeAddon {
-  worldPrompts(split: string): string[];
-  worldSplitOf(prompt: string): string;
-  renderWorld(prompt: string, size: number, seed: number | bigint): { data: Float32Array; shape: number[] };
-  judgeWorld(images: object, prompts: string[]): NativeJudgeScore[];
+  worldPrompts(split: string, track?: string): string[];
+  worldSplitOf(prompt: string, track?: string): string;
+  renderWorld(prompt: string, size: number, seed: number | bigint, track?: string, defects?: string[]): { data: Float32Array; shape: number[] };
+  judgeWorld(images: object, prompts: string[], track?: string): NativeJudgeScore[] | NativeScenesJudgeScore[];
   pretrainWorld(options: object, token?: NativeCancelToken, onProgress?: NativeProgressCallback): Promise<Record<string, unknown>>;
 }

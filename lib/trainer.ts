@@ -248,7 +248,7 @@ export class Trainer {
       const args = Object.fromEntries(Object.entries({
         pipeline: o.pipeline.nativeHandle(),
         ...(o.evaluator instanceof WorldJudgeScorer
-          ? { worldJudgeScale: o.evaluator.scale, worldJudgeRollout: o.evaluator.rollout }
+          ? { worldJudgeScale: o.evaluator.scale, worldJudgeRollout: o.evaluator.rollout, worldJudgeTrack: o.evaluator.track }
           : { evaluator: o.evaluator.nativeHandle() }),
         prompts, settings: this.settings,
         outputDir: o.output, checkpointDir: o.checkpointDir, resume: o.resume, maxRounds: o.maxRounds,

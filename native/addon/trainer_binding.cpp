@@ -15,6 +15,8 @@
 #include "spo/spo_settings.h"
 #include "spo/spo_trainer.h"
 #include "world/judge_scorer.h"
+#include "world/track.h"
+#include "world/v2_judge_scorer.h"
 
 namespace spo::addon {
 namespace {
@@ -68,17 +70,22 @@ Napi::Value TrainSpo(const Napi::CallbackInfo& info) {
   return Guard(env, [&]() -> Napi::Value {
     auto o = RequireObject(env, info[0], "train arguments");
     RejectUnknownKeys(env, o, {"pipeline", "evaluator", "prompts", "settings", "outputDir", "checkpointDir", "resume",
-                               "maxRounds", "distributed", "worldJudgeScale", "worldJudgeRollout"},
+                               "maxRounds", "distributed", "worldJudgeScale", "worldJudgeRollout", "worldJudgeTrack"},
                       "train arguments");
     auto pipe = PipelineBinding::Borrow(env, o.Get("pipeline"), "pipeline");
     // Either a loaded evaluator or, for the shapes world's oracle row, the judge itself.
     std::optional<EvaluatorBinding::Borrowed> judge;
-    std::shared_ptr<world::JudgeScorer> oracle;
+    std::shared_ptr<evaluator::ImageScorer> oracle;
     if (o.Get("worldJudgeScale").IsUndefined()) {
+      if (!o.Get("worldJudgeTrack").IsUndefined()) ThrowInvalid(env, "worldJudgeTrack needs worldJudgeScale");
       judge = EvaluatorBinding::Borrow(env, o.Get("evaluator"), "evaluator");
     } else {
       if (!o.Get("evaluator").IsUndefined()) ThrowInvalid(env, "give either evaluator or worldJudgeScale, not both");
-      oracle = std::make_shared<world::JudgeScorer>(RequireNumber(env, o.Get("worldJudgeScale"), "worldJudgeScale"));
+      const double scale = RequireNumber(env, o.Get("worldJudgeScale"), "worldJudgeScale");
+      // The track's judge: today's (relations) or judge v2 (scenes).
+      const auto track = world::track_from_name(OptionalString(env, o, "worldJudgeTrack").value_or("relations"));
+      if (track == world::Track::Scenes) oracle = std::make_shared<world::v2::JudgeScorer>(scale);
+      else oracle = std::make_shared<world::JudgeScorer>(scale);
     }
     const bool rollout = OptionalBool(env, o, "worldJudgeRollout").value_or(false);
     if (rollout && !oracle) ThrowInvalid(env, "worldJudgeRollout needs worldJudgeScale");

@@ -9,6 +9,9 @@
 #include "world/judge.h"
 #include "world/prompt_grammar.h"
 #include "world/renderer.h"
+#include "world/track.h"
+#include "world/v2_defects.h"
+#include "world/v2_renderer.h"
 
 namespace spo::addon {
 namespace {
@@ -22,22 +25,37 @@ world::Split SplitFromJs(Napi::Env env, Napi::Value v) {
   return world::Split::Train;
 }
 
-// worldPrompts(split) -> string[] (the fixed split, in grammar order)
+// An optional trailing track name: 'relations' (the default) or 'scenes' (world v2).
+world::Track TrackFromJs(Napi::Env env, Napi::Value v) {
+  if (v.IsUndefined()) return world::Track::Relations;
+  return world::track_from_name(RequireString(env, v, "track"));
+}
+
+// worldPrompts(split, track?) -> string[] (the fixed split, in grammar order)
 Napi::Value WorldPrompts(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return Guard(env, [&]() -> Napi::Value {
-    const auto prompts = world::split_prompts(SplitFromJs(env, info[0]));
+    const auto prompts = world::track_prompts(TrackFromJs(env, info[1]), SplitFromJs(env, info[0]));
     auto arr = Napi::Array::New(env, prompts.size());
     for (size_t i = 0; i < prompts.size(); ++i) arr.Set(static_cast<uint32_t>(i), prompts[i]);
     return arr;
   });
 }
 
-// worldSplitOf(prompt) -> 'train' | 'validation' | 'test'
+// worldSplitOf(prompt, track?) -> 'train' | 'validation' | 'test'
 Napi::Value WorldSplitOf(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return Guard(env, [&]() -> Napi::Value {
-    switch (world::split_of(RequireString(env, info[0], "prompt"))) {
+    const std::string prompt = RequireString(env, info[0], "prompt");
+    if (TrackFromJs(env, info[1]) == world::Track::Scenes) {
+      switch (world::v2::split_of(prompt)) {
+        case world::v2::Split::Train: return Napi::String::New(env, "train");
+        case world::v2::Split::Validation: return Napi::String::New(env, "validation");
+        case world::v2::Split::Test: return Napi::String::New(env, "test");
+      }
+      return env.Undefined();
+    }
+    switch (world::split_of(prompt)) {
       case world::Split::Train: return Napi::String::New(env, "train");
       case world::Split::Validation: return Napi::String::New(env, "validation");
       case world::Split::Test: return Napi::String::New(env, "test");
@@ -46,14 +64,37 @@ Napi::Value WorldSplitOf(const Napi::CallbackInfo& info) {
   });
 }
 
-// renderWorld(prompt, size, seed) -> tensor [3, size, size] in [-1, 1]
+// A defect by its v2::defect_name; InvalidArgument listing the names otherwise.
+world::v2::Defect DefectFromName(const std::string& name) {
+  std::string known;
+  for (int i = 0; i < world::v2::kDefectCount; ++i) {
+    const auto d = static_cast<world::v2::Defect>(i);
+    if (name == world::v2::defect_name(d)) return d;
+    known += (known.empty() ? "" : ", ") + std::string(world::v2::defect_name(d));
+  }
+  throw InvalidArgument("renderWorld: no defect '" + name + "' (the defects are " + known + ")");
+}
+
+// renderWorld(prompt, size, seed, track?, defects?) -> tensor [3, size, size] in [-1, 1]:
+// the clean render, or for scenes with `defects` (names) the render carrying them.
 Napi::Value RenderWorld(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return Guard(env, [&]() -> Napi::Value {
-    const auto scene = world::parse_prompt(RequireString(env, info[0], "prompt"));
+    const std::string prompt = RequireString(env, info[0], "prompt");
     const int64_t size = RequireInteger(env, info[1], "size", 16, 1024);
     const uint64_t seed = RequireSeed(env, info[2], "seed");
-    return TensorToJs(env, world::render(scene, size, seed));
+    const world::Track track = TrackFromJs(env, info[3]);
+    if (info[4].IsUndefined()) {
+      if (track == world::Track::Relations) return TensorToJs(env, world::render(world::parse_prompt(prompt), size, seed));
+      return TensorToJs(env, world::v2::render(world::v2::parse_prompt(prompt), size, seed));
+    }
+    if (track != world::Track::Scenes) ThrowInvalid(env, "renderWorld: defects are drawn in the scenes world only");
+    if (!info[4].IsArray()) ThrowInvalid(env, "defects must be an array of defect names");
+    auto names = info[4].As<Napi::Array>();
+    world::v2::Defects defects;
+    for (uint32_t i = 0; i < names.Length(); ++i)
+      defects.set(DefectFromName(RequireString(env, names.Get(i), "defects[" + std::to_string(i) + "]")));
+    return TensorToJs(env, world::v2::render(world::v2::parse_prompt(prompt), size, seed, defects));
   });
 }
 
@@ -72,7 +113,16 @@ Napi::Object ScoreToJs(Napi::Env env, const world::JudgeScore& s) {
   return o;
 }
 
-// judgeWorld(images [B, 3, H, W] or [3, H, W], prompts string[]) -> JudgeScore[]
+// A track's verdict as an object of its parts by name (total first; the names are
+// single lower-case words, so already camelCase).
+Napi::Object VerdictToJs(Napi::Env env, const world::Verdict& v) {
+  auto o = Napi::Object::New(env);
+  for (const auto& [name, value] : v.parts) o.Set(name, value);
+  return o;
+}
+
+// judgeWorld(images [B, 3, H, W] or [3, H, W], prompts string[], track?) -> JudgeScore[]
+// (relations: judge.h's score with its blob count; scenes: judge v2's parts by name)
 Napi::Value JudgeWorld(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return Guard(env, [&]() -> Napi::Value {
@@ -84,10 +134,12 @@ Napi::Value JudgeWorld(const Napi::CallbackInfo& info) {
     if (arr.Length() != static_cast<uint32_t>(images.size(0)))
       ThrowInvalid(env, "judge: " + std::to_string(images.size(0)) + " images but " + std::to_string(arr.Length()) +
                             " prompts");
+    const world::Track track = TrackFromJs(env, info[2]);
     auto out = Napi::Array::New(env, arr.Length());
     for (uint32_t i = 0; i < arr.Length(); ++i) {
-      const auto scene = world::parse_prompt(RequireString(env, arr.Get(i), "prompts[" + std::to_string(i) + "]"));
-      out.Set(i, ScoreToJs(env, world::judge(images[i], scene)));
+      const std::string prompt = RequireString(env, arr.Get(i), "prompts[" + std::to_string(i) + "]");
+      if (track == world::Track::Relations) out.Set(i, ScoreToJs(env, world::judge(images[i], world::parse_prompt(prompt))));
+      else out.Set(i, VerdictToJs(env, world::judge_prompt(track, images[i], prompt)));
     }
     return out;
   });

@@ -1,0 +1,36 @@
+// The shapes world's judge as SPO's step scorer (the oracle row), run by the engine
+// (native/core/world/judge_scorer.h, v2_judge_scorer.h) inside the training job.
+import { InvalidArgumentError } from '../errors';
+import { checkTrack, type WorldTrack } from './tracks';
+
+/**
+ * The world's judge used as SPO's step evaluator (pass it as a Trainer's
+ * `evaluator`): an oracle that scores each candidate's decoded x0 prediction
+ * by `scale` x the judge's total, at every timestep. It shows what SPO could
+ * reach with an evaluator that agreed with the judge; `spo experiment`'s
+ * "oracle" row.
+ */
+export class WorldJudgeScorer {
+  readonly scale: number;
+  /** Whose judge: the relation judge (default) or judge v2 for the scenes track. */
+  readonly track: WorldTrack;
+  /**
+   * Judge where each candidate leads instead of its x0 prediction: the
+   * candidate is continued to t = 0 by deterministic DDIM under the current
+   * model and the final image is judged (about 8x the sampling cost at the
+   * preset). This is the signal the step-aware evaluator is meant to learn.
+   */
+  readonly rollout: boolean;
+  constructor(scale = 10, options: { rollout?: boolean; track?: WorldTrack } = {}) {
+    if (typeof scale !== 'number' || !Number.isFinite(scale) || scale <= 0) {
+      throw new InvalidArgumentError('WorldJudgeScorer: scale must be a finite number > 0');
+    }
+    if (options === null || typeof options !== 'object') throw new InvalidArgumentError('WorldJudgeScorer: options must be an object');
+    if (options.rollout !== undefined && typeof options.rollout !== 'boolean') {
+      throw new InvalidArgumentError('WorldJudgeScorer: rollout must be a boolean');
+    }
+    this.scale = scale;
+    this.rollout = options.rollout ?? false;
+    this.track = checkTrack(options.track);
+  }
+}

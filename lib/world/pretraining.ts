@@ -1,0 +1,62 @@
+// The pretraining of the shapes world's tiny models (native/core/pretraining/world_pretraining.h).
+import { InvalidArgumentError, captureCallSite } from '../errors';
+import { runJob, type JobOptions } from '../jobs';
+import { native } from '../native';
+
+export interface WorldPretrainingOptions {
+  /** Where the models go: base/ (a diffusers pipeline), evaluator-{plain,step-aware,step-agnostic}/, report.json. */
+  outDir: string;
+  seed?: number;
+  /**
+   * The base model's parametrisation, fixed when outDir is first made: 'epsilon'
+   * (SD-1.5; the shipped models) or 'v_prediction' (SD-2.x), whose loss at high
+   * noise rewards taking the layout from the prompt (docs/SHAPES_WORLD.md item 6).
+   */
+  prediction?: 'epsilon' | 'v_prediction';
+  /**
+   * Which world, fixed when outDir is first made: 'relations' (positions and
+   * relations, clean renders; the shipped models) or 'scenes' (world v2: one to
+   * three objects, training renders with coarse and fine defects, judge v2).
+   */
+  world?: 'relations' | 'scenes';
+  /** Multiplies every stage's steps and sample counts (1 = the shipped models; tests use ~0.01). */
+  scale?: number;
+  vaeSteps?: number;
+  diffusionSteps?: number;
+  pairPrompts?: number;
+  clipSteps?: number;
+  plainSteps?: number;
+  noisySteps?: number;
+  samplingSteps?: number;
+  /** Validation prompts sampled twice and judged (at most 500, the whole split). */
+  validationPrompts?: number;
+  /** Judge totals closer than this make a tied pair (0 to 1). */
+  tieMargin?: number;
+  plainLearningRate?: number;
+  noisyLearningRate?: number;
+  /**
+   * Train prompts whose SPO sampling rounds make rollout pairs (k candidates from
+   * one x_t, labelled by the judge on where each ends); > 0 adds the stages
+   * rollout-pairs and evaluator-rollout (the step-aware model trained on them).
+   */
+  rolloutPrompts?: number;
+  /** Validation prompts for the rollout pairs (at most 500). */
+  rolloutValidationPrompts?: number;
+  rolloutSteps?: number;
+  rolloutLearningRate?: number;
+}
+
+/**
+ * Trains every tiny model of the shapes world from scratch (VAE, text encoder +
+ * UNet, judge-labelled pairs, contrastive CLIP, plain / step-aware /
+ * step-agnostic evaluators). A stage already finished in `outDir` is skipped.
+ * Progress stages: vae, diffusion, sample, clip, train, validate.
+ */
+export async function pretrainWorld(options: WorldPretrainingOptions, jobOptions?: JobOptions): Promise<Record<string, unknown>> {
+  const site = captureCallSite(pretrainWorld);
+  if (typeof options !== 'object' || options === null || typeof options.outDir !== 'string' || options.outDir === '') {
+    throw new InvalidArgumentError('pretrainWorld needs options.outDir');
+  }
+  const args = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined));
+  return runJob(site, jobOptions, (token, progress) => native().pretrainWorld(args, token, progress));
+}

@@ -1,44 +1,58 @@
 // Measuring a pipeline on the shapes world: sample the same prompts with the
-// same seeds, judge every image, and summarise with 95% intervals. Shared by
-// `spo demo` and `spo experiment`.
+// same seeds, judge every image by the track's judge, and summarise with 95%
+// intervals. Shared by `spo demo` and `spo experiment`.
 import { Image, imagesToTensor } from './image';
 import type { Tensor } from './tensor';
 import type { JobOptions } from './jobs';
 import { Sampler, type Pipeline } from './pipeline';
-import { judgeWorld, type JudgeScore } from './world';
+import {
+  judgeWorld, type JudgePartOf, type JudgeScore, type RelationsJudgeScore, type ScenesJudgeScore, type ScorePart,
+  type WorldJudgeScore, type WorldTrack,
+} from './world';
 
-export interface JudgedSet {
+export interface JudgedSet<T extends WorldTrack = 'relations'> {
   prompts: string[];
   images: Image[];
-  scores: JudgeScore[];
+  scores: WorldJudgeScore<T>[];
+  /**
+   * How each image was made: image i is image i - batchStart of
+   * generate({ prompts: prompts[batchStart .. batchStart + batchSize), seed }).
+   */
+  origins: { seed: number; batchStart: number; batchSize: number }[];
 }
 
-export interface SampleSettings {
+export interface SampleSettings<T extends WorldTrack = 'relations'> {
   seed: number;
   steps?: number;
   guidanceScale?: number;
   eta?: number;
   /** Prompts per generate call. */
   batch?: number;
+  /** Whose judge scores the images (default 'relations'). */
+  track?: T;
 }
 
 /** One image per prompt; batch b of the prompts uses seed + b, so a run is repeatable. */
-export async function sampleAndJudge(pipeline: Pipeline, prompts: string[], s: SampleSettings,
-  options?: JobOptions): Promise<JudgedSet> {
+export async function sampleAndJudge<T extends WorldTrack = 'relations'>(pipeline: Pipeline, prompts: string[],
+  s: SampleSettings<T>, options?: JobOptions): Promise<JudgedSet<T>> {
   const batch = s.batch ?? 100;
+  const track = (s.track ?? 'relations') as T;
   const images: Image[] = [];
-  const scores: JudgeScore[] = [];
+  const scores: WorldJudgeScore<T>[] = [];
+  const origins: JudgedSet<T>['origins'] = [];
   const sampler = new Sampler(pipeline);
   for (let start = 0; start < prompts.length; start += batch) {
     const part = prompts.slice(start, start + batch);
+    const seed = s.seed + start / batch;
     const generated = await sampler.generate({
-      prompts: part, seed: s.seed + start / batch, steps: s.steps ?? 20, guidanceScale: s.guidanceScale ?? 5, eta: s.eta ?? 1,
+      prompts: part, seed, steps: s.steps ?? 20, guidanceScale: s.guidanceScale ?? 5, eta: s.eta ?? 1,
     }, { signal: options?.signal });
     images.push(...generated);
-    scores.push(...judgeWorld(imagesToTensor(generated), part));
+    scores.push(...judgeWorld(imagesToTensor(generated), part, track));
+    for (let i = 0; i < part.length; ++i) origins.push({ seed, batchStart: start, batchSize: part.length });
     options?.onProgress?.({ stage: 'judge', step: Math.min(prompts.length, start + batch), total: prompts.length, value: 0 });
   }
-  return { prompts, images, scores };
+  return { prompts, images, scores, origins };
 }
 
 export interface Interval {
@@ -56,15 +70,20 @@ export function interval(values: readonly number[]): Interval {
   return { mean, half: 1.96 * Math.sqrt(variance / n), n };
 }
 
-export type JudgePart = 'total' | 'alignment' | 'quality' | 'colour' | 'shape' | 'count' | 'place';
+/** A part of a track's judge score (default: the relation judge's). */
+export type JudgePart<T extends WorldTrack = 'relations'> = JudgePartOf<T>;
 
-export function partInterval(scores: readonly JudgeScore[], part: JudgePart): Interval {
-  return interval(scores.map((s) => s[part]));
+type AnyJudgeScore = RelationsJudgeScore | ScenesJudgeScore;
+const partOf = <S extends AnyJudgeScore>(s: S, part: ScorePart<S>): number => s[part] as number;
+
+export function partInterval<S extends AnyJudgeScore = JudgeScore>(scores: readonly S[], part: ScorePart<S>): Interval {
+  return interval(scores.map((s) => partOf(s, part)));
 }
 
 /** The interval of after - before over the same prompts and seeds (paired). */
-export function pairedDifference(before: readonly JudgeScore[], after: readonly JudgeScore[], part: JudgePart): Interval {
-  return interval(after.map((s, i) => s[part] - before[i]![part]));
+export function pairedDifference<S extends AnyJudgeScore = JudgeScore>(before: readonly S[], after: readonly S[],
+  part: ScorePart<S>): Interval {
+  return interval(after.map((s, i) => partOf(s, part) - partOf(before[i]!, part)));
 }
 
 export function formatInterval(i: Interval, digits = 3): string {
@@ -99,7 +118,7 @@ export function worldPromptForm(prompt: string): WorldPromptForm {
  * ignores relation words lands near 25 / 25 / 50 %. Only relation prompts whose
  * two objects differ in colour count: with one colour the judge may match the
  * blobs either way round, so a reversed layout could read as followed.
- * Position prompts ("X on the left"): `followed` or not.
+ * Position prompts ("X on the left"): `followed` or not. The relations track only.
  */
 export interface SpatialBreakdown {
   relation: { prompts: number; followed: number; reversed: number; otherAxis: number; neither: number };

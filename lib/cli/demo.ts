@@ -1,19 +1,61 @@
 // `spo demo` (`npm run demo`): the package's main job on its built-in world.
-// SPO fine-tunes the shipped shapes-world base model with the shipped
-// step-aware evaluator, then the world's judge scores the test split before
-// and after (same prompts, same seeds), and a before/after PNG grid is written.
-import { mkdir, writeFile } from 'node:fs/promises';
+// SPO fine-tunes the shapes-world base model of a track (relations: the shipped
+// models; scenes: world v2) with its step-aware evaluator, then the track's
+// judge scores the test split before and after (same prompts, same seeds).
+// Written to the output folder: every judged image (images/before/0000.png,
+// images/after/0000.png), manifest.jsonl (one line per image), the
+// before/after grid PNG and summary.json.
+import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Evaluator } from '../evaluator';
+import { InvalidArgumentError } from '../errors';
 import { Pipeline } from '../pipeline';
 import { Trainer } from '../trainer';
-import { worldPrompts, shapesWorldAssets, SHAPES_WORLD_SPO } from '../world';
+import {
+  worldPrompts, shapesWorldAssets, SHAPES_WORLD_SPO, JUDGE_PARTS, type WorldTrack, type ScorePart, type WorldJudgeScore,
+  type RelationsJudgeScore, type ScenesJudgeScore,
+} from '../world';
 import { imagesToTensor } from '../image';
 import {
-  formatInterval, imageGrid, pairedDifference, partInterval, sampleAndJudge, spatialBreakdown, type JudgePart,
+  formatInterval, imageGrid, pairedDifference, partInterval, sampleAndJudge, spatialBreakdown, type Interval, type JudgedSet,
 } from '../world-eval';
 
+/** The parts the demo's table reports, per track (total first). */
+export const DEMO_PARTS = {
+  relations: ['total', 'alignment', 'quality', 'colour', 'shape', 'count', 'place'],
+  scenes: ['total', 'alignment', 'coarse', 'fine', 'colour', 'shape', 'count'],
+} as const satisfies { [T in WorldTrack]: readonly ScorePart<WorldJudgeScore<T>>[] };
+
+/** One line of manifest.jsonl: a judged image and how it was made. */
+export interface DemoManifestLine {
+  /** 'before' (the base model) or 'after' (with the SPO LoRA). */
+  set: 'before' | 'after';
+  /** Index in the judged test prompts (the same prompt and seed in both sets). */
+  index: number;
+  prompt: string;
+  /** Image `index - batchStart` of generate({ prompts: the judged prompts [batchStart, batchStart + batchSize), seed }). */
+  seed: number;
+  batchStart: number;
+  batchSize: number;
+  /** The PNG, relative to the output folder. */
+  file: string;
+  /** Every part of the track's judge (JUDGE_PARTS[world]). */
+  scores: Record<string, number>;
+}
+
+/** The world a shapes-world folder was made for (pretraining's init stage; folders from before the option: relations). */
+async function assetsWorld(assets: string): Promise<WorldTrack> {
+  try {
+    const init = JSON.parse(await readFile(path.join(assets, 'stages', 'init.json'), 'utf8')) as { world?: WorldTrack };
+    return init.world ?? 'relations';
+  } catch {
+    return 'relations';
+  }
+}
+
 export interface DemoOptions {
+  /** Which world (default 'relations', the shipped models). */
+  world?: WorldTrack;
   assets?: string;
   prompts: number;
   rounds: number;
@@ -23,22 +65,31 @@ export interface DemoOptions {
 }
 
 export async function runDemo(opts: DemoOptions, signal?: AbortSignal): Promise<number> {
+  const world = opts.world ?? 'relations';
+  if (world !== 'relations' && world !== 'scenes') {
+    throw new InvalidArgumentError(`--world must be 'relations' or 'scenes', not '${String(world)}'`);
+  }
   const assets = opts.assets ?? shapesWorldAssets();
+  const madeFor = await assetsWorld(assets);
+  if (madeFor !== world) {
+    throw new InvalidArgumentError(`${assets} holds models of the ${madeFor} world, not ${world}` +
+      (world === 'scenes' ? ' (make them with `spo pretrain-world --world scenes --out <dir>` and pass --assets <dir>)' : ''));
+  }
   const log = opts.json ? () => {} : (line: string) => process.stdout.write(`${line}\n`);
   const started = performance.now();
   const elapsed = () => `${((performance.now() - started) / 1000).toFixed(0)} s`;
   const pipeline = await Pipeline.load(path.join(assets, 'base'), { signal });
   const evaluator = await Evaluator.load(path.join(assets, 'evaluator-step-aware'), { signal });
-  const test = worldPrompts('test').slice(0, opts.prompts);
-  const sampling = { seed: opts.seed, steps: SHAPES_WORLD_SPO.steps, guidanceScale: SHAPES_WORLD_SPO.guidanceScale };
+  const test = worldPrompts('test', world).slice(0, opts.prompts);
+  const sampling = { seed: opts.seed, steps: SHAPES_WORLD_SPO.steps, guidanceScale: SHAPES_WORLD_SPO.guidanceScale, track: world };
 
-  log(`spo-diffusion demo: SPO on the shapes world (${assets})`);
+  log(`spo-diffusion demo: SPO on the shapes world, ${world} track (${assets})`);
   log(`judging the base model on ${test.length} test prompts ...`);
   const before = await sampleAndJudge(pipeline, test, sampling, { signal });
   log(`  done (${elapsed()}); SPO training, ${opts.rounds} rounds ...`);
 
   const trainer = new Trainer({
-    pipeline, evaluator, prompts: worldPrompts('train'), ...SHAPES_WORLD_SPO, seed: opts.seed, maxRounds: opts.rounds,
+    pipeline, evaluator, prompts: worldPrompts('train', world), ...SHAPES_WORLD_SPO, seed: opts.seed, maxRounds: opts.rounds,
     output: path.join(opts.out, 'lora'),
   });
   let lastLine = 0;
@@ -54,26 +105,22 @@ export async function runDemo(opts: DemoOptions, signal?: AbortSignal): Promise<
   log(`  done (${elapsed()}): ${result.pairsKept} pairs kept, ${result.optimizerSteps} updates; judging again ...`);
   const after = await sampleAndJudge(pipeline, test, sampling, { signal });
 
-  const parts: JudgePart[] = ['total', 'alignment', 'quality', 'colour', 'shape', 'count', 'place'];
-  const table = parts.map((part) => ({
-    part,
-    before: partInterval(before.scores, part),
-    after: partInterval(after.scores, part),
-    difference: pairedDifference(before.scores, after.scores, part),
-  }));
-  // Whether the images follow the prompts' spatial words: the base model's main failure.
-  const spatial = {
+  const table = world === 'scenes'
+    ? partsTable(before.scores as ScenesJudgeScore[], after.scores as ScenesJudgeScore[], DEMO_PARTS.scenes)
+    : partsTable(before.scores as RelationsJudgeScore[], after.scores as RelationsJudgeScore[], DEMO_PARTS.relations);
+  // Whether the images follow the prompts' spatial words: the relation world's main failure.
+  const spatial = world === 'relations' ? {
     before: spatialBreakdown(imagesToTensor(before.images), test),
     after: spatialBreakdown(imagesToTensor(after.images), test),
-  };
-  await mkdir(opts.out, { recursive: true });
+  } : undefined;
+  const images = await writeJudgedImages(opts.out, world, { before, after });
   const grid = imageGrid([before.images.slice(0, 16), after.images.slice(0, 16)]);
   const gridFile = path.join(opts.out, 'before-after.png');
   await grid.savePNG(gridFile);
   const summary = {
-    assets, testPrompts: test.length, seed: opts.seed, rounds: opts.rounds, settings: SHAPES_WORLD_SPO,
+    world, assets, testPrompts: test.length, seed: opts.seed, rounds: opts.rounds, settings: SHAPES_WORLD_SPO,
     pairsKept: result.pairsKept, optimizerSteps: result.optimizerSteps, seconds: (performance.now() - started) / 1000,
-    table, spatial, grid: gridFile, gridPrompts: test.slice(0, 16),
+    table, ...(spatial ? { spatial } : {}), grid: gridFile, gridPrompts: test.slice(0, 16), manifest: images.manifest,
   };
   await writeFile(path.join(opts.out, 'summary.json'), `${JSON.stringify(summary, null, 2)}\n`);
   if (opts.json) {
@@ -86,19 +133,61 @@ export async function runDemo(opts: DemoOptions, signal?: AbortSignal): Promise<
       log(`  ${row.part.padEnd(10)}  ${formatInterval(row.before).padEnd(16)}  ${formatInterval(row.after).padEnd(16)}  ${formatInterval(row.difference)}`);
     }
     log('');
-    const rel = (b: typeof spatial.before) => {
-      const r = b.relation, readable = r.prompts - r.neither;
-      const pct = (n: number) => `${Math.round((100 * n) / Math.max(1, readable))}%`;
-      return `${readable} readable: followed ${pct(r.followed)}, reversed ${pct(r.reversed)}, other axis ${pct(r.otherAxis)}`;
-    };
-    log(`relations (${spatial.before.relation.prompts} prompts with two colours; a model ignoring the word reads 25 / 25 / 50%):`);
-    log(`  before: ${rel(spatial.before)}`);
-    log(`  after:  ${rel(spatial.after)}`);
-    log('');
+    if (spatial) logSpatial(log, spatial);
+    log(`images: ${images.folder} (every judged image, before/ and after/; one line each in ${images.manifest})`);
     log(`grid: ${gridFile} (left: before, right: after; rows: the first 16 test prompts, in ${path.join(opts.out, 'summary.json')})`);
     log(`time: ${elapsed()}`);
   }
   pipeline.dispose();
   evaluator.dispose();
   return 0;
+}
+
+/** Each part's mean before and after with its 95% interval, and the paired difference. */
+function partsTable<S extends RelationsJudgeScore | ScenesJudgeScore>(before: readonly S[], after: readonly S[],
+  parts: readonly ScorePart<S>[]): { part: string; before: Interval; after: Interval; difference: Interval }[] {
+  return parts.map((part) => ({
+    part,
+    before: partInterval(before, part),
+    after: partInterval(after, part),
+    difference: pairedDifference(before, after, part),
+  }));
+}
+
+type Spatial = { before: ReturnType<typeof spatialBreakdown>; after: ReturnType<typeof spatialBreakdown> };
+
+function logSpatial(log: (line: string) => void, spatial: Spatial): void {
+  const rel = (b: Spatial['before']) => {
+    const r = b.relation, readable = r.prompts - r.neither;
+    const pct = (n: number) => `${Math.round((100 * n) / Math.max(1, readable))}%`;
+    return `${readable} readable: followed ${pct(r.followed)}, reversed ${pct(r.reversed)}, other axis ${pct(r.otherAxis)}`;
+  };
+  log(`relations (${spatial.before.relation.prompts} prompts with two colours; a model ignoring the word reads 25 / 25 / 50%):`);
+  log(`  before: ${rel(spatial.before)}`);
+  log(`  after:  ${rel(spatial.after)}`);
+  log('');
+}
+
+/**
+ * Every judged image as <out>/images/<set>/<index>.png and one manifest line
+ * per image (DemoManifestLine) in <out>/manifest.jsonl, before's lines first.
+ */
+async function writeJudgedImages(out: string, world: WorldTrack,
+  sets: { before: JudgedSet<WorldTrack>; after: JudgedSet<WorldTrack> }): Promise<{ folder: string; manifest: string }> {
+  const folder = path.join(out, 'images');
+  const lines: string[] = [];
+  for (const set of ['before', 'after'] as const) {
+    const judged = sets[set];
+    for (let i = 0; i < judged.images.length; ++i) {
+      const file = path.join('images', set, `${String(i).padStart(4, '0')}.png`);
+      await judged.images[i]!.savePNG(path.join(out, file));
+      const score = judged.scores[i] as unknown as Record<string, number>;
+      const scores = Object.fromEntries(JUDGE_PARTS[world].map((part) => [part, score[part]!]));
+      const line: DemoManifestLine = { set, index: i, prompt: judged.prompts[i]!, ...judged.origins[i]!, file, scores };
+      lines.push(JSON.stringify(line));
+    }
+  }
+  const manifest = path.join(out, 'manifest.jsonl');
+  await writeFile(manifest, `${lines.join('\n')}\n`);
+  return { folder, manifest };
 }

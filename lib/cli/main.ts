@@ -32,11 +32,12 @@ program.name('spo').description('Step-aware Preference Optimization for diffusio
 program
   .command('demo')
   .description('SPO on the built-in shapes world: fine-tune the shipped base model, judge the test split before and after')
+  .option('--world <track>', "which world: 'relations' (the shipped models) or 'scenes' (world v2; needs --assets)", 'relations')
   .option('--assets <dir>', 'shapes-world models (default: the package\'s assets/shapes-world)')
   .option('--prompts <n>', 'test prompts judged before and after', number('prompts', { integer: true, min: 1, max: 500 }), 500)
   .option('--rounds <n>', 'SPO rounds (each samples 8 train prompts)', number('rounds', { integer: true, min: 1, max: 100000 }), 24)
   .option('--seed <n>', 'random seed (sampling and training)', number('seed', { integer: true, min: 0, max: 2 ** 31 }), 42)
-  .option('--out <dir>', 'folder for the PNG grid, the summary and the LoRA', 'spo-demo')
+  .option('--out <dir>', 'folder for the judged images, their manifest, the PNG grid, the summary and the LoRA', 'spo-demo')
   .option('--json', 'print the JSON summary only', false)
   .action(async (opts) => {
     const controller = new AbortController();

@@ -56,6 +56,7 @@ fi
 # 4. Native build: addon + C++ tests (incremental).
 bash scripts/build-native.sh
 
-# 5. TypeScript (incremental).
+# 5. TypeScript (incremental), then the ESM entry points (dist/index.mjs) next to the CommonJS build.
 node_modules/.bin/tsc -p tsconfig.json
+node scripts/make-esm-entries.mjs
 chmod +x dist/cli/main.js

@@ -3,10 +3,15 @@
 # skipped when already done (a second run takes seconds):
 #   system packages (apt), npm dependencies, libtorch (+ nvcc), the native
 #   build (addon + C++ tests), the TypeScript build.
+# `bootstrap.sh runtime` (what `npm run demo` and `npm run experiment` use) sets
+# up only what the package runs: no GoogleTest, no Python test references, no
+# C++ test binaries. `bootstrap.sh` (all; `npm test`) sets up everything.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 say() { printf 'spo-diffusion: %s\n' "$*" >&2; }
+mode="${1:-all}"
+[[ "$mode" == all || "$mode" == runtime ]] || { say "bootstrap: mode must be 'all' or 'runtime', got '$mode'"; exit 2; }
 
 # 1. System packages.
 need=()
@@ -15,7 +20,7 @@ command -v g++ >/dev/null || need+=(g++)
 command -v ninja >/dev/null || need+=(ninja-build)
 command -v ccache >/dev/null || need+=(ccache)
 command -v python3 >/dev/null || need+=(python3)
-[[ -f /usr/include/gtest/gtest.h ]] || need+=(libgtest-dev)
+[[ "$mode" == runtime || -f /usr/include/gtest/gtest.h ]] || need+=(libgtest-dev)
 [[ -f /usr/include/nlohmann/json.hpp ]] || need+=(nlohmann-json3-dev)
 if command -v python3 >/dev/null && ! python3 -c 'import venv, ensurepip' 2>/dev/null; then need+=(python3-venv); fi
 if (( ${#need[@]} )); then
@@ -47,14 +52,15 @@ fi
 bash scripts/ensure-libtorch.sh >/dev/null
 venv="${SPO_VENV:-$root/.venv}"
 [[ -x "$venv/bin/python" ]] || { python3 -m venv "$venv"; "$venv/bin/python" -m pip install --quiet -r requirements-torch.txt; }
-if [[ ! -f "$venv/.spo-dev-requirements" ]] || ! cmp -s "$venv/.spo-dev-requirements" requirements-dev.txt; then
+if [[ "$mode" == all ]] && { [[ ! -f "$venv/.spo-dev-requirements" ]] || ! cmp -s "$venv/.spo-dev-requirements" requirements-dev.txt; }; then
   say "installing the Python test references (requirements-dev.txt)"
   "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
   cp requirements-dev.txt "$venv/.spo-dev-requirements"
 fi
 
-# 4. Native build: addon + C++ tests (incremental).
-bash scripts/build-native.sh
+# 4. Native build: the addon, and the C++ tests unless runtime (incremental; a
+#    later `all` adds the tests to the same build folder).
+if [[ "$mode" == runtime ]]; then SPO_BUILD_TESTS=OFF bash scripts/build-native.sh; else bash scripts/build-native.sh; fi
 
 # 5. TypeScript (incremental), then the ESM entry points (dist/index.mjs) next to the CommonJS build.
 node_modules/.bin/tsc -p tsconfig.json

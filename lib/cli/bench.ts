@@ -140,8 +140,10 @@ export async function runBench(opts: BenchCliOptions, signal?: AbortSignal): Pro
     pipeline.dispose();
     evaluator.dispose();
   }
-  report.models = dirs;
-  report.command = process.argv.slice(1).join(' ');
+  // Paths relative to the working folder: a report committed to docs/ must not name this machine's folders.
+  const portable = (p: string) => path.relative(process.cwd(), p) || '.';
+  report.models = { model: portable(dirs.model), evaluator: portable(dirs.evaluator) };
+  report.command = ['spo', ...process.argv.slice(2)].join(' ');
   report.date = new Date().toISOString();
   if (opts.pythonBaseline) {
     if (!existsSync(python)) report.python_baseline = { skipped: `no Python torch at ${python}` };

@@ -103,7 +103,14 @@ describe('spo eval and spo train-evaluator', () => {
       expect(scored.stderr).toMatch(/scoring \[.*\] 2\/2 images/);
       const rows = scored.stdout.trim().split('\n').map((l) => JSON.parse(l));
       expect(rows.map((r) => path.basename(r.file))).toEqual(['bright.png', 'dark.png']);
-      expect(rows.every((r) => Number.isFinite(r.score))).toBe(true);
+      // The scores of the library's Evaluator (checked against transformers in evaluator.test.ts),
+      // which tells the two images apart.
+      const { Evaluator } = await import('../lib/index');
+      const library = await Evaluator.load(path.join(dir, 'evaluator', 'plain'));
+      const expected = await library.score({ images: [img(220), img(30)], prompts: ['a bright image', 'a bright image'] });
+      library.dispose();
+      expect(Math.abs(expected[0]! - expected[1]!)).toBeGreaterThan(1e-3);
+      rows.forEach((r, i) => expect(Math.abs(r.score - expected[i]!), r.file).toBeLessThan(1e-4));
 
       const out = path.join(dir, 'trained');
       const trained = spo('train-evaluator', '--evaluator', path.join(dir, 'evaluator', 'plain'),
@@ -113,6 +120,13 @@ describe('spo eval and spo train-evaluator', () => {
       expect(trained.status, trained.stderr).toBe(0);
       expect(trained.stderr).toMatch(/training \[.*\] 3\/3 steps \| loss \d/);
       expect(trained.stdout).toMatch(/t=951  accuracy \d\.\d{3}/);
+      const rescored = spo('eval', '--evaluator', out, '--folder', images, '--prompt', 'a bright image', '--json');
+      expect(rescored.status, rescored.stderr).toBe(0);
+      const trainedRows = rescored.stdout.trim().split('\n').map((l) => JSON.parse(l));
+      // The pairs say the bright image wins: training must move the score margin that way
+      // (measured: -26.1 before, -9.7 after three steps; a no-op optimiser leaves it where it was).
+      const margin = (r: { score: number }[]) => r[0]!.score - r[1]!.score;  // bright - dark
+      expect(margin(trainedRows), `margin before ${margin(rows)}`).toBeGreaterThan(margin(rows) + 5);
       const again = spo('eval', '--evaluator', out, '--image', path.join(images, 'dark.png'), '--prompt', 'x', '--timestep', '500');
       expect(again.status, again.stderr).toBe(0);
       expect(again.stdout).toMatch(/^-?\d+\.\d{4}\t.*dark\.png\tx$/m);

@@ -29,6 +29,12 @@ Napi::Value ValidateSpoSettings(const Napi::CallbackInfo& info) {
   });
 }
 
+// The settings' one declaration as data (lib/generated/spo-settings.ts is generated from it).
+Napi::Value SpoSettingsSchema(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return Guard(env, [&]() -> Napi::Value { return JsonToJs(env, trainer::spo_settings_schema()); });
+}
+
 Napi::Value ReadPromptFile(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return Guard(env, [&]() -> Napi::Value {
@@ -209,6 +215,7 @@ Napi::Value TrainDiffusionDpo(const Napi::CallbackInfo& info) {
 
 void RegisterTrainerBindings(Napi::Env env, Napi::Object exports) {
   exports.Set("validateSpoSettings", Napi::Function::New<ValidateSpoSettings>(env, "validateSpoSettings"));
+  exports.Set("spoSettingsSchema", Napi::Function::New<SpoSettingsSchema>(env, "spoSettingsSchema"));
   exports.Set("readPromptFile", Napi::Function::New<ReadPromptFile>(env, "readPromptFile"));
   exports.Set("trainSpo", Napi::Function::New<TrainSpo>(env, "trainSpo"));
   exports.Set("trainDiffusionDpo", Napi::Function::New<TrainDiffusionDpo>(env, "trainDiffusionDpo"));

@@ -5,6 +5,7 @@ import { InvalidArgumentError, captureCallSite } from './errors';
 import { runJob, type JobOptions } from './jobs';
 import { native } from './native';
 import type { NativeDiffusionDpoResult } from './native-types';
+import { withoutUndefined } from './native-args';
 import { toNativePairs } from './native-pairs';
 import type { PreferencePair } from './pairs';
 import { Pipeline } from './pipeline';
@@ -44,8 +45,8 @@ export async function trainDiffusionDpo(request: DiffusionDpoRequest, options?: 
   if (typeof request !== 'object' || request === null) throw new InvalidArgumentError('the request must be an object');
   if (!(request.pipeline instanceof Pipeline)) throw new InvalidArgumentError('request.pipeline must be a loaded Pipeline');
   const { pipeline, pairs, output, ...rest } = request;
-  const args = Object.fromEntries(Object.entries({
+  const args = withoutUndefined({
     ...rest, pipeline: pipeline.nativeHandle(), pairs: toNativePairs(pairs, 'pairs'), outputDir: output,
-  }).filter(([, v]) => v !== undefined));
+  });
   return runJob(site, options, (token, progress) => native().trainDiffusionDpo(args, token, progress));
 }

@@ -5,6 +5,7 @@ import { InvalidArgumentError, captureCallSite } from './errors';
 import { Evaluator } from './evaluator';
 import { runJob, type JobOptions } from './jobs';
 import { native } from './native';
+import { withoutUndefined } from './native-args';
 import { Pipeline } from './pipeline';
 import type { SpoSettings } from './trainer';
 
@@ -39,8 +40,8 @@ export async function runBenchmark(request: BenchRequest, options?: JobOptions):
   if (typeof request !== 'object' || request === null) throw new InvalidArgumentError('the bench request must be an object');
   if (!(request.pipeline instanceof Pipeline)) throw new InvalidArgumentError('request.pipeline must be a loaded Pipeline');
   if (!(request.evaluator instanceof Evaluator)) throw new InvalidArgumentError('request.evaluator must be a loaded Evaluator');
-  const args = Object.fromEntries(Object.entries({
+  const args = withoutUndefined({
     ...request, pipeline: request.pipeline.nativeHandle(), evaluator: request.evaluator.nativeHandle(),
-  }).filter(([, v]) => v !== undefined));
+  });
   return runJob(site, options, (token, progress) => native().runBenchmark(args, token, progress));
 }

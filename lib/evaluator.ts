@@ -8,19 +8,21 @@ import { Image, imagesToTensor } from './image';
 import { callSync, runJob, type JobOptions } from './jobs';
 import { native } from './native';
 import type { NativeEvaluator, NativeEvaluatorInfo, NativeValidationReport } from './native-types';
+import { withoutUndefined } from './native-args';
 import { toNativePairs } from './native-pairs';
 import type { PreferencePair } from './pairs';
 import { Pipeline } from './pipeline';
 import type { DistributedOptions } from './trainer';
 import type { Tensor } from './tensor';
+import type { Device, DType } from './device';
 
 export type TimeConditioning = 'plain' | 'step-aware' | 'step-agnostic';
 export type EvaluatorInfo = NativeEvaluatorInfo;
 export type ValidationReport = NativeValidationReport;
 
 export interface EvaluatorLoadOptions extends JobOptions {
-  device?: 'cpu' | 'cuda';
-  dtype?: 'fp32' | 'fp16' | 'bf16';
+  device?: Device;
+  dtype?: DType;
   /**
    * Unset: as the directory says (config's spo_time_conditioning, else step-aware when the
    * weights hold adaLN layers, else plain). 'step-aware' or 'step-agnostic' over plain
@@ -225,9 +227,4 @@ export class Evaluator {
     if (!this.#native) throw new DisposedError('this Evaluator was disposed');
     return this.#native;
   }
-}
-
-/** Drops undefined fields: the engine treats a present key as given. */
-function withoutUndefined<T extends object>(o: T): T {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
 }

@@ -3,9 +3,9 @@
 // and the native handle with its dispose() semantics.
 import { DisposedError, InvalidArgumentError } from './errors';
 import type { JobOptions } from './jobs';
+import type { Device, DType } from './device';
 
-export type Device = 'cpu' | 'cuda';
-export type DType = 'fp32' | 'fp16' | 'bf16';
+export type { Device, DType } from './device';
 
 export interface ModelOptions {
   /** Where the weights live and the forward passes run (default 'cpu'). 'cuda' needs a usable GPU. */

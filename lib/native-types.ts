@@ -1,7 +1,30 @@
-// The native addon's surface, typed in one place. Only lib/ talks to it.
-import type { GaussianSampleResult, StepOutput } from './scheduler';
+// The native addon's surface, typed in one place (one NativeAddon interface)
+// with the public request and result types of lib/: a request the addon takes
+// is the public one with its Pipeline / Evaluator / pairs fields replaced by
+// their native forms. Types only the addon returns (raw pixels, handles) are
+// declared here. Only lib/ talks to the addon.
+import type { DiffusionDpoRequest } from './baselines';
+import type { BenchReport, BenchRequest } from './bench';
+import type {
+  Evaluator, EvaluatorLoadOptions, EvaluatorTrainRequest, EvaluatorTrainResult, PairDecision, ScoreRequest,
+  TimeConditioning,
+} from './evaluator';
+import type { Device, DType } from './device';
+import type { SPO_SETTINGS_SCHEMA, SpoSettings } from './generated/spo-settings';
+import type { JobOptions } from './jobs';
+import type { ModelOptions } from './model-handle';
+import type { PreferenceLabel } from './pairs';
+import type {
+  CandidatesRequest, GenerateRequest, LoraLoadOptions, LoraLoadResult, PipelineInfo, PipelineLoadOptions,
+} from './pipeline';
+import type { DDIMSchedulerConfig, GaussianSampleOptions, GaussianSampleResult, StepInput, StepOutput } from './scheduler';
 import type { Tensor } from './tensor';
+import type { InputIds, TextEncoderConfig, TextEncoderOutput } from './text-encoder';
 import type { TokenizerInfo } from './tokenizer';
+import type { TrainerOptions } from './trainer';
+import type { UNetConfig, UNetInput } from './unet';
+import type { LatentDistribution, VAEConfig } from './vae';
+import type { WorldPretrainingOptions } from './world/pretraining';
 
 export interface NativeProgress {
   stage: string;
@@ -18,9 +41,16 @@ export interface NativeCancelToken {
   readonly cancelled: boolean;
 }
 
-export type NativeStepResult = StepOutput;
+/** The trailing arguments of every asynchronous native call. */
+type Job = [token?: NativeCancelToken, onProgress?: NativeProgressCallback];
 
-export type NativeGaussianSample = GaussianSampleResult;
+/** A public request or option object as the addon takes it: job options (signal, onProgress) left out. */
+type WithoutJob<T> = Omit<T, keyof JobOptions>;
+/** A public request with some fields replaced by their native forms (handles, stacked pairs). */
+type Native<T, Replaced> = Omit<T, keyof Replaced> & Replaced;
+
+/** The settings schema as the addon exports it (lib/generated/spo-settings.ts holds it as generated). */
+export type SpoSettingsSchema = typeof SPO_SETTINGS_SCHEMA;
 
 export interface NativeScheduler {
   setTimesteps(steps: number): number[];
@@ -30,12 +60,10 @@ export interface NativeScheduler {
   alphasCumprod(): Float32Array;
   betas(): Float32Array;
   prevTimestep(t: number): number;
-  step(args: object, token?: NativeCancelToken, onProgress?: NativeProgressCallback): Promise<NativeStepResult>;
-  addNoise(x0: Tensor, noise: Tensor, t: number | number[], token?: NativeCancelToken,
-           onProgress?: NativeProgressCallback): Promise<Tensor>;
-  getVelocity(x0: Tensor, noise: Tensor, t: number | number[], token?: NativeCancelToken,
-              onProgress?: NativeProgressCallback): Promise<Tensor>;
-  sampleGaussian(args: object, token?: NativeCancelToken, onProgress?: NativeProgressCallback): Promise<NativeGaussianSample>;
+  step(args: StepInput, ...job: Job): Promise<StepOutput>;
+  addNoise(x0: Tensor, noise: Tensor, t: number | number[], ...job: Job): Promise<Tensor>;
+  getVelocity(x0: Tensor, noise: Tensor, t: number | number[], ...job: Job): Promise<Tensor>;
+  sampleGaussian(args: GaussianSampleOptions, ...job: Job): Promise<GaussianSampleResult>;
   dispose(): void;
 }
 
@@ -57,80 +85,36 @@ export interface NativeBuildInfo {
   napiVersion: number;
 }
 
-export interface NativeAddon {
-  CancelToken: new () => NativeCancelToken;
-  DDIMScheduler: new (config?: object) => NativeScheduler;
-  loadTokenizer(dir: string, token?: NativeCancelToken, onProgress?: NativeProgressCallback): Promise<NativeTokenizer>;
-  buildInfo(): NativeBuildInfo;
-  diagnostics: {
-    steppedJob(steps: number, msPerStep: number, token?: NativeCancelToken, onProgress?: NativeProgressCallback): Promise<number>;
-    failingJob(kind: string, token?: NativeCancelToken, onProgress?: NativeProgressCallback): Promise<void>;
-    runningJobs(): number;
-  };
-}
-
-// ---- Model handles (UNet, VAE, TextEncoder): see lib/models.ts ----
-
-// Public shapes these return, declared in lib/models.ts (imported here to keep this section self-contained).
-type UNetConfig = import('./models').UNetConfig;
-type VAEConfig = import('./models').VAEConfig;
-type LatentDistribution = import('./models').LatentDistribution;
-type TextEncoderConfig = import('./models').TextEncoderConfig;
-type TextEncoderOutput = import('./models').TextEncoderOutput;
-type InputIds = import('./models').InputIds;
-
-export interface NativeModelOptions {
-  device?: 'cpu' | 'cuda';
-  dtype?: 'fp32' | 'fp16' | 'bf16';
-}
+// ---- Model handles (UNet, VAE, TextEncoder): see lib/unet.ts, vae.ts, text-encoder.ts ----
 
 export interface NativeUNet {
-  forward(args: object, token?: NativeCancelToken, onProgress?: NativeProgressCallback): Promise<Tensor>;
+  forward(args: UNetInput, ...job: Job): Promise<Tensor>;
   readonly config: UNetConfig;
-  readonly options: Required<NativeModelOptions>;
+  readonly options: Required<ModelOptions>;
   dispose(): void;
 }
 
 export interface NativeVAE {
-  encode(images: Tensor, token?: NativeCancelToken, onProgress?: NativeProgressCallback): Promise<LatentDistribution>;
-  decode(latents: Tensor, token?: NativeCancelToken, onProgress?: NativeProgressCallback): Promise<Tensor>;
-  decodeLatents(latents: Tensor, token?: NativeCancelToken, onProgress?: NativeProgressCallback): Promise<Tensor>;
+  encode(images: Tensor, ...job: Job): Promise<LatentDistribution>;
+  decode(latents: Tensor, ...job: Job): Promise<Tensor>;
+  decodeLatents(latents: Tensor, ...job: Job): Promise<Tensor>;
   readonly config: VAEConfig;
-  readonly options: Required<NativeModelOptions>;
+  readonly options: Required<ModelOptions>;
   dispose(): void;
 }
 
 export interface NativeTextEncoder {
-  forward(inputIds: InputIds, token?: NativeCancelToken, onProgress?: NativeProgressCallback): Promise<TextEncoderOutput>;
+  forward(inputIds: InputIds, ...job: Job): Promise<TextEncoderOutput>;
   readonly config: TextEncoderConfig;
-  readonly options: Required<NativeModelOptions>;
+  readonly options: Required<ModelOptions>;
   dispose(): void;
 }
 
-// Merged into NativeAddon above: the model loaders.
-export interface NativeAddon {
-  loadUNet(dir: string, options: NativeModelOptions, token?: NativeCancelToken,
-           onProgress?: NativeProgressCallback): Promise<NativeUNet>;
-  loadVAE(dir: string, options: NativeModelOptions, token?: NativeCancelToken,
-          onProgress?: NativeProgressCallback): Promise<NativeVAE>;
-  loadTextEncoder(dir: string, options: NativeModelOptions, token?: NativeCancelToken,
-                  onProgress?: NativeProgressCallback): Promise<NativeTextEncoder>;
-}
-
-// ---- Pipeline and Sampler: see lib/pipeline.ts ----
+// ---- Pipeline: see lib/pipeline.ts ----
 
 export interface NativePixels {
   data: Uint8Array;
   shape: number[];
-}
-
-export interface NativePipelineInfo {
-  kind: 'sd15' | 'sdxl';
-  device: 'cpu' | 'cuda';
-  dtype: 'fp32' | 'fp16' | 'bf16';
-  vaeScaleFactor: number;
-  latentChannels: number;
-  defaultSize: number;
 }
 
 export interface NativeGenerateResult {
@@ -153,29 +137,23 @@ export interface NativeCandidatesResult {
 }
 
 export interface NativePipeline {
-  readonly info: NativePipelineInfo;
-  generate(args: object, token?: NativeCancelToken, onProgress?: NativeProgressCallback): Promise<NativeGenerateResult>;
-  candidates(args: object, token?: NativeCancelToken, onProgress?: NativeProgressCallback): Promise<NativeCandidatesResult>;
+  readonly info: PipelineInfo;
+  generate(args: GenerateRequest, ...job: Job): Promise<NativeGenerateResult>;
+  candidates(args: CandidatesRequest, ...job: Job): Promise<NativeCandidatesResult>;
   readonly hasLora: boolean;
-  loadLora(file: string, options: object, token?: NativeCancelToken,
-           onProgress?: NativeProgressCallback): Promise<{ layers: number; skippedKeys: number }>;
-  saveLora(file: string, token?: NativeCancelToken, onProgress?: NativeProgressCallback): Promise<void>;
+  loadLora(file: string, options: WithoutJob<LoraLoadOptions>, ...job: Job): Promise<LoraLoadResult>;
+  saveLora(file: string, ...job: Job): Promise<void>;
   setLoraEnabled(enabled: boolean): void;
-  mergeLora(token?: NativeCancelToken, onProgress?: NativeProgressCallback): Promise<number>;
+  mergeLora(...job: Job): Promise<number>;
   dispose(): void;
 }
 
-// Merged into NativeAddon above: the pipeline loader.
-export interface NativeAddon {
-  loadPipeline(dir: string, options: object | undefined, token?: NativeCancelToken,
-               onProgress?: NativeProgressCallback): Promise<NativePipeline>;
-}
+// ---- The step-aware preference model: see lib/evaluator.ts ----
 
-// The step-aware preference model (native/addon/evaluator_binding.cpp).
 export interface NativeEvaluatorInfo {
-  device: 'cpu' | 'cuda';
-  dtype: 'fp32' | 'fp16' | 'bf16';
-  timeConditioning: 'plain' | 'step-aware' | 'step-agnostic';
+  device: Device;
+  dtype: DType;
+  timeConditioning: TimeConditioning;
   imageSize: number;
   projectionDim: number;
 }
@@ -195,24 +173,18 @@ export interface NativeValidationReport {
   pairs: number;
 }
 
-export interface NativeEvaluatorTrainResult {
-  startStep: number;
-  /** This process's rank and the number of ranks (0 and 1 without `distributed`). */
-  rank: number;
-  worldSize: number;
-  stepsDone: number;
-  losses: number[];
-  validations: NativeValidationReport[];
-  checkpoints: string[];
-}
+type ValidateRequest = Parameters<Evaluator['validate']>[0];
 
 export interface NativeEvaluator {
   readonly info: NativeEvaluatorInfo;
-  scoreImages(args: object, token?: NativeCancelToken, onProgress?: NativeProgressCallback): Promise<Tensor>;
-  scoreLatents(args: object, token?: NativeCancelToken, onProgress?: NativeProgressCallback): Promise<Tensor>;
-  validate(args: object, token?: NativeCancelToken, onProgress?: NativeProgressCallback): Promise<NativeValidationReport>;
-  train(args: object, token?: NativeCancelToken, onProgress?: NativeProgressCallback): Promise<NativeEvaluatorTrainResult>;
-  save(dir: string, token?: NativeCancelToken, onProgress?: NativeProgressCallback): Promise<void>;
+  scoreImages(args: Pick<ScoreRequest, 'prompts' | 'timesteps' | 'maxBatch'> & { images: Tensor }, ...job: Job): Promise<Tensor>;
+  scoreLatents(args: Native<Omit<ScoreRequest, 'images'>, { pipeline: NativePipeline; latents: Tensor }>,
+               ...job: Job): Promise<Tensor>;
+  validate(args: Native<ValidateRequest, { pipeline: NativePipeline; pairs: NativePairSet }>,
+           ...job: Job): Promise<NativeValidationReport>;
+  train(args: Native<EvaluatorTrainRequest, { pipeline: NativePipeline; train: NativePairSet; validation?: NativePairSet }>,
+        ...job: Job): Promise<EvaluatorTrainResult>;
+  save(dir: string, ...job: Job): Promise<void>;
   dispose(): void;
 }
 
@@ -220,18 +192,12 @@ export interface NativePairRecord {
   prompt: string;
   image0: string;
   image1: string;
-  label: 0 | 1 | 'tie';
+  label: PreferenceLabel;
   line: number;
 }
 
-export interface NativeAddon {
-  loadEvaluator(dir: string, options: object | undefined, token?: NativeCancelToken,
-                onProgress?: NativeProgressCallback): Promise<NativeEvaluator>;
-  readPairsFile(path: string, token?: NativeCancelToken, onProgress?: NativeProgressCallback): Promise<NativePairRecord[]>;
-  comparePairScores(scores: number[], threshold: number): { winner: number; loser: number; margin: number; kept: boolean };
-}
+// ---- Training: see lib/trainer.ts and lib/baselines.ts ----
 
-// The SPO trainer (native/addon/trainer_binding.cpp).
 export interface NativeTrainResult {
   startRound: number;
   roundsDone: number;
@@ -256,11 +222,13 @@ export interface NativeTrainResult {
   communication: { collectives: number; allReduceBytes: number; allGatherBytes: number; broadcastBytes: number };
 }
 
-export interface NativeAddon {
-  validateSpoSettings(settings: object): Record<string, unknown>;
-  readPromptFile(path: string, token?: NativeCancelToken, onProgress?: NativeProgressCallback): Promise<string[]>;
-  trainSpo(args: object, token?: NativeCancelToken, onProgress?: NativeProgressCallback): Promise<NativeTrainResult>;
-}
+/** trainSpo's request: the Trainer's run options with the settings resolved and handles for the models. */
+export type NativeTrainSpoRequest = Pick<TrainerOptions, 'checkpointDir' | 'resume' | 'maxRounds' | 'distributed'> & {
+  pipeline: NativePipeline;
+  prompts: string[];
+  settings: SpoSettings;
+  outputDir?: string;
+} & ({ evaluator: NativeEvaluator } | { worldJudgeScale: number; worldJudgeRollout: boolean; worldJudgeTrack: string });
 
 export interface NativeDiffusionDpoResult {
   startStep: number;
@@ -272,13 +240,7 @@ export interface NativeDiffusionDpoResult {
   loraFile?: string;
 }
 
-export interface NativeAddon {
-  trainDiffusionDpo(args: object, token?: NativeCancelToken, onProgress?: NativeProgressCallback): Promise<NativeDiffusionDpoResult>;
-}
-
-export interface NativeAddon {
-  runBenchmark(args: object, token?: NativeCancelToken, onProgress?: NativeProgressCallback): Promise<Record<string, unknown>>;
-}
+// ---- The shapes world: see lib/world/ ----
 
 /** The shapes world's judge of one image (native/core/world/judge.h). */
 export interface NativeJudgeScore {
@@ -314,10 +276,39 @@ export interface NativeScenesJudgeScore {
   texture: number;
 }
 
+// ---- The addon ----
+
 export interface NativeAddon {
+  CancelToken: new () => NativeCancelToken;
+  buildInfo(): NativeBuildInfo;
+  diagnostics: {
+    steppedJob(steps: number, msPerStep: number, ...job: Job): Promise<number>;
+    failingJob(kind: string, ...job: Job): Promise<void>;
+    runningJobs(): number;
+  };
+
+  DDIMScheduler: new (config?: DDIMSchedulerConfig) => NativeScheduler;
+  loadTokenizer(dir: string, ...job: Job): Promise<NativeTokenizer>;
+  loadUNet(dir: string, options: ModelOptions, ...job: Job): Promise<NativeUNet>;
+  loadVAE(dir: string, options: ModelOptions, ...job: Job): Promise<NativeVAE>;
+  loadTextEncoder(dir: string, options: ModelOptions, ...job: Job): Promise<NativeTextEncoder>;
+  loadPipeline(dir: string, options: WithoutJob<PipelineLoadOptions>, ...job: Job): Promise<NativePipeline>;
+
+  loadEvaluator(dir: string, options: WithoutJob<EvaluatorLoadOptions>, ...job: Job): Promise<NativeEvaluator>;
+  readPairsFile(path: string, ...job: Job): Promise<NativePairRecord[]>;
+  comparePairScores(scores: number[], threshold: number): PairDecision;
+
+  spoSettingsSchema(): SpoSettingsSchema;
+  validateSpoSettings(settings: Partial<SpoSettings>): SpoSettings;
+  readPromptFile(path: string, ...job: Job): Promise<string[]>;
+  trainSpo(args: NativeTrainSpoRequest, ...job: Job): Promise<NativeTrainResult>;
+  trainDiffusionDpo(args: Native<Omit<DiffusionDpoRequest, 'output'>, { pipeline: NativePipeline; pairs: NativePairSet; outputDir?: string }>,
+                    ...job: Job): Promise<NativeDiffusionDpoResult>;
+  runBenchmark(args: Native<BenchRequest, { pipeline: NativePipeline; evaluator: NativeEvaluator }>, ...job: Job): Promise<BenchReport>;
+
   worldPrompts(split: string, track?: string): string[];
   worldSplitOf(prompt: string, track?: string): string;
   renderWorld(prompt: string, size: number, seed: number | bigint, track?: string, defects?: string[]): { data: Float32Array; shape: number[] };
-  judgeWorld(images: object, prompts: string[], track?: string): NativeJudgeScore[] | NativeScenesJudgeScore[];
-  pretrainWorld(options: object, token?: NativeCancelToken, onProgress?: NativeProgressCallback): Promise<Record<string, unknown>>;
+  judgeWorld(images: Tensor, prompts: string[], track?: string): NativeJudgeScore[] | NativeScenesJudgeScore[];
+  pretrainWorld(options: WorldPretrainingOptions, ...job: Job): Promise<Record<string, unknown>>;
 }

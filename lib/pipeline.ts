@@ -8,21 +8,22 @@ import { callSync, runJob, type JobOptions } from './jobs';
 import { native } from './native';
 import type { NativePipeline, NativePixels } from './native-types';
 import type { Tensor } from './tensor';
+import type { Device, DType } from './device';
 
 export { Image } from './image';
 
 export type PipelineKind = 'sd15' | 'sdxl';
 
 export interface PipelineLoadOptions extends JobOptions {
-  device?: 'cpu' | 'cuda';
+  device?: Device;
   /** UNet and text encoders; an fp16 VAE that asks for it (force_upcast) decodes in fp32. */
-  dtype?: 'fp32' | 'fp16' | 'bf16';
+  dtype?: DType;
 }
 
 export interface PipelineInfo {
   kind: PipelineKind;
-  device: 'cpu' | 'cuda';
-  dtype: 'fp32' | 'fp16' | 'bf16';
+  device: Device;
+  dtype: DType;
   /** Pixels per latent cell (8 for SD). */
   vaeScaleFactor: number;
   latentChannels: number;

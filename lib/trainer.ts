@@ -8,65 +8,13 @@ import { Evaluator } from './evaluator';
 import { WorldJudgeScorer } from './world';
 import { callSync, runJob, type JobOptions, type Progress } from './jobs';
 import { native } from './native';
+import { withoutUndefined } from './native-args';
 import type { NativeTrainResult } from './native-types';
 import { Pipeline } from './pipeline';
+import { SPO_SETTING_NAMES, type Preset, type SpoSettings } from './generated/spo-settings';
 
-export type Preset = 'sd15' | 'sdxl';
-
-/** Every setting of docs/method.md §2, §3 and §6 (defaults: the preset's). */
-export interface SpoSettings {
-  preset: Preset;
-  /** Candidates per step. */
-  k: number;
-  /** Transitions per branch (the multi-step-aware variant; SDXL preset 3). */
-  innerSteps: number;
-  /** Plain DDIM steps before the first branch (never trained on). */
-  divertStartStep: number;
-  /** Pairs whose x_t has t > kappa count as ties (paper 5.1); -1 turns the cut-off off (the presets' choice). */
-  kappa: number;
-  /** Softmax-difference threshold of the pair rule (0.3 SD-1.5, 0.4 SDXL). */
-  threshold: number;
-  resampler: 'random' | 'win' | 'lose' | 'none';
-  pairSelection: 'best-worst' | 'random';
-  beta: number;
-  /** The ratio clamp's half-width. */
-  eps: number;
-  loraRank: number;
-  loraAlpha: number;
-  learningRate: number;
-  adamBeta1: number;
-  adamBeta2: number;
-  weightDecay: number;
-  adamEps: number;
-  /** Prompts per sampling round. */
-  sampleBatchSize: number;
-  /** Pairs per minibatch. */
-  trainBatchSize: number;
-  gradientAccumulation: number;
-  /** Gradient-norm clipping (<= 0: off). */
-  maxGradNorm: number;
-  /** Reproduce the public code's clip, which clips nothing (default false: clipping works). */
-  authorsNoopClip: boolean;
-  epochs: number;
-  seed: number;
-  steps: number;
-  eta: number;
-  guidanceScale: number;
-  guidanceInTraining: boolean;
-  /** Image size (0: the pipeline's default). */
-  width: number;
-  height: number;
-  /** At most this many UNet rows at once while sampling (0: no limit). */
-  maxBatch: number;
-  /** Recompute the UNet's blocks in the backward instead of keeping their activations (large models); same results. */
-  gradientCheckpointing: boolean;
-  /** A NaN or Inf in a loss or gradient: 'stop' the run with a NumericError (default) or 'skip' that update. */
-  onNonFinite: 'stop' | 'skip';
-  /** 'spo': one policy and one reference forward per shared x_t; 'parity': the authors' call pattern. */
-  mode: 'spo' | 'parity';
-  /** 'spo', or the D3PO baseline: two full trajectories per prompt, the final preference copied to every step. */
-  method: 'spo' | 'd3po';
-}
+// The settings' type and names are generated from the native schema (one declaration).
+export type { Preset, SpoSettings } from './generated/spo-settings';
 
 /**
  * One rank of a data-parallel run on PyTorch's c10d (Gloo on CPU, NCCL on CUDA
@@ -121,10 +69,8 @@ export type TrainerEvent =
   | { type: 'checkpoint'; round: number }
   | { type: 'done'; result: TrainResult };
 
-const settingKeys = new Set(['k', 'innerSteps', 'divertStartStep', 'kappa', 'threshold', 'resampler', 'pairSelection',
-  'beta', 'eps', 'loraRank', 'loraAlpha', 'learningRate', 'adamBeta1', 'adamBeta2', 'weightDecay', 'adamEps',
-  'sampleBatchSize', 'trainBatchSize', 'gradientAccumulation', 'maxGradNorm', 'authorsNoopClip', 'epochs', 'seed',
-  'steps', 'eta', 'guidanceScale', 'guidanceInTraining', 'width', 'height', 'maxBatch', 'gradientCheckpointing', 'onNonFinite', 'mode', 'method']);
+// 'preset' is an option here: it picks the base the other settings override.
+const settingKeys = new Set<string>(SPO_SETTING_NAMES.filter((name) => name !== 'preset'));
 const optionKeys = new Set(['pipeline', 'evaluator', 'prompts', 'preset', 'output', 'checkpointDir', 'resume', 'maxRounds',
   'distributed']);
 
@@ -137,7 +83,7 @@ export async function readPrompts(file: string, options?: JobOptions): Promise<s
 
 /** The full settings of a preset with overrides applied, validated (throws InvalidArgumentError naming the setting). */
 export function resolveSettings(overrides: Partial<SpoSettings> = {}): SpoSettings {
-  return callSync(() => native().validateSpoSettings(overrides)) as unknown as SpoSettings;
+  return callSync(() => native().validateSpoSettings(overrides));
 }
 
 function toEvent(p: Progress, round: { current: number }): TrainerEvent | undefined {
@@ -245,7 +191,7 @@ export class Trainer {
       const o = this.#options;
       const prompts = typeof o.prompts === 'string' ? await readPrompts(o.prompts, { signal }) : o.prompts;
       const round = { current: 0 };
-      const args = Object.fromEntries(Object.entries({
+      const args = withoutUndefined({
         pipeline: o.pipeline.nativeHandle(),
         ...(o.evaluator instanceof WorldJudgeScorer
           ? { worldJudgeScale: o.evaluator.scale, worldJudgeRollout: o.evaluator.rollout, worldJudgeTrack: o.evaluator.track }
@@ -253,7 +199,7 @@ export class Trainer {
         prompts, settings: this.settings,
         outputDir: o.output, checkpointDir: o.checkpointDir, resume: o.resume, maxRounds: o.maxRounds,
         distributed: o.distributed,
-      }).filter(([, v]) => v !== undefined));
+      });
       const result = await runJob(site, {
         signal,
         onProgress: onEvent && ((p) => { const e = toEvent(p, round); if (e) onEvent(e); }),

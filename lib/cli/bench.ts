@@ -11,6 +11,7 @@ import { runBenchmark, type BenchSection, type Timing } from '../bench';
 import { Evaluator } from '../evaluator';
 import { Pipeline } from '../pipeline';
 import { shapesWorldAssets } from '../world';
+import type { Device, DType } from '../device';
 
 export interface BenchCliOptions {
   /** 'midsize' (random weights near SD-1.5's shape) or 'shapes' (the shipped shapes-world models); --model overrides. */
@@ -28,8 +29,8 @@ export interface BenchCliOptions {
   pythonBaseline: boolean;
   json?: string;
   compare?: string;
-  device: 'cpu' | 'cuda';
-  dtype: 'fp32' | 'fp16' | 'bf16';
+  device: Device;
+  dtype: DType;
 }
 
 const packageRoot = path.resolve(__dirname, '..', '..');

@@ -6,6 +6,7 @@ import { SingleBar } from 'cli-progress';
 import { InvalidArgumentError } from '../errors';
 import { Evaluator, type TimeConditioning } from '../evaluator';
 import { Image } from '../image';
+import type { Device, DType } from '../device';
 
 export interface EvalOptions {
   evaluator: string;
@@ -14,8 +15,8 @@ export interface EvalOptions {
   prompt: string[];
   timestep: number;
   timeConditioning?: TimeConditioning;
-  device: 'cpu' | 'cuda';
-  dtype: 'fp32' | 'fp16' | 'bf16';
+  device: Device;
+  dtype: DType;
   json: boolean;
 }
 

@@ -4,6 +4,7 @@
 // and a stop when its launcher disappears.
 import type { DistributedOptions } from '../trainer';
 import { runTrainLaunch } from './launch';
+import type { Device } from '../device';
 
 export interface RankCliOptions {
   /** Data-parallel rank processes on this host (default 1: no process group). */
@@ -15,7 +16,7 @@ export interface RankCliOptions {
   masterPort?: number;
   /** Seconds a stalled rank may hold up the others before they stop with an error (default 120). */
   distTimeout?: number;
-  device: 'cpu' | 'cuda';
+  device: Device;
 }
 
 /** True in the command the user ran with --nproc / --nnodes > 1: it launches the ranks instead of training. */

@@ -3,6 +3,7 @@
 import path from 'node:path';
 import { SingleBar } from 'cli-progress';
 import { Pipeline, Sampler } from '../pipeline';
+import type { Device, DType } from '../device';
 
 export interface SampleOptions {
   model: string;
@@ -15,8 +16,8 @@ export interface SampleOptions {
   seed: number;
   width?: number;
   height?: number;
-  device: 'cpu' | 'cuda';
-  dtype: 'fp32' | 'fp16' | 'bf16';
+  device: Device;
+  dtype: DType;
 }
 
 /** "a red cat!" -> "a-red-cat", for file names. */

@@ -10,6 +10,7 @@ import { Evaluator, type TimeConditioning } from '../evaluator';
 import { readPairs } from '../pairs';
 import { Pipeline } from '../pipeline';
 import { joinRanks, launchRanks, launchesRanks, type RankCliOptions } from './rank-process';
+import type { Device, DType } from '../device';
 
 /** --batch-size is per rank in a data-parallel run. */
 export interface TrainEvaluatorOptions extends RankCliOptions {
@@ -30,8 +31,8 @@ export interface TrainEvaluatorOptions extends RankCliOptions {
   checkpointDir?: string;
   checkpointEvery: number;
   timeConditioning?: TimeConditioning;
-  device: 'cpu' | 'cuda';
-  dtype: 'fp32' | 'fp16' | 'bf16';
+  device: Device;
+  dtype: DType;
 }
 
 export async function runTrainEvaluator(opts: TrainEvaluatorOptions, signal?: AbortSignal): Promise<number> {

@@ -12,6 +12,7 @@ import { Evaluator } from '../evaluator';
 import { Pipeline } from '../pipeline';
 import { Trainer, type Preset, type SpoSettings } from '../trainer';
 import { joinRanks, launchRanks, launchesRanks, type RankCliOptions } from './rank-process';
+import type { Device, DType } from '../device';
 
 export interface TrainCliOptions extends RankCliOptions {
   model: string;
@@ -23,8 +24,8 @@ export interface TrainCliOptions extends RankCliOptions {
   checkpointDir?: string;
   log?: string;
   maxRounds?: number;
-  device: 'cpu' | 'cuda';
-  dtype: 'fp32' | 'fp16' | 'bf16';
+  device: Device;
+  dtype: DType;
 }
 
 /** "--set k=4" values: numbers, booleans or strings. */

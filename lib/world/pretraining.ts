@@ -2,6 +2,7 @@
 import { InvalidArgumentError, captureCallSite } from '../errors';
 import { runJob, type JobOptions } from '../jobs';
 import { native } from '../native';
+import { withoutUndefined } from '../native-args';
 
 export interface WorldPretrainingOptions {
   /** Where the models go: base/ (a diffusers pipeline), evaluator-{plain,step-aware,step-agnostic}/, report.json. */
@@ -57,6 +58,6 @@ export async function pretrainWorld(options: WorldPretrainingOptions, jobOptions
   if (typeof options !== 'object' || options === null || typeof options.outDir !== 'string' || options.outDir === '') {
     throw new InvalidArgumentError('pretrainWorld needs options.outDir');
   }
-  const args = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined));
+  const args = withoutUndefined(options);
   return runJob(site, jobOptions, (token, progress) => native().pretrainWorld(args, token, progress));
 }

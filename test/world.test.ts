@@ -200,7 +200,7 @@ describe('spo demo', () => {
     await base.loadLora(path.join(out, 'lora', 'pytorch_lora_weights.safetensors'));
     const afterImages = await new Sampler(base).generate(sampling);
     base.dispose();
-    expect(afterImages.some((img, i) => img.data.some((v, j) => v !== beforeImages[i]!.data[j]))).toBe(true);
+    expect(afterImages.some((img, i) => img.data.some((v, j) => v !== beforeImages[i]!.data[j])), 'the LoRA changes no pixel').toBe(true);
     const after = judgeWorld(judgeInput(afterImages), test);
     for (const row of summary.table) {
       expect(row.before.n).toBe(4);

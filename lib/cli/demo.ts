@@ -39,8 +39,8 @@ export interface DemoManifestLine {
   batchSize: number;
   /** The PNG, relative to the output folder. */
   file: string;
-  /** Every part of the track's judge (JUDGE_PARTS[world]). */
-  scores: Record<string, number>;
+  /** Every part of the track's judge, in the order of JUDGE_PARTS[world] (the relation judge's blob count left out). */
+  scores: Omit<RelationsJudgeScore, 'blobs'> | ScenesJudgeScore;
 }
 
 /** The world a shapes-world folder was made for (pretraining's init stage; folders from before the option: relations). */
@@ -182,7 +182,7 @@ async function writeJudgedImages(out: string, world: WorldTrack,
       const file = path.join('images', set, `${String(i).padStart(4, '0')}.png`);
       await judged.images[i]!.savePNG(path.join(out, file));
       const score = judged.scores[i] as unknown as Record<string, number>;
-      const scores = Object.fromEntries(JUDGE_PARTS[world].map((part) => [part, score[part]!]));
+      const scores = Object.fromEntries(JUDGE_PARTS[world].map((part) => [part, score[part]!])) as DemoManifestLine['scores'];
       const line: DemoManifestLine = { set, index: i, prompt: judged.prompts[i]!, ...judged.origins[i]!, file, scores };
       lines.push(JSON.stringify(line));
     }

@@ -2,7 +2,7 @@
 // binding (splits, renders with named defects, judge v2's parts), and `spo demo`
 // on either track, with every judged image and its manifest line.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -201,6 +201,16 @@ describe('spo demo on either track', () => {
     expect(r.status).not.toBe(0);
     expect(r.stderr).toMatch(/relations world, not scenes/);
     expect(existsSync(path.join(work, 'never', 'manifest.jsonl'))).toBe(false);
+  });
+
+  it('spo pretrain-world --world scenes reaches the engine (a relations folder is refused, not continued)', () => {
+    // A folder whose init stage says relations, as the shipped one's does: continuing it as scenes must be refused.
+    const dir = path.join(work, 'relations-folder');
+    mkdirSync(path.join(dir, 'stages'), { recursive: true });
+    copyFileSync(path.join(shapesWorldAssets(), 'stages', 'init.json'), path.join(dir, 'stages', 'init.json'));
+    const r = spo('pretrain-world', '--world', 'scenes', '--out', dir);
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toMatch(/made for the relations world, not scenes/);
   });
 
   describe('scenes, on models pretrained here at a tiny scale', () => {

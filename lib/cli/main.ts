@@ -138,7 +138,7 @@ program
     const controller = new AbortController();
     process.once('SIGINT', () => controller.abort());
     process.exitCode = await runPretrainWorld({
-      outDir: opts.out, seed: opts.seed, scale: opts.scale, prediction: opts.prediction, vaeSteps: opts.vaeSteps, diffusionSteps: opts.diffusionSteps,
+      outDir: opts.out, seed: opts.seed, scale: opts.scale, prediction: opts.prediction, world: opts.world, vaeSteps: opts.vaeSteps, diffusionSteps: opts.diffusionSteps,
       pairPrompts: opts.pairPrompts, clipSteps: opts.clipSteps, plainSteps: opts.plainSteps, noisySteps: opts.noisySteps,
       validationPrompts: opts.validationPrompts, tieMargin: opts.tieMargin, plainLearningRate: opts.plainLr,
       noisyLearningRate: opts.noisyLr, rolloutPrompts: opts.rolloutPrompts,

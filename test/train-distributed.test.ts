@@ -8,6 +8,7 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSy
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readSafetensors } from './safetensors';
 
 const cli = path.resolve(__dirname, '..', 'dist', 'cli', 'main.js');
 let dir = '';
@@ -73,6 +74,12 @@ describe('spo train --nproc 2', () => {
     expect(r.stdout).toMatch(/data parallel: 2 ranks; rank 0 all-reduced \d+ B and gathered \d+ B/);
     expect(r.stderr).toMatch(/\[rank 1\] rank 1\/2: rounds 2, optimizer steps \d+/);
     expect(existsSync(path.join(out, 'pytorch_lora_weights.safetensors'))).toBe(true);
+    // The LoRA's up (B) matrices start at zero: only the ranks' updates can move them
+    // (a no-op optimiser exports an all-zero B and the base model unchanged).
+    const lora = readSafetensors(path.join(out, 'pytorch_lora_weights.safetensors'));
+    const up = [...lora].filter(([name]) => /lora(_B|\.up)\b/.test(name));
+    expect(up.length).toBeGreaterThan(0);
+    expect(up.some(([, t]) => t.bytes.some((b) => b !== 0)), 'every LoRA B is still zero').toBe(true);
     expect(readFileSync(path.join(out, 'checkpoints', 'latest'), 'utf8').trim()).toBe('step-000000002');
     const events = readFileSync(path.join(out, 'events.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
     expect(events.filter((e) => e.type === 'checkpoint').map((e) => e.round)).toEqual([1, 2]);  // once, from rank 0

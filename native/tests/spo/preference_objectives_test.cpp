@@ -96,7 +96,7 @@ Gap tensor_gap(const std::vector<std::pair<std::string, at::Tensor>>& got, const
     const double d = (t.detach().to(at::kDouble) - want).norm().item<double>(), w = want.norm().item<double>();
     diff2 += d * d;
     want2 += w * w;
-    if (d / std::max(w, 1e-30) > gap.worst) {
+    if (!(d / std::max(w, 1e-30) <= gap.worst)) {  // NaN counts as the worst
       gap.worst = d / std::max(w, 1e-30);
       gap.where = key;
     }

@@ -15,7 +15,7 @@ import type { JobOptions } from './jobs';
 import type { ModelOptions } from './model-handle';
 import type { PreferenceLabel } from './pairs';
 import type {
-  CandidatesRequest, GenerateRequest, LoraLoadOptions, LoraLoadResult, PipelineInfo, PipelineLoadOptions,
+  CandidatesRequest, CandidatesResult, GenerateRequest, LoraLoadOptions, LoraLoadResult, PipelineInfo, PipelineLoadOptions,
 } from './pipeline';
 import type { DDIMSchedulerConfig, GaussianSampleOptions, GaussianSampleResult, StepInput, StepOutput } from './scheduler';
 import type { Tensor } from './tensor';
@@ -123,18 +123,8 @@ export interface NativeGenerateResult {
   pixels?: NativePixels;
 }
 
-export interface NativeCandidatesResult {
-  prevTimestep: number;
-  candidates: Tensor;
-  logProbs: Tensor;
-  chainTimesteps: number[];
-  chain: Tensor;
-  chainLogProbs: Tensor;
-  modelOutput?: Tensor;
-  predOriginal?: Tensor;
-  images?: Tensor;
-  pixels?: NativePixels;
-}
+/** The public result before its pixels become Image objects. */
+export type NativeCandidatesResult = Omit<CandidatesResult, 'images'> & { images?: Tensor; pixels?: NativePixels };
 
 export interface NativePipeline {
   readonly info: PipelineInfo;

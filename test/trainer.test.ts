@@ -85,6 +85,10 @@ describe('Trainer runs', () => {
     const pairs = events.filter((e) => e.type === 'pairs') as Extract<TrainerEvent, { type: 'pairs' }>[];
     expect(pairs.reduce((s, p) => s + p.kept, 0)).toBe(result.pairsKept);
     expect(result.updateEvaluations).toBe(2 * result.pairsKept);
+    // LoRA B starts at 0, so the first update's policy equals the reference and its loss is ln 2 exactly;
+    // after an optimiser step the policy has moved and the winner's and loser's ratios differ.
+    expect(result.losses[0]).toBeCloseTo(Math.LN2, 6);
+    expect(Math.max(...result.losses.slice(1).map((l) => Math.abs(l - Math.LN2)))).toBeGreaterThan(1e-6);
     expect(pipeline.hasLora).toBe(true);
     pipeline.dispose();
 
@@ -176,6 +180,7 @@ describe('baselines', () => {
     const d3po = await new Trainer({ pipeline: a, evaluator, prompts, ...tiny, method: 'd3po', maxRounds: 1 }).train();
     expect(d3po.roundsDone).toBe(1);
     expect(d3po.updateEvaluations).toBeGreaterThan(2 * d3po.pairsKept);  // the trajectories share no x_t after the first step
+    expect(Math.max(...d3po.losses.slice(1).map((l) => Math.abs(l - Math.LN2)))).toBeGreaterThan(1e-6);  // the policy moved
     a.dispose();
 
     const size = 32;
@@ -191,6 +196,7 @@ describe('baselines', () => {
     expect(r.pairsUsed).toBe(2);
     expect(r.losses).toHaveLength(3);
     expect(r.losses[0]).toBeCloseTo(Math.log(2), 6);  // policy == reference at the start
+    expect(Math.abs(r.losses[2]! - Math.LN2)).toBeGreaterThan(1e-6);  // and no longer after two optimiser steps
     expect(r.updateEvaluations).toBe(3 * 2 * 4);
     b.dispose();
     const c = await Pipeline.load(pipelineDir);

@@ -38,17 +38,6 @@ struct Placed {
   std::array<float, 3> rgb;
 };
 
-// Inside test at (x, y) for a shape whose bounding box is centred at (cx, cy) with half-side h.
-bool inside(Shape s, double x, double y, double cx, double cy, double h) {
-  const double dx = x - cx, dy = y - cy;
-  switch (s) {
-    case Shape::Circle: return dx * dx + dy * dy <= h * h;
-    case Shape::Square: return std::abs(dx) <= h && std::abs(dy) <= h;
-    case Shape::Triangle: return dy >= -h && dy <= h && std::abs(dx) <= (dy + h) / 2;  // apex up
-    default: return std::abs(dx) + std::abs(dy) <= h;                                  // diamond
-  }
-}
-
 // A uniform draw in [lo, hi], or lo when the range is empty.
 double draw(Rng& rng, double lo, double hi) { return hi > lo ? rng.uniform(lo, hi) : lo; }
 
@@ -87,6 +76,16 @@ void place_two(Rng& rng, Relation r, Placed& a, Placed& b) {
 
 }  // namespace
 
+bool shape_contains(Shape s, double x, double y, double cx, double cy, double h) {
+  const double dx = x - cx, dy = y - cy;
+  switch (s) {
+    case Shape::Circle: return dx * dx + dy * dy <= h * h;
+    case Shape::Square: return std::abs(dx) <= h && std::abs(dy) <= h;
+    case Shape::Triangle: return dy >= -h && dy <= h && std::abs(dx) <= (dy + h) / 2;  // apex up
+    default: return std::abs(dx) + std::abs(dy) <= h;                                  // diamond
+  }
+}
+
 std::array<float, 3> colour_rgb(Colour c) {
   static const std::array<float, 3> kPalette[kColourCount] = {
       {0.86f, 0.16f, 0.16f}, {0.15f, 0.65f, 0.25f}, {0.16f, 0.32f, 0.86f}, {0.92f, 0.80f, 0.10f},
@@ -98,7 +97,7 @@ double shape_coverage(Shape s, double cx, double cy, double half, double x0, dou
   int hits = 0;
   for (int sy = 0; sy < kSuper; ++sy)
     for (int sx = 0; sx < kSuper; ++sx)
-      hits += inside(s, x0 + (sx + 0.5) / kSuper * pixel, y0 + (sy + 0.5) / kSuper * pixel, cx, cy, half);
+      hits += shape_contains(s, x0 + (sx + 0.5) / kSuper * pixel, y0 + (sy + 0.5) / kSuper * pixel, cx, cy, half);
   return static_cast<double>(hits) / (kSuper * kSuper);
 }
 

@@ -21,6 +21,10 @@ double nominal_extent(Size s);      // small 0.18, medium 0.26, large 0.36
 // Area of a shape as a fraction of its bounding box: circle pi/4, square 1, triangle and diamond 1/2.
 double shape_fill(Shape s);
 
+// Whether (x, y) lies inside a shape whose bounding box is centred at (cx, cy)
+// with half-side h (image units; triangles apex up). Both worlds draw with it.
+bool shape_contains(Shape s, double x, double y, double cx, double cy, double h);
+
 // Fraction of the pixel [x0, x0 + pixel] x [y0, y0 + pixel] (image units) inside a
 // shape whose bounding box is centred at (cx, cy) with half-side `half`, from 4x4
 // samples: the renderer's anti-aliasing, and the judge's shape templates.

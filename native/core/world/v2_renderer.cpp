@@ -27,18 +27,6 @@ struct Item {
   double cx = 0.5, cy = 0.5;
 };
 
-// Inside test for a shape whose bounding box is centred at (cx, cy) with half-side h
-// (the same shapes as renderer.h's shape_coverage, which judge v2's templates use).
-bool inside(Shape s, double x, double y, double cx, double cy, double h) {
-  const double dx = x - cx, dy = y - cy;
-  switch (s) {
-    case Shape::Circle: return dx * dx + dy * dy <= h * h;
-    case Shape::Square: return std::abs(dx) <= h && std::abs(dy) <= h;
-    case Shape::Triangle: return dy >= -h && dy <= h && std::abs(dx) <= (dy + h) / 2;  // apex up
-    default: return std::abs(dx) + std::abs(dy) <= h;                                  // diamond
-  }
-}
-
 struct Box {
   double x0, y0, x1, y1;
 };
@@ -226,7 +214,7 @@ at::Tensor render(const Scene& scene, int64_t size, uint64_t seed, const Defects
           const double px = (x + (sx + 0.5) / super) * step, py = (y + (sy + 0.5) / super) * step;
           Rgb c = bg;
           for (const Item& it : items)
-            if (inside(it.object.shape, px, py, it.cx, it.cy, it.half)) {
+            if (shape_contains(it.object.shape, px, py, it.cx, it.cy, it.half)) {
               c = it.rgb;
               const bool dark = (static_cast<int64_t>(std::floor(px / kTextureCell)) +
                                  static_cast<int64_t>(std::floor(py / kTextureCell))) % 2 == 0;

@@ -138,6 +138,15 @@ describe('Evaluator scoring', () => {
     expect(maxAbs(clean, viaImages)).toBeLessThan(0.5);
     const noisy = await ev.score({ latents, pipeline: pipe, prompts, timesteps: [500, 900] });
     expect(Array.from(noisy).every(Number.isFinite)).toBe(true);
+    // Noisy scores read each row's own latent: with one prompt for both rows, swapping the
+    // latents swaps the scores (a scorer that ignored the latents would give two equal ones).
+    const same = [prompts[1]!, prompts[1]!];
+    const half = latents.data.length / 2;
+    const swapped = { data: Float32Array.from([...latents.data.subarray(half), ...latents.data.subarray(0, half)]), shape: latents.shape };
+    const straight = await ev.score({ latents, pipeline: pipe, prompts: same, timesteps: [500, 500] });
+    const reversed = await ev.score({ latents: swapped, pipeline: pipe, prompts: same, timesteps: [500, 500] });
+    expect(Math.abs(straight[0]! - straight[1]!)).toBeGreaterThan(1e-4);
+    expect(maxAbs(straight, [reversed[1]!, reversed[0]!])).toBeLessThan(1e-4);
     await expect(ev.score({ latents, prompts })).rejects.toBeInstanceOf(InvalidArgumentError);
     await expect(ev.score({ latents, pipeline: pipe, prompts: ['one'] })).rejects.toBeInstanceOf(InvalidArgumentError);
     await expect(ev.score({ images: float32('images_square'), prompts, timesteps: 1000 })).rejects.toThrow(/\[0, 1000\)/);

@@ -228,7 +228,32 @@ describe('Sampler.candidates', () => {
     expect(out.prevTimestep).toBe(401);
     expect(out.candidates.shape).toEqual([2, 3, 4, 4, 4]);
     expect(out.logProbs.shape).toEqual([2, 3]);
-    expect(Array.from(out.logProbs.data).every(Number.isFinite)).toBe(true);
+    // Each log-prob by the DDIM formula (docs/method.md §1), written out here: SD's scaled-linear
+    // alpha_bar at t = 501 and 401, eta 1, the candidate's own x_prev, MEAN over C, h, w.
+    const alphaBar = (t: number) => {
+      let a = 1;
+      for (let s = 0; s <= t; s++) {
+        const root = Math.sqrt(0.00085) + ((Math.sqrt(0.012) - Math.sqrt(0.00085)) * s) / 999;
+        a *= 1 - root * root;
+      }
+      return a;
+    };
+    const [at, ap] = [alphaBar(501), alphaBar(401)];
+    const std = Math.sqrt(((1 - ap) / (1 - at)) * (1 - at / ap));
+    const n = 4 * 16;
+    for (let p = 0; p < 2; p++) {
+      for (let c = 0; c < 3; c++) {
+        let sum = 0;
+        for (let e = 0; e < n; e++) {
+          const x = latents.data[p * n + e]!, eps = modelOutput.data[p * n + e]!;
+          const x0 = (x - Math.sqrt(1 - at) * eps) / Math.sqrt(at);
+          const mean = Math.sqrt(ap) * x0 + Math.sqrt(1 - ap - std * std) * eps;
+          const prev = out.candidates.data[(p * 3 + c) * n + e]!;
+          sum += -((prev - mean) ** 2) / (2 * std * std) - Math.log(std) - Math.log(Math.sqrt(2 * Math.PI));
+        }
+        expect(out.logProbs.data[p * 3 + c], `prompt ${p} candidate ${c}`).toBeCloseTo(sum / n, 4);
+      }
+    }
     expect(out.predOriginal!.shape).toEqual([2, 3, 4, 4, 4]);
     expect(out.modelOutput!.shape).toEqual([2, 3, 4, 4, 4]);
     expect(out.images!.map((row) => row.length)).toEqual([3, 3]);

@@ -63,6 +63,8 @@ fi
 if [[ "$mode" == runtime ]]; then SPO_BUILD_TESTS=OFF bash scripts/build-native.sh; else bash scripts/build-native.sh; fi
 
 # 5. TypeScript (incremental), then the ESM entry points (dist/index.mjs) next to the CommonJS build.
+#    First drop compiled files whose source is gone: a stale dist/x.js would shadow a new lib/x/ folder.
+node scripts/prune-dist.mjs
 node_modules/.bin/tsc -p tsconfig.json
 node scripts/make-esm-entries.mjs
 chmod +x dist/cli/main.js

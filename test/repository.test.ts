@@ -9,8 +9,8 @@ import { describe, expect, it } from 'vitest';
 const root = path.resolve(__dirname, '..');
 
 // ../shared anywhere; /work/ or /tmp/<name> as the start of a path (after a
-// space, a quote, a parenthesis, '=' or ':'), so "a/tmp/b" or a URL path is not one.
-const outsidePath = /\.\.\/shared|(^|[\s"'(=:])\/work\/|(^|[\s"'(=:])\/tmp\/[a-z]/m;
+// space, a quote, a backtick, a parenthesis, '=' or ':'), so "a/tmp/b" or a URL path is not one.
+const outsidePath = /\.\.\/shared|(^|[\s"'`(=:])\/work\/|(^|[\s"'`(=:])\/tmp\/[\w.]/m;
 
 // Files that may name such paths: npm's lock file records registry metadata.
 const exempt = new Set(['package-lock.json']);
@@ -33,7 +33,8 @@ function hits(file: string): string[] {
 
 describe('repository', () => {
   it('recognises paths outside the clone and nothing else', () => {
-    for (const s of ['see ../shared/x', 'cd /work/main', '"/tmp/spo-x"', 'out=/tmp/abc', 'dir:/work/a', '(/tmp/models)']) {
+    for (const s of ['see ../shared/x', 'cd /work/main', '"/tmp/spo-x"', 'out=/tmp/abc', 'dir:/work/a', '(/tmp/models)',
+      'run `/tmp/x.sh`', 'cd `/work/main`', ' /tmp/X1', ' /tmp/_cache', ' /tmp/.spo']) {
       expect(outsidePath.test(s), s).toBe(true);
     }
     for (const s of ['a/tmp/b', 'https://h/work/x', 'docs/method.md', '$TMPDIR/x', 'os.tmpdir()', '/tmp/$USER']) {

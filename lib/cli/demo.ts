@@ -48,8 +48,10 @@ async function assetsWorld(assets: string): Promise<WorldTrack> {
   try {
     const init = JSON.parse(await readFile(path.join(assets, 'stages', 'init.json'), 'utf8')) as { world?: WorldTrack };
     return init.world ?? 'relations';
-  } catch {
-    return 'relations';
+  } catch (e) {
+    // A folder from before the world option has no init.json; anything else (a corrupt file) is an error.
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return 'relations';
+    throw e;
   }
 }
 
@@ -79,67 +81,73 @@ export async function runDemo(opts: DemoOptions, signal?: AbortSignal): Promise<
   const started = performance.now();
   const elapsed = () => `${((performance.now() - started) / 1000).toFixed(0)} s`;
   const pipeline = await Pipeline.load(path.join(assets, 'base'), { signal });
-  const evaluator = await Evaluator.load(path.join(assets, 'evaluator-step-aware'), { signal });
-  const test = worldPrompts('test', world).slice(0, opts.prompts);
-  const sampling = { seed: opts.seed, steps: SHAPES_WORLD_SPO.steps, guidanceScale: SHAPES_WORLD_SPO.guidanceScale, track: world };
-
-  log(`spo-diffusion demo: SPO on the shapes world, ${world} track (${assets})`);
-  log(`judging the base model on ${test.length} test prompts ...`);
-  const before = await sampleAndJudge(pipeline, test, sampling, { signal });
-  log(`  done (${elapsed()}); SPO training, ${opts.rounds} rounds ...`);
-
-  const trainer = new Trainer({
-    pipeline, evaluator, prompts: worldPrompts('train', world), ...SHAPES_WORLD_SPO, seed: opts.seed, maxRounds: opts.rounds,
-    output: path.join(opts.out, 'lora'),
+  const evaluator = await Evaluator.load(path.join(assets, 'evaluator-step-aware'), { signal }).catch((e: unknown) => {
+    pipeline.dispose();
+    throw e;
   });
-  let lastLine = 0;
-  const result = await trainer.train({
-    signal,
-    onEvent: (e) => {
-      if (e.type === 'update' && performance.now() - lastLine > 10_000) {
-        lastLine = performance.now();
-        log(`  round ${e.round}/${opts.rounds}: loss ${e.loss.toFixed(4)} (${elapsed()})`);
+  try {
+    const test = worldPrompts('test', world).slice(0, opts.prompts);
+    const sampling = { seed: opts.seed, steps: SHAPES_WORLD_SPO.steps, guidanceScale: SHAPES_WORLD_SPO.guidanceScale, track: world };
+
+    log(`spo-diffusion demo: SPO on the shapes world, ${world} track (${assets})`);
+    log(`judging the base model on ${test.length} test prompts ...`);
+    const before = await sampleAndJudge(pipeline, test, sampling, { signal });
+    log(`  done (${elapsed()}); SPO training, ${opts.rounds} rounds ...`);
+
+    const trainer = new Trainer({
+      pipeline, evaluator, prompts: worldPrompts('train', world), ...SHAPES_WORLD_SPO, seed: opts.seed, maxRounds: opts.rounds,
+      output: path.join(opts.out, 'lora'),
+    });
+    let lastLine = 0;
+    const result = await trainer.train({
+      signal,
+      onEvent: (e) => {
+        if (e.type === 'update' && performance.now() - lastLine > 10_000) {
+          lastLine = performance.now();
+          log(`  round ${e.round}/${opts.rounds}: loss ${e.loss.toFixed(4)} (${elapsed()})`);
+        }
+      },
+    });
+    log(`  done (${elapsed()}): ${result.pairsKept} pairs kept, ${result.optimizerSteps} updates; judging again ...`);
+    const after = await sampleAndJudge(pipeline, test, sampling, { signal });
+
+    const table = world === 'scenes'
+      ? partsTable(before.scores as ScenesJudgeScore[], after.scores as ScenesJudgeScore[], DEMO_PARTS.scenes)
+      : partsTable(before.scores as RelationsJudgeScore[], after.scores as RelationsJudgeScore[], DEMO_PARTS.relations);
+    // Whether the images follow the prompts' spatial words: the relation world's main failure.
+    const spatial = world === 'relations' ? {
+      before: spatialBreakdown(imagesToTensor(before.images), test),
+      after: spatialBreakdown(imagesToTensor(after.images), test),
+    } : undefined;
+    const images = await writeJudgedImages(opts.out, world, { before, after });
+    const grid = imageGrid([before.images.slice(0, 16), after.images.slice(0, 16)]);
+    const gridFile = path.join(opts.out, 'before-after.png');
+    await grid.savePNG(gridFile);
+    const summary = {
+      world, assets, testPrompts: test.length, seed: opts.seed, rounds: opts.rounds, settings: SHAPES_WORLD_SPO,
+      pairsKept: result.pairsKept, optimizerSteps: result.optimizerSteps, seconds: (performance.now() - started) / 1000,
+      table, ...(spatial ? { spatial } : {}), grid: gridFile, gridPrompts: test.slice(0, 16), manifest: images.manifest,
+    };
+    await writeFile(path.join(opts.out, 'summary.json'), `${JSON.stringify(summary, null, 2)}\n`);
+    if (opts.json) {
+      process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
+    } else {
+      log('');
+      log(`judge on the test split (${test.length} prompts, mean ± 95% interval; after - before is paired)`);
+      log(`  part          before            after             after - before`);
+      for (const row of table) {
+        log(`  ${row.part.padEnd(10)}  ${formatInterval(row.before).padEnd(16)}  ${formatInterval(row.after).padEnd(16)}  ${formatInterval(row.difference)}`);
       }
-    },
-  });
-  log(`  done (${elapsed()}): ${result.pairsKept} pairs kept, ${result.optimizerSteps} updates; judging again ...`);
-  const after = await sampleAndJudge(pipeline, test, sampling, { signal });
-
-  const table = world === 'scenes'
-    ? partsTable(before.scores as ScenesJudgeScore[], after.scores as ScenesJudgeScore[], DEMO_PARTS.scenes)
-    : partsTable(before.scores as RelationsJudgeScore[], after.scores as RelationsJudgeScore[], DEMO_PARTS.relations);
-  // Whether the images follow the prompts' spatial words: the relation world's main failure.
-  const spatial = world === 'relations' ? {
-    before: spatialBreakdown(imagesToTensor(before.images), test),
-    after: spatialBreakdown(imagesToTensor(after.images), test),
-  } : undefined;
-  const images = await writeJudgedImages(opts.out, world, { before, after });
-  const grid = imageGrid([before.images.slice(0, 16), after.images.slice(0, 16)]);
-  const gridFile = path.join(opts.out, 'before-after.png');
-  await grid.savePNG(gridFile);
-  const summary = {
-    world, assets, testPrompts: test.length, seed: opts.seed, rounds: opts.rounds, settings: SHAPES_WORLD_SPO,
-    pairsKept: result.pairsKept, optimizerSteps: result.optimizerSteps, seconds: (performance.now() - started) / 1000,
-    table, ...(spatial ? { spatial } : {}), grid: gridFile, gridPrompts: test.slice(0, 16), manifest: images.manifest,
-  };
-  await writeFile(path.join(opts.out, 'summary.json'), `${JSON.stringify(summary, null, 2)}\n`);
-  if (opts.json) {
-    process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
-  } else {
-    log('');
-    log(`judge on the test split (${test.length} prompts, mean ± 95% interval; after - before is paired)`);
-    log(`  part          before            after             after - before`);
-    for (const row of table) {
-      log(`  ${row.part.padEnd(10)}  ${formatInterval(row.before).padEnd(16)}  ${formatInterval(row.after).padEnd(16)}  ${formatInterval(row.difference)}`);
+      log('');
+      if (spatial) logSpatial(log, spatial);
+      log(`images: ${images.folder} (every judged image, before/ and after/; one line each in ${images.manifest})`);
+      log(`grid: ${gridFile} (left: before, right: after; rows: the first 16 test prompts, in ${path.join(opts.out, 'summary.json')})`);
+      log(`time: ${elapsed()}`);
     }
-    log('');
-    if (spatial) logSpatial(log, spatial);
-    log(`images: ${images.folder} (every judged image, before/ and after/; one line each in ${images.manifest})`);
-    log(`grid: ${gridFile} (left: before, right: after; rows: the first 16 test prompts, in ${path.join(opts.out, 'summary.json')})`);
-    log(`time: ${elapsed()}`);
+  } finally {
+    pipeline.dispose();
+    evaluator.dispose();
   }
-  pipeline.dispose();
-  evaluator.dispose();
   return 0;
 }
 

@@ -26,13 +26,18 @@ function number(name: string, opts: { integer?: boolean; min?: number; max?: num
   };
 }
 
+const worldTrack = (v: string) => {
+  if (v !== 'relations' && v !== 'scenes') throw new CliArgError("must be 'relations' or 'scenes'");
+  return v;
+};
+
 const program = new Command();
 program.name('spo').description('Step-aware Preference Optimization for diffusion models');
 
 program
   .command('demo')
   .description('SPO on the built-in shapes world: fine-tune the shipped base model, judge the test split before and after')
-  .option('--world <track>', "which world: 'relations' (the shipped models) or 'scenes' (world v2; needs --assets)", 'relations')
+  .option('--world <track>', "which world: 'relations' (the shipped models) or 'scenes' (world v2; needs --assets)", worldTrack, 'relations')
   .option('--assets <dir>', 'shapes-world models (default: the package\'s assets/shapes-world)')
   .option('--prompts <n>', 'test prompts judged before and after', number('prompts', { integer: true, min: 1, max: 500 }), 500)
   .option('--rounds <n>', 'SPO rounds (each samples 8 train prompts)', number('rounds', { integer: true, min: 1, max: 100000 }), 24)
@@ -107,10 +112,6 @@ const predictionType = (v: string) => {
   if (v !== 'epsilon' && v !== 'v_prediction') throw new CliArgError("must be 'epsilon' or 'v_prediction'");
   return v;
 };
-const worldTrack = (v: string) => {
-  if (v !== 'relations' && v !== 'scenes') throw new CliArgError("must be 'relations' or 'scenes'");
-  return v;
-};
 
 program
   .command('pretrain-world')
@@ -130,7 +131,7 @@ program
   .option('--clip-steps <n>', 'contrastive CLIP steps (default 1500)', number('clip-steps', { integer: true, min: 1 }))
   .option('--plain-steps <n>', 'plain evaluator steps on clean pairs (default 800)', number('plain-steps', { integer: true, min: 1 }))
   .option('--noisy-steps <n>', 'step-aware / step-agnostic evaluator steps (default 500)', number('noisy-steps', { integer: true, min: 1 }))
-  .option('--rollout-prompts <n>', 'train prompts for rollout pairs; > 0 adds evaluator-rollout (default 0)', number('rollout-prompts', { integer: true, min: 0, max: 36056 }))
+  .option('--rollout-prompts <n>', 'train prompts for rollout pairs, relations world only; > 0 adds evaluator-rollout (default 0)', number('rollout-prompts', { integer: true, min: 0, max: 36056 }))
   .option('--rollout-validation-prompts <n>', 'validation prompts for rollout pairs (default 100)', number('rollout-validation-prompts', { integer: true, min: 1, max: 500 }))
   .option('--rollout-steps <n>', 'evaluator-rollout training steps (default 1000)', number('rollout-steps', { integer: true, min: 1 }))
   .option('--rollout-lr <x>', 'evaluator-rollout learning rate (default 1e-4)', number('rollout-lr', { min: 1e-9, max: 0.5 }))

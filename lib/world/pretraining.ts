@@ -39,6 +39,7 @@ export interface WorldPretrainingOptions {
    * Train prompts whose SPO sampling rounds make rollout pairs (k candidates from
    * one x_t, labelled by the judge on where each ends); > 0 adds the stages
    * rollout-pairs and evaluator-rollout (the step-aware model trained on them).
+   * Relations world only (refused with world 'scenes').
    */
   rolloutPrompts?: number;
   /** Validation prompts for the rollout pairs (at most 500). */

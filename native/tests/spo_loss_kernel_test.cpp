@@ -347,7 +347,7 @@ TEST(SpoLossKernelCpu, LogProbIsAMeanOverElements) {
   }
 }
 
-// The linear form a * x + b * out is the DDIM mean of SPEC section 1.
+// The linear form a * x + b * out is the DDIM mean of docs/method.md §1.
 TEST(SpoLossKernelCpu, LinearMeanIsTheDdimMean) {
   at::manual_seed(6);
   for (auto pred : {PredictionType::Epsilon, PredictionType::VPrediction, PredictionType::Sample}) {

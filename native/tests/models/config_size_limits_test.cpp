@@ -12,20 +12,14 @@
 #include "models/clip_text_config.h"
 #include "models/unet_config.h"
 #include "runtime/errors.h"
+#include "../error_of.h"
 
 namespace spo::models {
 namespace {
 
 io::Json manifest(const std::string& name) { return io::read_json(std::string(SPO_MANIFEST_DIR) + "/" + name); }
 
-std::string error_of(const std::function<void()>& call) {
-  try {
-    call();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using test_util::error_of;
 
 TEST(ConfigSizeLimits, RealConfigsPass) {
   for (const char* name : {"sd15_unet.config.json", "sdxl_unet.config.json"}) {

@@ -37,6 +37,15 @@ std::string temp_dir(const std::string& name) {
   return dir.string();
 }
 
+// Every stage at a scale tests can afford: a few steps, tiny batches, 2 sampling steps.
+void make_tiny(WorldPretrainingOptions& o) {
+  o.scale = 0.002;
+  o.vae_batch = o.diffusion_batch = 4;
+  o.clip_batch = 8;
+  o.evaluator_batch = 2;
+  o.sampling_steps = 2;
+}
+
 TEST(WeightInit, FollowsPyTorchDefaultsAndIsSeeded) {
   struct Net : torch::nn::Module {
     models::Linear linear{nullptr};
@@ -158,12 +167,7 @@ TEST(WorldPretraining, TinyRunProducesLoadableModelsAndResumes) {
   const auto dir = temp_dir("run");
   WorldPretrainingOptions o;
   o.out_dir = dir;
-  o.scale = 0.002;
-  o.vae_batch = 4;
-  o.diffusion_batch = 4;
-  o.clip_batch = 8;
-  o.evaluator_batch = 2;
-  o.sampling_steps = 2;
+  make_tiny(o);
   o.rollout_prompts = 500;  // scaled: 1 train and 1 validation prompt
   std::vector<std::string> stages;
   JobContext ctx(std::make_shared<std::atomic<bool>>(false), [&](const ProgressEvent& e) {
@@ -226,11 +230,7 @@ TEST(WorldPretraining, VPredictionFolderKeepsItsParametrisation) {
   EXPECT_THROW(pretrain_world(o), InvalidArgument);
   EXPECT_FALSE(fs::exists(dir + "/base"));
   o.prediction = "v_prediction";
-  o.scale = 0.002;
-  o.vae_batch = o.diffusion_batch = 4;
-  o.clip_batch = 8;
-  o.evaluator_batch = 2;
-  o.sampling_steps = 2;
+  make_tiny(o);
   auto report = pretrain_world(o);
   EXPECT_EQ(io::read_json(dir + "/base/scheduler/scheduler_config.json")["prediction_type"], "v_prediction");
   EXPECT_EQ(pipeline::Pipeline::load(dir + "/base")->scheduler_config().prediction_type,
@@ -258,11 +258,7 @@ TEST(WorldPretraining, ScenesWorldUsesItsVocabularyJudgeAndKeepsItsWorld) {
   o.rollout_prompts = 10;
   EXPECT_THROW(pretrain_world(o), InvalidArgument);  // rollout pairs: relations only
   o.rollout_prompts = 0;
-  o.scale = 0.002;
-  o.vae_batch = o.diffusion_batch = 4;
-  o.clip_batch = 8;
-  o.evaluator_batch = 2;
-  o.sampling_steps = 2;
+  make_tiny(o);
   auto report = pretrain_world(o);
   for (const char* part : {"total", "alignment", "coarse", "fine", "colour", "shape", "count"})
     EXPECT_TRUE(report["base-samples"]["judge"].contains(part)) << part;

@@ -9,6 +9,7 @@
 #include <fstream>
 
 #include "runtime/errors.h"
+#include "../error_of.h"
 #include "text/clip_tokenizer.h"
 #include "text/clip_tokenizer_files.h"
 
@@ -27,14 +28,7 @@ struct Scratch {
   }
 };
 
-std::string error_of(const std::function<void()>& call) {
-  try {
-    call();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using test_util::error_of;
 
 TEST(TokenizerFileLimits, OversizedFilesAreRefusedBeforeReading) {
   Scratch s;

@@ -7,11 +7,12 @@ import { DisposedError, InvalidArgumentError, captureCallSite } from './errors';
 import { Image, imagesToTensor } from './image';
 import { callSync, runJob, type JobOptions } from './jobs';
 import { native } from './native';
-import type { NativeEvaluator, NativeEvaluatorInfo, NativeValidationReport } from './native-types';
+import type { NativeEvaluator, NativeEvaluatorInfo, NativeStepScorer, NativeValidationReport } from './native-types';
 import { withoutUndefined } from './native-args';
 import { toNativePairs } from './native-pairs';
 import type { PreferencePair } from './pairs';
 import { Pipeline } from './pipeline';
+import { StepScorer } from './step-scorer';
 import type { DistributedOptions } from './trainer';
 import type { Tensor } from './tensor';
 import type { Device, DType } from './device';
@@ -118,10 +119,12 @@ function checkObject(value: unknown, what: string): asserts value is object {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new InvalidArgumentError(`${what} must be an object`);
 }
 
-export class Evaluator {
+/** The step-aware preference model: SPO's step scorer, loaded from a CLIPModel directory. */
+export class Evaluator extends StepScorer {
   #native: NativeEvaluator | undefined;
 
   private constructor(handle: NativeEvaluator) {
+    super();
     this.#native = handle;
   }
 
@@ -218,9 +221,15 @@ export class Evaluator {
     this.dispose();
   }
 
-  /** @internal The native handle, for Trainer. */
+  /** @internal The native handle, for the benchmark. */
   nativeHandle(): NativeEvaluator {
     return this.#handle();
+  }
+
+  /** @internal This model as a training run's step scorer (DisposedError after dispose()). */
+  override nativeStepScorer(): NativeStepScorer {
+    const handle = this.#handle();
+    return callSync(() => handle.stepScorer());
   }
 
   #handle(): NativeEvaluator {

@@ -165,8 +165,16 @@ export interface NativeValidationReport {
 
 type ValidateRequest = Parameters<Evaluator['validate']>[0];
 
+/** An opaque step scorer (native/addon/step_scorer_binding.h): trainSpo opens it for its run. */
+export interface NativeStepScorer {
+  /** A type brand only: the object carries no properties. */
+  readonly __brand: 'NativeStepScorer';
+}
+
 export interface NativeEvaluator {
   readonly info: NativeEvaluatorInfo;
+  /** This model as a training run's step scorer. */
+  stepScorer(): NativeStepScorer;
   scoreImages(args: Pick<ScoreRequest, 'prompts' | 'timesteps' | 'maxBatch'> & { images: Tensor }, ...job: Job): Promise<Tensor>;
   scoreLatents(args: Native<Omit<ScoreRequest, 'images'>, { pipeline: NativePipeline; latents: Tensor }>,
                ...job: Job): Promise<Tensor>;
@@ -218,7 +226,9 @@ export type NativeTrainSpoRequest = Pick<TrainerOptions, 'checkpointDir' | 'resu
   prompts: string[];
   settings: SpoSettings;
   outputDir?: string;
-} & ({ evaluator: NativeEvaluator } | { worldJudgeScale: number; worldJudgeRollout: boolean; worldJudgeTrack: string });
+  /** Whatever scores the candidates: an Evaluator's, or another module's (the world's judge). */
+  scorer: NativeStepScorer;
+};
 
 export interface NativeDiffusionDpoResult {
   startStep: number;
@@ -300,5 +310,6 @@ export interface NativeAddon {
   worldSplitOf(prompt: string, track?: string): string;
   renderWorld(prompt: string, size: number, seed: number | bigint, track?: string, defects?: string[]): { data: Float32Array; shape: number[] };
   judgeWorld(images: Tensor, prompts: string[], track?: string): NativeJudgeScore[] | NativeScenesJudgeScore[];
+  worldJudgeScorer(options: { scale: number; track?: string; rollout?: boolean }): NativeStepScorer;
   pretrainWorld(options: WorldPretrainingOptions, ...job: Job): Promise<Record<string, unknown>>;
 }

@@ -4,13 +4,12 @@
 // step boundary with a resumable checkpoint, and the LoRA exported in
 // diffusers' format. The method itself runs in the native engine.
 import { InvalidArgumentError, captureCallSite } from './errors';
-import { Evaluator } from './evaluator';
-import { WorldJudgeScorer } from './world';
 import { callSync, runJob, type JobOptions, type Progress } from './jobs';
 import { native } from './native';
 import { withoutUndefined } from './native-args';
 import type { NativeTrainResult } from './native-types';
 import { Pipeline } from './pipeline';
+import { StepScorer } from './step-scorer';
 import { SPO_SETTING_NAMES, type Preset, type SpoSettings } from './generated/spo-settings';
 
 // The settings' type and names are generated from the native schema (one declaration).
@@ -39,8 +38,11 @@ export interface DistributedOptions {
 
 export interface TrainerOptions extends Partial<Omit<SpoSettings, 'preset'>> {
   pipeline: Pipeline;
-  /** The step evaluator: a loaded Evaluator, or the shapes world's judge as an oracle. */
-  evaluator: Evaluator | WorldJudgeScorer;
+  /**
+   * The step scorer: a loaded Evaluator, or any other StepScorer (such as the
+   * shapes world's judge, `WorldJudgeScorer` from 'spo-diffusion/world').
+   */
+  evaluator: StepScorer;
   /** The prompts, or a file: one per line, or the authors' JSON of {caption} records. */
   prompts: string[] | string;
   preset?: Preset;
@@ -119,8 +121,8 @@ export class Trainer {
   constructor(options: TrainerOptions) {
     if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('new Trainer(options) needs an object');
     if (!(options.pipeline instanceof Pipeline)) throw new InvalidArgumentError('options.pipeline must be a loaded Pipeline');
-    if (!(options.evaluator instanceof Evaluator) && !(options.evaluator instanceof WorldJudgeScorer)) {
-      throw new InvalidArgumentError('options.evaluator must be a loaded Evaluator or a WorldJudgeScorer');
+    if (!(options.evaluator instanceof StepScorer)) {
+      throw new InvalidArgumentError('options.evaluator must be a step scorer (a loaded Evaluator or another StepScorer)');
     }
     const prompts = options.prompts;
     if (!(typeof prompts === 'string' && prompts.length > 0) &&
@@ -193,9 +195,7 @@ export class Trainer {
       const round = { current: 0 };
       const args = withoutUndefined({
         pipeline: o.pipeline.nativeHandle(),
-        ...(o.evaluator instanceof WorldJudgeScorer
-          ? { worldJudgeScale: o.evaluator.scale, worldJudgeRollout: o.evaluator.rollout, worldJudgeTrack: o.evaluator.track }
-          : { evaluator: o.evaluator.nativeHandle() }),
+        scorer: o.evaluator.nativeStepScorer(),
         prompts, settings: this.settings,
         outputDir: o.output, checkpointDir: o.checkpointDir, resume: o.resume, maxRounds: o.maxRounds,
         distributed: o.distributed,

@@ -1,6 +1,11 @@
-// The shapes world's judge as SPO's step scorer (the oracle row), run by the engine
-// (native/core/world/judge_scorer.h, v2_judge_scorer.h) inside the training job.
+// The shapes world's judge as SPO's step scorer (the oracle row): a StepScorer
+// like the Evaluator, built by the engine (native/core/world/judge_scorer.h)
+// for the track it is given.
 import { InvalidArgumentError } from '../errors';
+import { callSync } from '../jobs';
+import { native } from '../native';
+import type { NativeStepScorer } from '../native-types';
+import { StepScorer } from '../step-scorer';
 import { checkTrack, type WorldTrack } from './tracks';
 
 /**
@@ -10,7 +15,7 @@ import { checkTrack, type WorldTrack } from './tracks';
  * reach with an evaluator that agreed with the judge; `spo experiment`'s
  * "oracle" row.
  */
-export class WorldJudgeScorer {
+export class WorldJudgeScorer extends StepScorer {
   readonly scale: number;
   /** Whose judge: the relation judge (default) or judge v2 for the scenes track. */
   readonly track: WorldTrack;
@@ -22,6 +27,7 @@ export class WorldJudgeScorer {
    */
   readonly rollout: boolean;
   constructor(scale = 10, options: { rollout?: boolean; track?: WorldTrack } = {}) {
+    super();
     if (typeof scale !== 'number' || !Number.isFinite(scale) || scale <= 0) {
       throw new InvalidArgumentError('WorldJudgeScorer: scale must be a finite number > 0');
     }
@@ -32,5 +38,10 @@ export class WorldJudgeScorer {
     this.scale = scale;
     this.rollout = options.rollout ?? false;
     this.track = checkTrack(options.track);
+  }
+
+  /** @internal The engine's judge scorer for this track (with rollout, it continues candidates under the run's pipeline). */
+  override nativeStepScorer(): NativeStepScorer {
+    return callSync(() => native().worldJudgeScorer({ scale: this.scale, track: this.track, rollout: this.rollout }));
   }
 }

@@ -12,6 +12,7 @@
 #include "tokenizer_binding.h"
 #include "model_bindings.h"
 #include "evaluator_binding.h"
+#include "step_scorer_binding.h"
 #include "pipeline_binding.h"
 #include "trainer_binding.h"
 #include "bench_binding.h"
@@ -51,6 +52,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("loadTokenizer", Napi::Function::New<TokenizerBinding::Load>(env, "loadTokenizer"));
   RegisterModelBindings(env, exports);     // UNet, VAE, TextEncoder handles
   RegisterPipelineBindings(env, exports);  // Pipeline, Sampler
+  StepScorerBinding::Define(env);           // the handle Evaluator and the world hand a Trainer
   RegisterEvaluatorBindings(env, exports);  // Evaluator, loadEvaluator, readPairsFile
   RegisterTrainerBindings(env, exports);    // validateSpoSettings, readPromptFile, trainSpo, trainDiffusionDpo
   RegisterBenchBindings(env, exports);      // runBenchmark

@@ -15,6 +15,7 @@ struct AddonData {
   Napi::FunctionReference unet_ctor, vae_ctor, text_encoder_ctor;  // model handles
   Napi::FunctionReference pipeline_ctor;
   Napi::FunctionReference evaluator_ctor;
+  Napi::FunctionReference step_scorer_ctor;  // what a training run scores with
   static AddonData& Of(Napi::Env env) { return *env.GetInstanceData<AddonData>(); }
 };
 

@@ -11,6 +11,7 @@
 #include "model_support.h"
 #include "pipeline_binding.h"
 #include "runtime/errors.h"
+#include "step_scorer_binding.h"
 #include "tensor_bridge.h"
 #include "trainer_binding.h"
 #include "type_tags.h"
@@ -29,6 +30,25 @@ std::vector<std::string> StringsFromJs(Napi::Env env, Napi::Value v, const std::
   for (uint32_t i = 0; i < arr.Length(); ++i) out.push_back(RequireString(env, arr.Get(i), what + "[" + std::to_string(i) + "]"));
   return out;
 }
+
+// The model as a training run's step scorer: the run reads it under its lock
+// held shared (training it meanwhile waits), as scoring calls do.
+class ModelScorerSource : public StepScorerSource {
+ public:
+  ModelScorerSource(ModelPtr model, std::shared_ptr<std::shared_mutex> lock) : model_(std::move(model)), lock_(std::move(lock)) {}
+  std::shared_ptr<evaluator::ImageScorer> open(pipeline::Pipeline&, const ScoringSchedule&) override {
+    struct Held {
+      ModelPtr model;
+      std::shared_lock<std::shared_mutex> hold;
+    };
+    auto held = std::make_shared<Held>(Held{model_, std::shared_lock(*lock_)});
+    return {held, held->model.get()};  // the lock goes with the last copy of the scorer
+  }
+
+ private:
+  ModelPtr model_;
+  std::shared_ptr<std::shared_mutex> lock_;
+};
 
 }  // namespace
 
@@ -89,6 +109,7 @@ Napi::Function EvaluatorBinding::Define(Napi::Env env) {
                            InstanceMethod<&EvaluatorBinding::Safe<&EvaluatorBinding::Validate>>("validate"),
                            InstanceMethod<&EvaluatorBinding::Safe<&EvaluatorBinding::Train>>("train"),
                            InstanceMethod<&EvaluatorBinding::Safe<&EvaluatorBinding::Save>>("save"),
+                           InstanceMethod<&EvaluatorBinding::Safe<&EvaluatorBinding::StepScorer>>("stepScorer"),
                            InstanceMethod<&EvaluatorBinding::Safe<&EvaluatorBinding::Dispose>>("dispose")});
   AddonData::Of(env).evaluator_ctor = Napi::Persistent(ctor);
   return ctor;
@@ -319,6 +340,12 @@ Napi::Value EvaluatorBinding::Save(const Napi::CallbackInfo& info) {
         m->save(dir);
       },
       [](Napi::Env e) -> Napi::Value { return e.Undefined(); });
+}
+
+// stepScorer() -> StepScorer: this model as a training run's step scorer (trainSpo's `scorer`).
+Napi::Value EvaluatorBinding::StepScorer(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return StepScorerBinding::New(env, std::make_shared<ModelScorerSource>(Get(env), lock_));
 }
 
 Napi::Value EvaluatorBinding::Dispose(const Napi::CallbackInfo& info) {

@@ -34,6 +34,7 @@ class EvaluatorBinding : public Napi::ObjectWrap<EvaluatorBinding> {
   Napi::Value Validate(const Napi::CallbackInfo& info);
   Napi::Value Train(const Napi::CallbackInfo& info);
   Napi::Value Save(const Napi::CallbackInfo& info);
+  Napi::Value StepScorer(const Napi::CallbackInfo& info);
   Napi::Value Dispose(const Napi::CallbackInfo& info);
 
   std::shared_ptr<evaluator::PreferenceModel> model_;

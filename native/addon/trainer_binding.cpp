@@ -1,22 +1,17 @@
 #include "trainer_binding.h"
 
-#include <optional>
-
 #include "evaluator_binding.h"
 #include "job_runner.h"
 #include "js_args.h"
 #include "js_errors.h"
 #include "js_json.h"
 #include "pipeline_binding.h"
-#include "evaluator/rollout_scorer.h"
+#include "step_scorer_binding.h"
 #include "runtime/errors.h"
 #include "spo/diffusion_dpo.h"
 #include "spo/prompt_file.h"
 #include "spo/spo_settings.h"
 #include "spo/spo_trainer.h"
-#include "world/judge_scorer.h"
-#include "world/track.h"
-#include "world/v2_judge_scorer.h"
 
 namespace spo::addon {
 namespace {
@@ -75,26 +70,12 @@ Napi::Value TrainSpo(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return Guard(env, [&]() -> Napi::Value {
     auto o = RequireObject(env, info[0], "train arguments");
-    RejectUnknownKeys(env, o, {"pipeline", "evaluator", "prompts", "settings", "outputDir", "checkpointDir", "resume",
-                               "maxRounds", "distributed", "worldJudgeScale", "worldJudgeRollout", "worldJudgeTrack"},
+    RejectUnknownKeys(env, o, {"pipeline", "scorer", "prompts", "settings", "outputDir", "checkpointDir", "resume",
+                               "maxRounds", "distributed"},
                       "train arguments");
     auto pipe = PipelineBinding::Borrow(env, o.Get("pipeline"), "pipeline");
-    // Either a loaded evaluator or, for the shapes world's oracle row, the judge itself.
-    std::optional<EvaluatorBinding::Borrowed> judge;
-    std::shared_ptr<evaluator::ImageScorer> oracle;
-    if (o.Get("worldJudgeScale").IsUndefined()) {
-      if (!o.Get("worldJudgeTrack").IsUndefined()) ThrowInvalid(env, "worldJudgeTrack needs worldJudgeScale");
-      judge = EvaluatorBinding::Borrow(env, o.Get("evaluator"), "evaluator");
-    } else {
-      if (!o.Get("evaluator").IsUndefined()) ThrowInvalid(env, "give either evaluator or worldJudgeScale, not both");
-      const double scale = RequireNumber(env, o.Get("worldJudgeScale"), "worldJudgeScale");
-      // The track's judge: today's (relations) or judge v2 (scenes).
-      const auto track = world::track_from_name(OptionalString(env, o, "worldJudgeTrack").value_or("relations"));
-      if (track == world::Track::Scenes) oracle = std::make_shared<world::v2::JudgeScorer>(scale);
-      else oracle = std::make_shared<world::JudgeScorer>(scale);
-    }
-    const bool rollout = OptionalBool(env, o, "worldJudgeRollout").value_or(false);
-    if (rollout && !oracle) ThrowInvalid(env, "worldJudgeRollout needs worldJudgeScale");
+    // Whatever scores the candidates (an Evaluator's model, the world's judge, ...): opened in the job.
+    auto source = StepScorerBinding::Borrow(env, o.Get("scorer"), "scorer");
     if (!o.Get("prompts").IsArray()) ThrowInvalid(env, "prompts must be an array of strings");
     auto arr = o.Get("prompts").As<Napi::Array>();
     if (arr.Length() == 0) ThrowInvalid(env, "prompts must hold at least one prompt");
@@ -110,21 +91,11 @@ Napi::Value TrainSpo(const Napi::CallbackInfo& info) {
     auto out = std::make_shared<trainer::TrainRunResult>();
     return SubmitLambdaJob(
         info, 1,
-        [pipe, judge, oracle, rollout, prompts, settings, run, out](const JobContext& ctx) {
-          // The whole run owns the pipeline (its LoRA changes) and reads the evaluator.
+        [pipe, source, prompts, settings, run, out](const JobContext& ctx) {
+          // The whole run owns the pipeline (its LoRA changes) and holds the scorer open.
           std::unique_lock hold_pipe(*pipe.lock);
-          if (oracle && rollout) {
-            // Each candidate judged on the final image it leads to under the current policy.
-            evaluator::RolloutScorer scorer(*pipe.pipeline, *oracle, {settings.steps, settings.guidance_scale});
-            *out = trainer::train_spo(*pipe.pipeline, scorer, *prompts, settings, run, ctx);
-            return;
-          }
-          if (oracle) {
-            *out = trainer::train_spo(*pipe.pipeline, *oracle, *prompts, settings, run, ctx);
-            return;
-          }
-          std::shared_lock hold_judge(*judge->lock);
-          *out = trainer::train_spo(*pipe.pipeline, *judge->model, *prompts, settings, run, ctx);
+          const auto scorer = source->open(*pipe.pipeline, {settings.steps, settings.guidance_scale});
+          *out = trainer::train_spo(*pipe.pipeline, *scorer, *prompts, settings, run, ctx);
         },
         [out](Napi::Env e) -> Napi::Value {
           auto r = Napi::Object::New(e);

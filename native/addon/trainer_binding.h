@@ -11,7 +11,7 @@ namespace spo::addon {
 
 // validateSpoSettings(overrides) -> the full settings object (throws on a bad one)
 // readPromptFile(path, token?, onProgress?) -> Promise<string[]>
-// trainSpo({ pipeline, evaluator, prompts, settings, outputDir?, checkpointDir?, resume?, maxRounds? },
+// trainSpo({ pipeline, scorer: StepScorer, prompts, settings, outputDir?, checkpointDir?, resume?, maxRounds? },
 //          token?, onProgress?) -> Promise<result>
 void RegisterTrainerBindings(Napi::Env env, Napi::Object exports);
 

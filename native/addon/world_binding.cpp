@@ -1,12 +1,15 @@
 #include "world_binding.h"
 
+#include "evaluator/rollout_scorer.h"
 #include "job_runner.h"
 #include "js_args.h"
 #include "js_errors.h"
 #include "js_json.h"
 #include "pretraining/world_pretraining.h"
+#include "step_scorer_binding.h"
 #include "tensor_bridge.h"
 #include "world/judge.h"
+#include "world/judge_scorer.h"
 #include "world/prompt_grammar.h"
 #include "world/renderer.h"
 #include "world/track.h"
@@ -145,6 +148,43 @@ Napi::Value JudgeWorld(const Napi::CallbackInfo& info) {
   });
 }
 
+// The world's judge as a training run's step scorer: each candidate's decoded
+// x0 prediction judged, or with `rollout` the final image it leads to (the
+// candidate continued to t = 0 by deterministic DDIM under the run's
+// pipeline and schedule).
+class JudgeScorerSource : public StepScorerSource {
+ public:
+  JudgeScorerSource(double scale, world::Track track, bool rollout)
+      : judge_(std::make_shared<world::JudgeScorer>(scale, track)), rollout_(rollout) {}
+  std::shared_ptr<evaluator::ImageScorer> open(pipeline::Pipeline& pipe, const ScoringSchedule& schedule) override {
+    if (!rollout_) return judge_;
+    struct Rollout {
+      std::shared_ptr<world::JudgeScorer> judge;
+      evaluator::RolloutScorer scorer;
+    };
+    auto r = std::make_shared<Rollout>(
+        Rollout{judge_, evaluator::RolloutScorer(pipe, *judge_, {schedule.steps, schedule.guidance_scale})});
+    return {r, &r->scorer};
+  }
+
+ private:
+  std::shared_ptr<world::JudgeScorer> judge_;
+  bool rollout_;
+};
+
+// worldJudgeScorer({ scale, track?, rollout? }) -> StepScorer (trainSpo's `scorer`)
+Napi::Value WorldJudgeScorer(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return Guard(env, [&]() -> Napi::Value {
+    auto o = RequireObject(env, info[0], "judge scorer options");
+    RejectUnknownKeys(env, o, {"scale", "track", "rollout"}, "judge scorer options");
+    const double scale = RequireNumber(env, o.Get("scale"), "scale");
+    const world::Track track = TrackFromJs(env, o.Get("track"));
+    const bool rollout = OptionalBool(env, o, "rollout").value_or(false);
+    return StepScorerBinding::New(env, std::make_shared<JudgeScorerSource>(scale, track, rollout));
+  });
+}
+
 // pretrainWorld({ outDir, seed?, scale?, ...steps }, token?, onProgress?) -> Promise<report>
 Napi::Value PretrainWorld(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -196,6 +236,7 @@ void RegisterWorldBindings(Napi::Env env, Napi::Object exports) {
   exports.Set("worldSplitOf", Napi::Function::New<WorldSplitOf>(env, "worldSplitOf"));
   exports.Set("renderWorld", Napi::Function::New<RenderWorld>(env, "renderWorld"));
   exports.Set("judgeWorld", Napi::Function::New<JudgeWorld>(env, "judgeWorld"));
+  exports.Set("worldJudgeScorer", Napi::Function::New<WorldJudgeScorer>(env, "worldJudgeScorer"));
   exports.Set("pretrainWorld", Napi::Function::New<PretrainWorld>(env, "pretrainWorld"));
 }
 

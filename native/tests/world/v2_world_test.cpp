@@ -14,7 +14,6 @@
 #include "runtime/errors.h"
 #include "world/v2_defects.h"
 #include "world/v2_judge.h"
-#include "world/v2_judge_scorer.h"
 #include "world/v2_prompts.h"
 #include "world/v2_renderer.h"
 
@@ -338,26 +337,6 @@ TEST(WorldV2Judge, RejectsBadInput) {
   EXPECT_THROW(judge(at::zeros({3, 4, 4}), s), InvalidArgument);
   EXPECT_THROW(judge(at::zeros({3, 16, 16}), Scene{}), InvalidArgument);
   EXPECT_THROW(judge(at::zeros({3, 16, 16}, at::kInt), s), InvalidArgument);
-}
-
-TEST(WorldV2Judge, ScorerIsScaleTimesTheTotal) {
-  std::vector<std::string> prompts;
-  std::vector<at::Tensor> images;
-  std::vector<double> want;
-  for (size_t i = 0; i < 4; ++i) {
-    const Scene& s = mixed_scene(i);
-    images.push_back(render(s, 32, 40 + i, i % 2 ? Defects::only(Defect::Blur) : Defects()));
-    prompts.push_back(to_prompt(s));
-    want.push_back(judge(images.back(), s).total);
-  }
-  JudgeScorer scorer(7.0);
-  const at::Tensor scores = scorer.score_images(at::stack(images), prompts, at::zeros({4}), 0);
-  ASSERT_EQ(scores.numel(), 4);
-  for (int i = 0; i < 4; ++i) EXPECT_NEAR(scores[i].item<float>(), 7.0 * want[i], 1e-5) << prompts[i];
-  EXPECT_THROW(scorer.score_images(at::stack(images), {prompts[0]}, at::zeros({4}), 0), InvalidArgument);
-  EXPECT_THROW(scorer.score_images(at::stack(images), {"a red blob", prompts[1], prompts[2], prompts[3]}, at::zeros({4}), 0),
-               InvalidArgument);
-  EXPECT_THROW(JudgeScorer(0.0), InvalidArgument);
 }
 
 // The docs' table: each part's mean with and without each defect, 50 pairs per

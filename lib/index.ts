@@ -17,9 +17,10 @@ export {
 export { diagnostics } from './diagnostics';
 export * from './models';
 export * from './pipeline';
+export * from './step-scorer';
 export * from './evaluator';
 export * from './pairs';
 export * from './trainer';
 export * from './baselines';
 export * from './bench';
-export * from './world';
+// The shapes world is its own entry point, spo-diffusion/world (lib/world/).

@@ -2,7 +2,8 @@
 // of the tarball into an empty project, once using the prebuilt binary and
 // once with a prebuild that does not load (so the installer builds from
 // source). Both installs must work from require() and from import (each
-// through its own entry point), and type-check from both.
+// through its own entry point, the engine's and spo-diffusion/world's), and
+// type-check from both.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, realpathSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import os from 'node:os';
@@ -38,20 +39,26 @@ function installInto(name: string, tarball: string) {
 function useFromCommonJsAndEsm(dir: string) {
   const cjs = sh(process.execPath, ['-e', `
     const spo = require('spo-diffusion');
+    const world = require('spo-diffusion/world');
     const s = new spo.DDIMScheduler();
-    console.log(JSON.stringify({ t: s.setTimesteps(20).slice(0, 2), entry: require.resolve('spo-diffusion'), binary: require('node-gyp-build').path(require.resolve('spo-diffusion/package.json').replace(/package.json$/, '')) }));`], dir);
+    console.log(JSON.stringify({ t: s.setTimesteps(20).slice(0, 2), entry: require.resolve('spo-diffusion'), binary: require('node-gyp-build').path(require.resolve('spo-diffusion/package.json').replace(/package.json$/, '')),
+      world: require.resolve('spo-diffusion/world'), worldScorer: new world.WorldJudgeScorer() instanceof spo.StepScorer, worldInEngine: 'WorldJudgeScorer' in spo }));`], dir);
   // The ESM entry, and the same classes as require() gives (one copy of the package).
   const esm = sh(process.execPath, ['--input-type=module', '-e', `
-    import { DDIMScheduler, Trainer, buildInfo } from 'spo-diffusion';
+    import { DDIMScheduler, StepScorer, Trainer, buildInfo } from 'spo-diffusion';
+    import { WorldJudgeScorer, worldPrompts } from 'spo-diffusion/world';
     import { createRequire } from 'node:module';
     const s = new DDIMScheduler();
     s.setTimesteps(20);
     const r = await s.sampleGaussian({ shape: [2, 4, 8, 8], steps: 20, seed: 1 });
     const sameClasses = Trainer === createRequire(import.meta.url)('spo-diffusion').Trainer;
-    console.log(JSON.stringify({ torch: buildInfo().torchVersion, steps: r.timesteps.length, entry: import.meta.resolve('spo-diffusion'), sameClasses }));`], dir);
+    const world = { entry: import.meta.resolve('spo-diffusion/world'), prompts: worldPrompts('test').length,
+      scorer: new WorldJudgeScorer() instanceof StepScorer && WorldJudgeScorer === createRequire(import.meta.url)('spo-diffusion/world').WorldJudgeScorer };
+    console.log(JSON.stringify({ torch: buildInfo().torchVersion, steps: r.timesteps.length, entry: import.meta.resolve('spo-diffusion'), sameClasses, world }));`], dir);
   return {
-    cjs: JSON.parse(cjs) as { t: number[]; entry: string; binary: string },
-    esm: JSON.parse(esm) as { torch: string; steps: number; entry: string; sameClasses: boolean },
+    cjs: JSON.parse(cjs) as { t: number[]; entry: string; binary: string; world: string; worldScorer: boolean; worldInEngine: boolean },
+    esm: JSON.parse(esm) as { torch: string; steps: number; entry: string; sameClasses: boolean;
+      world: { entry: string; prompts: number; scorer: boolean } },
   };
 }
 
@@ -63,15 +70,19 @@ function typeCheckConsumer(dir: string) {
   writeFileSync(path.join(dir, 'esm.mts'), `import spo, { Trainer, type TrainerEvent, type SpoSettings } from 'spo-diffusion';
 export const checks = [spo.Trainer === Trainer, ((e: TrainerEvent) => e.type)({ type: 'checkpoint', round: 1 })];
 export type K = SpoSettings['k'];
+import { WorldJudgeScorer, type WorldTrack } from 'spo-diffusion/world';
+export const oracle: import('spo-diffusion').StepScorer = new WorldJudgeScorer(10, { track: 'scenes' satisfies WorldTrack });
 `);
   writeFileSync(path.join(dir, 'cjs.cts'), `import spo = require('spo-diffusion');
 export const checks = [spo.Trainer, ((e: spo.TrainerEvent) => e.type)({ type: 'checkpoint', round: 1 })];
+import world = require('spo-diffusion/world');
+export const oracle: spo.StepScorer = new world.WorldJudgeScorer();
 `);
   const r = spawnSync(process.execPath, [path.join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '--noEmit', '--strict',
     '--module', 'nodenext', '--moduleResolution', 'nodenext', '--target', 'es2022', '--lib', 'es2022,dom',
     '--typeRoots', path.join(root, 'node_modules', '@types'), '--types', 'node', '--traceResolution', 'esm.mts', 'cjs.cts'],
   { cwd: dir, encoding: 'utf8', maxBuffer: 256 * 2 ** 20 });
-  const resolved = [...r.stdout.matchAll(/Module name 'spo-diffusion' was successfully resolved to '([^']+)'/g)].map((m) => m[1]);
+  const resolved = [...r.stdout.matchAll(/Module name 'spo-diffusion(?:\/world)?' was successfully resolved to '([^']+)'/g)].map((m) => m[1]);
   const errors = r.stdout.split('\n').filter((l) => /error TS/.test(l));
   return { status: r.status, errors, resolved };
 }
@@ -96,6 +107,7 @@ describe('npm pack + npm install', () => {
     expect(files).toContain('package/dist/index.d.ts');
     expect(files).toContain('package/dist/index.mjs');
     expect(files).toContain('package/dist/index.d.mts');
+    for (const f of ['index.js', 'index.d.ts', 'index.mjs', 'index.d.mts']) expect(files).toContain(`package/dist/world/${f}`);
     expect(files).toContain('package/native/core/kernels/ddim_step_cuda.cu');
     expect(files).toContain('package/assets/shapes-world/base/unet/diffusion_pytorch_model.safetensors');
     expect(files).toContain('package/assets/shapes-world/evaluator-step-aware/model.safetensors');
@@ -114,12 +126,14 @@ describe('npm pack + npm install', () => {
     expect(cjs.binary).toContain(path.join('prebuilds', 'linux-x64'));
     const installed = path.join(dir, 'node_modules', 'spo-diffusion', 'dist');
     expect(cjs.entry).toBe(path.join(installed, 'index.js'));
+    expect([cjs.world, cjs.worldScorer, cjs.worldInEngine]).toEqual([path.join(installed, 'world', 'index.js'), true, false]);
     expect(esm).toEqual({ torch: expect.stringMatching(/^2\./), steps: 20, entry: pathToFileURL(path.join(installed, 'index.mjs')).href,
-      sameClasses: true });
+      sameClasses: true, world: { entry: pathToFileURL(path.join(installed, 'world', 'index.mjs')).href, prompts: 500, scorer: true } });
     const types = typeCheckConsumer(dir);
     expect(types.errors).toEqual([]);
     expect(types.status).toBe(0);
-    expect(types.resolved.map((f) => path.relative(installed, f!)).sort()).toEqual(['index.d.mts', 'index.d.ts']);
+    expect([...new Set(types.resolved.map((f) => path.relative(installed, f!)))].sort())
+      .toEqual(['index.d.mts', 'index.d.ts', path.join('world', 'index.d.mts'), path.join('world', 'index.d.ts')]);
     const check = sh(path.join(dir, 'node_modules', '.bin', 'spo'), ['ddim-check', '--steps', '10', '--json'], dir);
     expect(JSON.parse(check).steps).toBe(10);
     // The shipped shapes-world models travel in the package: a one-round demo from the installed copy.

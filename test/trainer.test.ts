@@ -7,8 +7,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  AbortError, Evaluator, InvalidArgumentError, NotFoundError, Pipeline, Trainer, diagnostics, readPrompts,
-  resolveSettings, type TrainerEvent,
+  AbortError, DisposedError, Evaluator, InvalidArgumentError, NotFoundError, Pipeline, StepScorer, Trainer, diagnostics,
+  readPrompts, resolveSettings, type TrainerEvent,
 } from '../lib/index';
 
 const root = path.resolve(__dirname, '..');
@@ -51,6 +51,37 @@ describe('Trainer settings', () => {
     expect(() => new Trainer({ ...base, prompts: [] })).toThrow(InvalidArgumentError);
     expect(() => new Trainer({ ...base, pipeline: {} as Pipeline })).toThrow(InvalidArgumentError);
     pipeline.dispose();
+  });
+
+  it('takes a step scorer through StepScorer alone and refuses anything else with a typed error', async () => {
+    const pipeline = await Pipeline.load(pipelineDir);
+    try {
+      expect(evaluator).toBeInstanceOf(StepScorer);
+      // Not a StepScorer: refused when the Trainer is made, before any native call.
+      for (const bad of [undefined, null, {}, 'evaluator', { nativeStepScorer: () => evaluator.nativeStepScorer() }]) {
+        expect(() => new Trainer({ pipeline, evaluator: bad as never, prompts })).toThrow(InvalidArgumentError);
+        expect(() => new Trainer({ pipeline, evaluator: bad as never, prompts })).toThrow(/options.evaluator must be a step scorer/);
+      }
+      // A StepScorer whose handle is not the engine's scorer handle (a plain object, the
+      // Evaluator's own model handle): the binding checks the handle's type tag.
+      class Forged extends StepScorer {
+        constructor(private readonly handle: unknown) { super(); }
+        override nativeStepScorer() { return this.handle as never; }
+      }
+      for (const handle of [{}, evaluator.nativeHandle()]) {
+        const run = new Trainer({ pipeline, evaluator: new Forged(handle), prompts, ...tiny, maxRounds: 1 }).train();
+        await expect(run).rejects.toThrow(InvalidArgumentError);
+        await expect(new Trainer({ pipeline, evaluator: new Forged(handle), prompts, ...tiny, maxRounds: 1 }).train())
+          .rejects.toThrow(/scorer must be a step scorer/);
+      }
+      // A disposed Evaluator has no scorer to give: DisposedError when the run starts.
+      const gone = await Evaluator.load(path.join(work, 'evaluator', 'step_aware'));
+      const trainer = new Trainer({ pipeline, evaluator: gone, prompts, ...tiny, maxRounds: 1 });
+      gone.dispose();
+      await expect(trainer.train()).rejects.toThrow(DisposedError);
+    } finally {
+      pipeline.dispose();
+    }
   });
 
   it('reads prompt files in both formats', async () => {

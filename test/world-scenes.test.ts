@@ -6,11 +6,11 @@ import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync 
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Image, InvalidArgumentError, Pipeline, Sampler, Trainer } from '../dist/index.js';
 import {
-  Image, InvalidArgumentError, JUDGE_PARTS, Pipeline, SHAPES_WORLD_SPO, Sampler, Trainer, WORLD_DEFECTS, WorldJudgeScorer,
-  judgeWorld, pretrainWorld, renderWorld, shapesWorldAssets, worldPrompts, worldSplitOf,
-  type ScenesJudgeScore, type WorldDefect, type WorldTrack,
-} from '../dist/index.js';
+  JUDGE_PARTS, SHAPES_WORLD_SPO, WORLD_DEFECTS, WorldJudgeScorer, judgeWorld, pretrainWorld, renderWorld,
+  shapesWorldAssets, worldPrompts, worldSplitOf, type ScenesJudgeScore, type WorldDefect, type WorldTrack,
+} from '../dist/world/index.js';
 
 const cli = path.resolve(__dirname, '..', 'dist', 'cli', 'main.js');
 const spo = (...args: string[]) => spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', timeout: 600_000 });

@@ -6,13 +6,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { PNG } from 'pngjs';
 import { afterAll, describe, expect, it } from 'vitest';
+import { Evaluator, InvalidArgumentError, Pipeline, Sampler, StepScorer, Trainer } from '../dist/index.js';
+// The world through its own entry point (package.json "exports": spo-diffusion/world).
 import {
-  Evaluator, InvalidArgumentError, Pipeline, SHAPES_WORLD_SPO, Sampler, Trainer, WorldJudgeScorer, judgeWorld,
-  pretrainWorld, renderWorld, shapesWorldAssets, worldPrompts, worldSplitOf,
-} from '../dist/index.js';
-import { spatialBreakdown } from '../dist/world-eval.js';
-// @ts-expect-error: a plain-JS diagnostic module (scripts/world), no type declarations
-import { FORMS, trainHalves } from '../scripts/world/prompt-forms.mjs';
+  SHAPES_WORLD_SPO, WORLD_PROMPT_FORMS, WorldJudgeScorer, judgeWorld, pretrainWorld, renderWorld, shapesWorldAssets,
+  spatialBreakdown, trainHalves, worldPrompts, worldSplitOf, type WorldPromptFormFilter,
+} from '../dist/world/index.js';
 
 const cli = path.resolve(__dirname, '..', 'dist', 'cli', 'main.js');
 /** Sampled 8-bit images as the judge reads them: [B, 3, H, W] in [-1, 1]. */
@@ -42,12 +41,12 @@ describe('the shapes world', () => {
   it('sorts prompts into the forms the diagnostic scripts use, as the grammar counts them', () => {
     // docs/SHAPES_WORLD.md: 4 shapes x 8 colours x 3 sizes x 6 positions (one of them none) one-object scenes.
     const all = [...worldPrompts('test'), ...worldPrompts('validation'), ...worldPrompts('train')];
-    const count = (form: string) => all.filter(FORMS[form]).length;
+    const count = (form: WorldPromptFormFilter) => all.filter(WORLD_PROMPT_FORMS[form]).length;
     expect([count('one-object'), count('no-position'), count('relation'), count('all')]).toEqual([576, 96, 36_480, 37_056]);
     const { train, heldOut } = trainHalves(worldPrompts('train'), 'no-position');
     expect([train.length, heldOut.length]).toEqual([47, 46]);
     expect(train.some((p: string) => heldOut.includes(p))).toBe(false);
-    expect(() => trainHalves(worldPrompts('train'), 'two-object')).toThrow(/--form must be one of/);
+    expect(() => trainHalves(worldPrompts('train'), 'two-object' as never)).toThrow(/form must be one of/);
   });
 
   it('judges a render of its prompt high, the same render against another prompt low, noise lowest', () => {
@@ -121,10 +120,12 @@ describe('the shapes world', () => {
 });
 
 describe('the judge as an oracle step evaluator', () => {
-  it('trains SPO with WorldJudgeScorer and refuses bad scales', async () => {
+  it('trains SPO with WorldJudgeScorer (a StepScorer from spo-diffusion/world) and refuses bad scales', async () => {
     for (const bad of [0, -1, Number.NaN, Number.POSITIVE_INFINITY]) {
       expect(() => new WorldJudgeScorer(bad)).toThrow(InvalidArgumentError);
     }
+    // The world's scorer is the engine's StepScorer: the Trainer takes it through that interface alone.
+    expect(new WorldJudgeScorer()).toBeInstanceOf(StepScorer);
     const pipeline = await Pipeline.load(path.join(shapesWorldAssets(), 'base'));
     try {
       const trainer = new Trainer({

@@ -18,7 +18,7 @@ import {
 import { imagesToTensor } from '../image';
 import {
   formatInterval, imageGrid, pairedDifference, partInterval, sampleAndJudge, spatialBreakdown, type Interval, type JudgedSet,
-} from '../world-eval';
+} from '../world/evaluation';
 
 /** The parts the demo's table reports, per track (total first). */
 export const DEMO_PARTS = {

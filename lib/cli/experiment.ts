@@ -1,5 +1,5 @@
 // `spo experiment`: runs the rows of the paper's Tables 2-5 in miniature
-// (lib/world-experiment.ts) and writes a Markdown report with intervals.
+// (lib/world/experiment.ts) and writes a Markdown report with intervals.
 // Results accumulate in a JSON file, so an interrupted run continues and
 // rows can be run a few at a time.
 import { existsSync } from 'node:fs';
@@ -8,10 +8,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { buildInfo } from '../runtime';
 import { shapesWorldAssets } from '../world';
-import { formatInterval, interval } from '../world-eval';
+import { formatInterval, interval } from '../world/evaluation';
 import {
   EXPERIMENT_ROWS, imagesPerRound, judgeBase, roundsFor, runRow, type ExperimentOptions, type ExperimentTable, type RowResult,
-} from '../world-experiment';
+} from '../world/experiment';
 
 export interface ExperimentCliOptions {
   assets?: string;

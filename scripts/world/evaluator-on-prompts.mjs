@@ -13,15 +13,15 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { trainHalves } from './prompt-forms.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const spo = await import(path.join(root, 'dist/index.js'));
-const evaluation = await import(path.join(root, 'dist/world-eval.js'));
+// The shapes world is its own entry point (spo-diffusion/world).
+const world = await import(path.join(root, 'dist/world/index.js'));
 
 const { values: o } = parseArgs({
   options: {
-    assets: { type: 'string', default: spo.shapesWorldAssets() },
+    assets: { type: 'string', default: world.shapesWorldAssets() },
     // The evaluator training starts from (a shipped one).
     from: { type: 'string', default: 'step-aware' },
     form: { type: 'string', default: 'one-object' },
@@ -39,15 +39,15 @@ const number = (name) => {
   return v;
 };
 
-const halves = trainHalves(spo.worldPrompts('train'), o.form);
+const halves = world.trainHalves(world.worldPrompts('train'), o.form);
 const pipeline = await spo.Pipeline.load(path.join(o.assets, 'base'));
 
 // Every pair of one prompt's samples, labelled by the judge (the Pick-a-Pic stand-in).
 async function judgedPairs(prompts, samples, firstSeed) {
   const sets = [];
   for (let s = 0; s < samples; s++) {
-    sets.push(await evaluation.sampleAndJudge(pipeline, prompts, {
-      seed: firstSeed + s, steps: spo.SHAPES_WORLD_SPO.steps, guidanceScale: spo.SHAPES_WORLD_SPO.guidanceScale,
+    sets.push(await world.sampleAndJudge(pipeline, prompts, {
+      seed: firstSeed + s, steps: world.SHAPES_WORLD_SPO.steps, guidanceScale: world.SHAPES_WORLD_SPO.guidanceScale,
     }));
   }
   const pairs = [];
@@ -55,7 +55,7 @@ async function judgedPairs(prompts, samples, firstSeed) {
     for (let a = 0; a < samples; a++) {
       for (let b = a + 1; b < samples; b++) {
         const d = sets[a].scores[i].total - sets[b].scores[i].total;
-        const label = Math.abs(d) < spo.JUDGE_TIE_MARGIN ? 'tie' : d > 0 ? 0 : 1;
+        const label = Math.abs(d) < world.JUDGE_TIE_MARGIN ? 'tie' : d > 0 ? 0 : 1;
         pairs.push({ prompt, image0: sets[a].images[i], image1: sets[b].images[i], label });
       }
     }

@@ -15,23 +15,23 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { trainHalves } from './prompt-forms.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const spo = await import(path.join(root, 'dist/index.js'));
-const evaluation = await import(path.join(root, 'dist/world-eval.js'));
+// The shapes world is its own entry point (spo-diffusion/world).
+const world = await import(path.join(root, 'dist/world/index.js'));
 
 const SCORERS = ['step-aware', 'step-agnostic', 'plain', 'judge-x0', 'judge-rollout'];
 
 const { values: o } = parseArgs({
   options: {
-    assets: { type: 'string', default: spo.shapesWorldAssets() },
+    assets: { type: 'string', default: world.shapesWorldAssets() },
     scorer: { type: 'string', default: 'step-aware' },
     // An evaluator directory instead of the shipped one that --scorer names.
     evaluator: { type: 'string' },
     form: { type: 'string', default: 'one-object' },
     rounds: { type: 'string', default: '24' },
-    lr: { type: 'string', default: String(spo.SHAPES_WORLD_SPO.learningRate) },
+    lr: { type: 'string', default: String(world.SHAPES_WORLD_SPO.learningRate) },
     threshold: { type: 'string', default: '0.3' },
     kappa: { type: 'string', default: '-1' },
     held: { type: 'string', default: '280' },
@@ -47,14 +47,14 @@ const number = (name) => {
   return v;
 };
 
-const halves = trainHalves(spo.worldPrompts('train'), o.form);
+const halves = world.trainHalves(world.worldPrompts('train'), o.form);
 const trainPrompts = halves.train;
 const heldOut = halves.heldOut.slice(0, number('held'));
 console.log(`form ${o.form}: ${trainPrompts.length} training prompts, ${heldOut.length} held out x ${o.images} images; scorer ${o.scorer}`);
 
 const pipeline = await spo.Pipeline.load(path.join(o.assets, 'base'));
-const scorer = o.scorer === 'judge-x0' ? new spo.WorldJudgeScorer(10)
-  : o.scorer === 'judge-rollout' ? new spo.WorldJudgeScorer(10, { rollout: true })
+const scorer = o.scorer === 'judge-x0' ? new world.WorldJudgeScorer(10)
+  : o.scorer === 'judge-rollout' ? new world.WorldJudgeScorer(10, { rollout: true })
     : await spo.Evaluator.load(o.evaluator ?? path.join(o.assets, `evaluator-${o.scorer}`));
 const started = performance.now();
 const PARTS = ['total', 'alignment', 'quality', 'colour', 'shape', 'count', 'place'];
@@ -65,8 +65,8 @@ async function judgeHeldOut() {
   const images = number('images');
   const perPrompt = heldOut.map(() => Object.fromEntries(PARTS.map((part) => [part, 0])));
   for (let i = 0; i < images; i++) {
-    const sampling = { seed: 1234 + i, steps: spo.SHAPES_WORLD_SPO.steps, guidanceScale: spo.SHAPES_WORLD_SPO.guidanceScale };
-    const { scores } = await evaluation.sampleAndJudge(pipeline, heldOut, sampling);
+    const sampling = { seed: 1234 + i, steps: world.SHAPES_WORLD_SPO.steps, guidanceScale: world.SHAPES_WORLD_SPO.guidanceScale };
+    const { scores } = await world.sampleAndJudge(pipeline, heldOut, sampling);
     scores.forEach((score, p) => { for (const part of PARTS) perPrompt[p][part] += score[part] / images; });
   }
   return perPrompt;
@@ -74,7 +74,7 @@ async function judgeHeldOut() {
 
 const before = await judgeHeldOut();
 const trainer = new spo.Trainer({
-  pipeline, evaluator: scorer, prompts: trainPrompts, ...spo.SHAPES_WORLD_SPO, seed: number('seed'),
+  pipeline, evaluator: scorer, prompts: trainPrompts, ...world.SHAPES_WORLD_SPO, seed: number('seed'),
   learningRate: number('lr'), threshold: number('threshold'), kappa: number('kappa'), maxRounds: number('rounds'),
 });
 const result = await trainer.train();
@@ -84,8 +84,8 @@ const seconds = ((performance.now() - started) / 1000).toFixed(0);
 console.log(`${o.rounds} rounds, lr ${o.lr}, threshold ${o.threshold}, kappa ${o.kappa}: ${result.pairsKept} pairs, ${result.optimizerSteps} updates, ${seconds} s`);
 console.log('part        before            after             after - before');
 for (const part of PARTS) {
-  const cells = [evaluation.partInterval(before, part), evaluation.partInterval(after, part),
-    evaluation.pairedDifference(before, after, part)].map((i) => evaluation.formatInterval(i).padEnd(16));
+  const cells = [world.partInterval(before, part), world.partInterval(after, part),
+    world.pairedDifference(before, after, part)].map((i) => world.formatInterval(i).padEnd(16));
   console.log(`${part.padEnd(10)}  ${cells.join('  ')}`);
 }
 pipeline.dispose();

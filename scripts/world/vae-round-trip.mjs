@@ -9,7 +9,8 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const { VAE, worldPrompts, renderWorld, judgeWorld, WORLD_DEFECTS } = await import(path.join(root, 'dist/index.js'));
+const { VAE } = await import(path.join(root, 'dist/index.js'));
+const { worldPrompts, renderWorld, judgeWorld, WORLD_DEFECTS } = await import(path.join(root, 'dist/world/index.js'));
 
 const { values } = parseArgs({ options: { vae: { type: 'string' }, renders: { type: 'string', default: '200' } } });
 const renders = Number(values.renders);

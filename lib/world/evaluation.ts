@@ -1,14 +1,15 @@
 // Measuring a pipeline on the shapes world: sample the same prompts with the
 // same seeds, judge every image by the track's judge, and summarise with 95%
 // intervals. Shared by `spo demo` and `spo experiment`.
-import { Image, imagesToTensor } from './image';
-import type { Tensor } from './tensor';
-import type { JobOptions } from './jobs';
-import { Sampler, type Pipeline } from './pipeline';
+import { Image, imagesToTensor } from '../image';
+import type { Tensor } from '../tensor';
+import type { JobOptions } from '../jobs';
+import { Sampler, type Pipeline } from '../pipeline';
 import {
-  judgeWorld, type JudgePartOf, type JudgeScore, type RelationsJudgeScore, type ScenesJudgeScore, type ScorePart,
+  type JudgePartOf, type JudgeScore, type RelationsJudgeScore, type ScenesJudgeScore, type ScorePart,
   type WorldJudgeScore, type WorldTrack,
-} from './world';
+} from './tracks';
+import { judgeWorld } from './world';
 
 export interface JudgedSet<T extends WorldTrack = 'relations'> {
   prompts: string[];

@@ -8,14 +8,15 @@
 //   D3PO: 2 final images per prompt per round
 //   Diffusion-DPO: 2 base-model images per judge-labelled pair
 import path from 'node:path';
-import { trainDiffusionDpo } from './baselines';
-import { Evaluator } from './evaluator';
-import type { JobOptions } from './jobs';
-import type { PreferencePair } from './pairs';
-import { Pipeline } from './pipeline';
-import { Trainer, type SpoSettings } from './trainer';
-import { JUDGE_TIE_MARGIN, SHAPES_WORLD_SPO, WorldJudgeScorer, worldPrompts } from './world';
-import { pairedDifference, partInterval, sampleAndJudge, type Interval, type JudgedSet } from './world-eval';
+import { trainDiffusionDpo } from '../baselines';
+import { Evaluator } from '../evaluator';
+import type { JobOptions } from '../jobs';
+import type { PreferencePair } from '../pairs';
+import { Pipeline } from '../pipeline';
+import { Trainer, type SpoSettings } from '../trainer';
+import { WorldJudgeScorer } from './judge-scorer';
+import { JUDGE_TIE_MARGIN, SHAPES_WORLD_SPO, worldPrompts } from './world';
+import { pairedDifference, partInterval, sampleAndJudge, type Interval, type JudgedSet } from './evaluation';
 
 export type ExperimentTable = 2 | 3 | 4 | 5;
 /** A shipped evaluator, or the judge itself as an oracle step evaluator. */

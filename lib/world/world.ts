@@ -1,0 +1,99 @@
+// The shapes world itself (docs/SHAPES_WORLD.md), either track (./tracks.ts):
+// its fixed prompt splits, renderer and judge, the shipped models' folder and
+// the SPO settings for its tiny models, all computed by the engine.
+import path from 'node:path';
+import { InvalidArgumentError } from '../errors';
+import { callSync } from '../jobs';
+import { native, packageRoot } from '../native';
+import type { Tensor } from '../tensor';
+import { WORLD_DEFECTS, checkTrack, type WorldDefect, type WorldJudgeScore, type WorldTrack } from './tracks';
+
+export type WorldSplit = 'train' | 'validation' | 'test';
+
+function checkSplit(split: WorldSplit): void {
+  if (split !== 'train' && split !== 'validation' && split !== 'test') {
+    throw new InvalidArgumentError(`split must be 'train', 'validation' or 'test', not ${String(split)}`);
+  }
+}
+
+/**
+ * Every prompt of a split, in the grammar's fixed order. relations: test 500,
+ * validation 500, train 36,056; scenes: test 500, validation 500, train the
+ * remaining 155,848.
+ */
+export function worldPrompts(split: WorldSplit, track: WorldTrack = 'relations'): string[] {
+  checkSplit(split);
+  return callSync(() => native().worldPrompts(split, checkTrack(track)));
+}
+
+/** The split a prompt of the track's grammar belongs to. */
+export function worldSplitOf(prompt: string, track: WorldTrack = 'relations'): WorldSplit {
+  return callSync(() => native().worldSplitOf(prompt, checkTrack(track))) as WorldSplit;
+}
+
+export interface RenderWorldOptions {
+  /** Which track's grammar and renderer (default 'relations'). */
+  track?: WorldTrack;
+  /** scenes only: render with these defects (each applied where it applies); unset: the clean render. */
+  defects?: readonly WorldDefect[];
+}
+
+/**
+ * A correct image of a prompt, [3, size, size] in [-1, 1], the same for the
+ * same seed; for the scenes track with `defects`, the same render carrying
+ * those defects (the layout and colours drawn from the same seed).
+ */
+export function renderWorld(prompt: string, size = 32, seed = 0, options: RenderWorldOptions = {}): Tensor {
+  if (options === null || typeof options !== 'object') throw new InvalidArgumentError('renderWorld: options must be an object');
+  const track = checkTrack(options.track);
+  const { defects } = options;
+  if (defects !== undefined) {
+    if (!Array.isArray(defects)) throw new InvalidArgumentError('renderWorld: defects must be an array of defect names');
+    for (const d of defects) {
+      if (!(WORLD_DEFECTS as readonly string[]).includes(d)) {
+        throw new InvalidArgumentError(`renderWorld: no defect '${String(d)}' (the defects are ${WORLD_DEFECTS.join(', ')})`);
+      }
+    }
+    if (track !== 'scenes') throw new InvalidArgumentError('renderWorld: defects are drawn in the scenes world only');
+    return callSync(() => native().renderWorld(prompt, size, seed, track, [...defects]));
+  }
+  return callSync(() => native().renderWorld(prompt, size, seed, track));
+}
+
+/**
+ * The track's judge of images [B, 3, H, W] (or one [3, H, W]) against their
+ * prompts: relations, the relation judge's parts and blob count; scenes,
+ * judge v2's parts and sub-scores (JUDGE_PARTS.scenes).
+ */
+export function judgeWorld(images: Tensor, prompts: string[]): WorldJudgeScore<'relations'>[];
+export function judgeWorld<T extends WorldTrack>(images: Tensor, prompts: string[], track: T): WorldJudgeScore<T>[];
+export function judgeWorld(images: Tensor, prompts: string[], track: WorldTrack = 'relations'): WorldJudgeScore[] {
+  if (!Array.isArray(prompts)) throw new InvalidArgumentError('prompts must be an array of strings');
+  const checked = checkTrack(track);
+  return callSync(() => native().judgeWorld(images, prompts, checked));
+}
+
+/** The shipped models' folder: <package>/assets/shapes-world (made by `spo pretrain-world`). */
+export function shapesWorldAssets(): string {
+  return path.join(packageRoot, 'assets', 'shapes-world');
+}
+
+/** Judge totals closer than this make a tied pair (pretraining's pairs and Diffusion-DPO's alike). */
+export const JUDGE_TIE_MARGIN = 0.02;
+
+/**
+ * SPO settings for the shapes world's tiny models (over the sd15 preset):
+ * the paper's method and schedule, with a learning rate for a LoRA on a
+ * 32-channel UNet (SD-1.5's 6e-5 is for 320 channels) and rounds sized for a CPU.
+ */
+export const SHAPES_WORLD_SPO = {
+  steps: 20,
+  guidanceScale: 5,
+  k: 4,
+  divertStartStep: 4,
+  learningRate: 1e-3,
+  loraRank: 8,
+  loraAlpha: 8,
+  sampleBatchSize: 8,
+  trainBatchSize: 16,
+} as const;

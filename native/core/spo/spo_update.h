@@ -1,10 +1,13 @@
-// The SPO update of a minibatch of kept pairs (docs/method.md §3): for pairs
-// that share x_t, ONE guided policy forward (LoRA on, with gradient) and ONE
-// guided reference forward (the same UNet with LoRA off, no gradient) serve
-// both log-probs, and the clamped DPO loss runs as the fused kernel. Pairs
-// that do not share x_t (chain transitions after the first, the `none`
-// resampler) forward both sides. `parity` mode reproduces the authors' call
-// pattern instead: separate winner and loser forwards, a copied reference.
+// The SPO update of a minibatch of kept pairs (docs/method.md §3): a pair whose
+// winner and loser share x_t needs ONE guided policy forward (LoRA on, with
+// gradient) and ONE guided reference forward (the same UNet with LoRA off, no
+// gradient) for both log-probs, and its clamped DPO loss runs as the fused
+// kernel. A pair that does not share x_t (chain transitions after the first,
+// the `none` resampler, D3PO's later steps) forwards both sides. A mixed
+// minibatch keeps each pair's own cost: its shared and unshared pairs' rows go
+// through the same two forwards, so it costs what its parts cost apart.
+// `parity` mode reproduces the authors' call pattern instead: separate winner
+// and loser forwards, a copied reference.
 #pragma once
 #include <optional>
 #include <vector>

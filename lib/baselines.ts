@@ -20,9 +20,16 @@ export interface DiffusionDpoRequest {
   batchSize?: number;
   /** Default 5000 (the SD-1.5 recipe uses 2000-5000). */
   beta?: number;
+  /**
+   * AdamW's learning rate (default 1e-5). Nothing in the engine fixes it: tune it on the
+   * same grid as the other methods' (docs/method.md §7).
+   */
   learningRate?: number;
+  /** AdamW's weight decay (default 1e-4). */
   weightDecay?: number;
+  /** Gradient-norm clipping (default 1; <= 0: off). */
   maxGradNorm?: number;
+  /** The LoRA's rank and alpha (default 4 and 4). */
   loraRank?: number;
   loraAlpha?: number;
   seed?: number | bigint;

@@ -10,7 +10,7 @@ import { withoutUndefined } from './native-args';
 import type { NativeTrainResult } from './native-types';
 import { Pipeline } from './pipeline';
 import { StepScorer } from './step-scorer';
-import { SPO_SETTING_NAMES, type Preset, type SpoSettings } from './generated/spo-settings';
+import { SPO_RENAMED_SETTINGS, SPO_SETTING_NAMES, type Preset, type SpoSettings } from './generated/spo-settings';
 
 // The settings' type and names are generated from the native schema (one declaration).
 export type { Preset, SpoSettings } from './generated/spo-settings';
@@ -71,8 +71,10 @@ export type TrainerEvent =
   | { type: 'checkpoint'; round: number }
   | { type: 'done'; result: TrainResult };
 
-// 'preset' is an option here: it picks the base the other settings override.
-const settingKeys = new Set<string>(SPO_SETTING_NAMES.filter((name) => name !== 'preset'));
+// 'preset' is an option here: it picks the base the other settings override. Former names go
+// to the engine too, which refuses them saying what they became.
+const settingKeys = new Set<string>([...SPO_SETTING_NAMES.filter((name) => name !== 'preset'),
+  ...Object.keys(SPO_RENAMED_SETTINGS)]);
 const optionKeys = new Set(['pipeline', 'evaluator', 'prompts', 'preset', 'output', 'checkpointDir', 'resume', 'maxRounds',
   'distributed']);
 

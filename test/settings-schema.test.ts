@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { InvalidArgumentError, resolveSettings, type SpoSettings } from '../lib/index';
-import { SPO_SETTINGS_SCHEMA, SPO_SETTING_NAMES } from '../lib/generated/spo-settings';
+import { SPO_RENAMED_SETTINGS, SPO_SETTINGS_SCHEMA, SPO_SETTING_NAMES } from '../lib/generated/spo-settings';
 import { native } from '../lib/native';
 
 const root = path.resolve(__dirname, '..');
@@ -26,6 +26,7 @@ describe('SPO settings schema', () => {
     expect(SPO_SETTINGS_SCHEMA.presets).toEqual(exported.presets);
     expect(SPO_SETTING_NAMES).toEqual(exported.settings.map((s) => s.name));
     for (const [i, s] of SPO_SETTINGS_SCHEMA.settings.entries()) expect(s, s.name).toEqual(exported.settings[i]);
+    expect(SPO_RENAMED_SETTINGS).toEqual((exported as unknown as { renamed: unknown }).renamed);
   });
 
   it('each preset resolves, in the engine, to the defaults the generated schema lists', () => {
@@ -39,16 +40,17 @@ describe('SPO settings schema', () => {
     // Hand-copied from the authors' configs (spo_sd-v1-5_..._bs10.py, spo_sdxl_..._gradacc2.py over basic_config.py).
     const both = { steps: 20, eta: 1, guidanceScale: 5, beta: 10, eps: 0.1, adamBeta1: 0.9, adamBeta2: 0.999,
       weightDecay: 1e-4, adamEps: 1e-8, epochs: 10, seed: 42, maxGradNorm: 1, divertStartStep: 4 };
-    expect(resolveSettings({ preset: 'sd15' })).toMatchObject({ ...both, k: 4, innerSteps: 1, threshold: 0.3, loraRank: 4,
+    expect(resolveSettings({ preset: 'sd15' })).toMatchObject({ ...both, k: 4, transitionsPerChain: 1, threshold: 0.3, loraRank: 4,
       loraAlpha: 4, learningRate: 6e-5, sampleBatchSize: 10, trainBatchSize: 10, gradientAccumulation: 1 });
-    expect(resolveSettings({ preset: 'sdxl' })).toMatchObject({ ...both, k: 2, innerSteps: 3, threshold: 0.4, loraRank: 64,
+    // The SDXL config's num_inner_step = 3 is the branch step and three more: 4 transitions per chain.
+    expect(resolveSettings({ preset: 'sdxl' })).toMatchObject({ ...both, k: 2, transitionsPerChain: 4, threshold: 0.4, loraRank: 64,
       loraAlpha: 64, learningRate: 1e-5, sampleBatchSize: 2, trainBatchSize: 2, gradientAccumulation: 2 });
   });
 
   it('every bound the generated schema lists is the bound the engine enforces', () => {
     const defaults = resolveSettings({ preset: 'sd15' }) as unknown as Record<string, number>;
     // The settings bounded by `steps` at their lowest, so that steps = 1 is valid on its own.
-    const base = { divertStartStep: 0, innerSteps: 1 };
+    const base = { divertStartStep: 0, transitionsPerChain: 1 };
     const accepts = (name: string, value: number) => {
       expect(() => resolveSettings({ ...base, [name]: value } as Partial<SpoSettings>), `${name} = ${value}`).not.toThrow();
     };

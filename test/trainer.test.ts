@@ -36,7 +36,7 @@ afterAll(() => {
 
 describe('Trainer settings', () => {
   it('resolves presets and refuses bad settings before anything runs', async () => {
-    expect(resolveSettings({ preset: 'sdxl' })).toMatchObject({ k: 2, innerSteps: 3, threshold: 0.4, loraRank: 64,
+    expect(resolveSettings({ preset: 'sdxl' })).toMatchObject({ k: 2, transitionsPerChain: 4, threshold: 0.4, loraRank: 64,
       learningRate: 1e-5, gradientAccumulation: 2, maxGradNorm: 1, authorsNoopClip: false, resampler: 'random' });
     const pipeline = await Pipeline.load(pipelineDir);
     const base = { pipeline, evaluator, prompts };
@@ -48,6 +48,11 @@ describe('Trainer settings', () => {
     expect(new Trainer(base).settings.onNonFinite).toBe('stop');
     expect(() => new Trainer({ ...base, onNonFinite: 'ignore' as never })).toThrow(/onNonFinite/);
     expect(() => new Trainer({ ...base, bogus: 1 } as never)).toThrow(/unknown Trainer option 'bogus'/);
+    // A former setting name says what it became (innerSteps counted differently), from the Trainer and the resolver.
+    for (const make of [() => new Trainer({ ...base, innerSteps: 3 } as never), () => resolveSettings({ innerSteps: 3 } as never)]) {
+      expect(make).toThrow(InvalidArgumentError);
+      expect(make).toThrow(/innerSteps was renamed transitionsPerChain.*num_inner_step = n is transitionsPerChain = n \+ 1/);
+    }
     expect(() => new Trainer({ ...base, prompts: [] })).toThrow(InvalidArgumentError);
     expect(() => new Trainer({ ...base, pipeline: {} as Pipeline })).toThrow(InvalidArgumentError);
     pipeline.dispose();

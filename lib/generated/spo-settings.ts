@@ -13,15 +13,15 @@ export interface SpoSettings {
   k: number;
   /** DDIM steps of a sampling trajectory. Integer in [1, 1000]. Default 20 (sd15), 20 (sdxl). */
   steps: number;
-  /** Transitions per branch (the multi-step-aware variant). Integer in [1, steps]. Default 1 (sd15), 3 (sdxl). */
-  innerSteps: number;
+  /** DDIM transitions of each candidate chain, its branch step included, before it is scored (the authors' num_inner_step + 1: sdxl's 4 is their 3, branches at steps 4, 8, 12, 16 of 20). Integer in [1, steps]. Default 1 (sd15), 4 (sdxl). */
+  transitionsPerChain: number;
   /** Plain DDIM steps before the first branch (never trained on). Integer in [0, steps - 1]. Default 4 (sd15), 4 (sdxl). */
   divertStartStep: number;
   /** Pairs whose x_t has t > kappa count as ties (paper 5.1); -1 turns the cut-off off. Integer in [0, 999] or -1 (off). Default -1 (sd15), -1 (sdxl). */
   kappa: number;
   /** Softmax-difference threshold of the pair rule. Number in [0, 0.999999]. Default 0.3 (sd15), 0.4 (sdxl). */
   threshold: number;
-  /** Which candidate becomes the next shared latent; 'none' keeps k independent trajectories. Default 'random' (sd15), 'random' (sdxl). */
+  /** Which candidate becomes the next shared latent; 'none' keeps k independent trajectories from k x_T. Default 'random' (sd15), 'random' (sdxl). */
   resampler: 'random' | 'win' | 'lose' | 'none';
   /** The pair of a step: best against worst, or two distinct random candidates. Default 'best-worst' (sd15), 'best-worst' (sdxl). */
   pairSelection: 'best-worst' | 'random';
@@ -75,7 +75,7 @@ export interface SpoSettings {
   onNonFinite: 'stop' | 'skip';
   /** 'spo': one policy and one reference forward per shared x_t; 'parity': the authors' call pattern. Default 'spo' (sd15), 'spo' (sdxl). */
   mode: 'spo' | 'parity';
-  /** 'spo', or the D3PO baseline: two full trajectories per prompt, the final preference copied to every step. Default 'spo' (sd15), 'spo' (sdxl). */
+  /** 'spo', or the D3PO baseline: two trajectories per prompt from one x_T, every step trained with the final images' strict preference (divertStartStep, kappa, threshold, k, pairSelection, resampler and transitionsPerChain do not apply). Default 'spo' (sd15), 'spo' (sdxl). */
   method: 'spo' | 'd3po';
 }
 
@@ -86,11 +86,11 @@ export const SPO_SETTINGS_SCHEMA = {
     { name: 'preset', type: 'enum', values: ['sd15', 'sdxl'], default: { sd15: 'sd15', sdxl: 'sdxl' }, doc: 'The preset whose defaults the other settings start from.' },
     { name: 'k', type: 'integer', default: { sd15: 4, sdxl: 2 }, min: 2, max: 64, doc: 'Candidates per step.' },
     { name: 'steps', type: 'integer', default: { sd15: 20, sdxl: 20 }, min: 1, max: 1000, doc: 'DDIM steps of a sampling trajectory.' },
-    { name: 'innerSteps', type: 'integer', default: { sd15: 1, sdxl: 3 }, min: 1, maxSetting: 'steps', maxOffset: 0, doc: 'Transitions per branch (the multi-step-aware variant).' },
+    { name: 'transitionsPerChain', type: 'integer', default: { sd15: 1, sdxl: 4 }, min: 1, maxSetting: 'steps', maxOffset: 0, doc: "DDIM transitions of each candidate chain, its branch step included, before it is scored (the authors' num_inner_step + 1: sdxl's 4 is their 3, branches at steps 4, 8, 12, 16 of 20)." },
     { name: 'divertStartStep', type: 'integer', default: { sd15: 4, sdxl: 4 }, min: 0, maxSetting: 'steps', maxOffset: -1, doc: 'Plain DDIM steps before the first branch (never trained on).' },
     { name: 'kappa', type: 'integer', default: { sd15: -1, sdxl: -1 }, min: 0, max: 999, off: -1, doc: 'Pairs whose x_t has t > kappa count as ties (paper 5.1); -1 turns the cut-off off.' },
     { name: 'threshold', type: 'number', default: { sd15: 0.3, sdxl: 0.4 }, min: 0, max: 0.999999, doc: 'Softmax-difference threshold of the pair rule.' },
-    { name: 'resampler', type: 'enum', values: ['random', 'win', 'lose', 'none'], default: { sd15: 'random', sdxl: 'random' }, doc: "Which candidate becomes the next shared latent; 'none' keeps k independent trajectories." },
+    { name: 'resampler', type: 'enum', values: ['random', 'win', 'lose', 'none'], default: { sd15: 'random', sdxl: 'random' }, doc: "Which candidate becomes the next shared latent; 'none' keeps k independent trajectories from k x_T." },
     { name: 'pairSelection', type: 'enum', values: ['best-worst', 'random'], default: { sd15: 'best-worst', sdxl: 'best-worst' }, doc: 'The pair of a step: best against worst, or two distinct random candidates.' },
     { name: 'beta', type: 'number', default: { sd15: 10, sdxl: 10 }, min: 0.000001, max: 1000000, doc: "The loss's inverse temperature." },
     { name: 'eps', type: 'number', default: { sd15: 0.1, sdxl: 0.1 }, min: 0, minExclusive: true, max: 1, maxExclusive: true, doc: "The ratio clamp's half-width." },
@@ -117,7 +117,7 @@ export const SPO_SETTINGS_SCHEMA = {
     { name: 'gradientCheckpointing', type: 'boolean', default: { sd15: false, sdxl: false }, doc: "Recompute the UNet's blocks in the backward instead of keeping their activations; same results." },
     { name: 'onNonFinite', type: 'enum', values: ['stop', 'skip'], default: { sd15: 'stop', sdxl: 'stop' }, doc: "A NaN or Inf in a loss or gradient: 'stop' the run (the last checkpoint stays good) or 'skip' that update." },
     { name: 'mode', type: 'enum', values: ['spo', 'parity'], default: { sd15: 'spo', sdxl: 'spo' }, doc: "'spo': one policy and one reference forward per shared x_t; 'parity': the authors' call pattern." },
-    { name: 'method', type: 'enum', values: ['spo', 'd3po'], default: { sd15: 'spo', sdxl: 'spo' }, doc: "'spo', or the D3PO baseline: two full trajectories per prompt, the final preference copied to every step." },
+    { name: 'method', type: 'enum', values: ['spo', 'd3po'], default: { sd15: 'spo', sdxl: 'spo' }, doc: "'spo', or the D3PO baseline: two trajectories per prompt from one x_T, every step trained with the final images' strict preference (divertStartStep, kappa, threshold, k, pairSelection, resampler and transitionsPerChain do not apply)." },
   ],
 } as const;
 
@@ -125,3 +125,8 @@ export type SpoSettingName = keyof SpoSettings;
 
 /** Every setting's name, in the schema's order. */
 export const SPO_SETTING_NAMES: readonly SpoSettingName[] = SPO_SETTINGS_SCHEMA.settings.map((s) => s.name);
+
+/** Former setting names, each with the error the engine refuses it with (what it became and why). */
+export const SPO_RENAMED_SETTINGS: Readonly<Record<string, string>> = {
+  innerSteps: "setting innerSteps was renamed transitionsPerChain, which counts every DDIM transition of a candidate chain, its branch step included: the authors' num_inner_step = n is transitionsPerChain = n + 1 (docs/method.md §2.4)",
+};

@@ -63,7 +63,7 @@ def hand_made():
 
     put("spo_settings", "sdxl.json", '{"preset": "sdxl", "k": 3, "resampler": "win", "onNonFinite": "skip"}')
     put("spo_settings", "full.json", json.dumps({
-        "preset": "sd15", "k": 4, "innerSteps": 1, "divertStartStep": 4, "kappa": -1, "threshold": 0.3,
+        "preset": "sd15", "k": 4, "transitionsPerChain": 1, "divertStartStep": 4, "kappa": -1, "threshold": 0.3,
         "resampler": "random", "pairSelection": "best-worst", "beta": 10.0, "eps": 0.1, "loraRank": 4,
         "loraAlpha": 4.0, "learningRate": 6e-5, "adamBeta1": 0.9, "adamBeta2": 0.999, "weightDecay": 1e-4,
         "adamEps": 1e-8, "sampleBatchSize": 10, "trainBatchSize": 10, "gradientAccumulation": 1,

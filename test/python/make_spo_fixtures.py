@@ -49,7 +49,7 @@ UP_SCALE = 0.01       # lora_B ~ N(0, UP_SCALE^2): ratios mostly inside [1 - eps
 PROMPTS = ["a red circle", "a blue square"]
 SPO = dict(steps=4, guidance_scale=5.0, eta=1.0, beta=10.0, clip_eps=0.1, learning_rate=1e-3, adam_beta1=0.9,
            adam_beta2=0.999, adam_eps=1e-8, weight_decay=1e-4, max_grad_norm=1.0)
-D3PO = dict(steps=4, divert_start_step=0, seed=5)
+D3PO = dict(steps=4, seed=5)  # D3PO's round: no divert start, every step trained
 DPO_BETA = 5000.0  # the Diffusion-DPO recipe's beta for SD-1.5
 
 
@@ -157,17 +157,17 @@ def spo_update(unet64, unet32, alphas, ts, cond, uncond, out):
 
 
 def d3po_round(pipe, unet32, unet64, alphas, cond, uncond, out):
-    """The engine's draws: x_T then every step's noise from one CPU generator seeded with `seed`."""
-    steps, divert, T = D3PO["steps"], D3PO["divert_start_step"], 1000
+    """D3PO's round (Yang et al.): two trajectories per prompt from one shared x_T, diverging at the first step,
+    every step trained, the final images' strict preference on every step. The engine's draws: x_T then every
+    step's noise from one CPU generator seeded with `seed`."""
+    steps, T = D3PO["steps"], 1000
     ts = ref.ddim_timesteps(T, steps, pipe.scheduler.config.steps_offset)
     P = len(PROMPTS)
     g = torch.Generator().manual_seed(D3PO["seed"])
-    x = torch.randn(P, 4, 16, 16, generator=g)
+    x = torch.randn(P, 4, 16, 16, generator=g).repeat_interleave(2, 0)  # rows 2p, 2p + 1 share prompt p's x_T
     starts, ends, trained_t = [], [], []
     with torch.no_grad():
-        for i, t in enumerate(ts):
-            if i == divert:
-                x = x.repeat_interleave(2, 0)
+        for t in ts:
             rows = x.shape[0]
             tt = torch.full((rows,), t, dtype=torch.long)
             c = cond.repeat_interleave(rows // P, 0)
@@ -176,10 +176,9 @@ def d3po_round(pipe, unet32, unet64, alphas, cond, uncond, out):
             mean, std = ref.ddim_mean_and_std(model_out, x, alphas[tt].float(),
                                               ref.alpha_prev(alphas, tt, T, steps).float(), SPO["eta"])
             nxt = mean + std * torch.randn(x.shape, generator=g)
-            if i >= divert:
-                starts.append(x.view(P, 2, 4, 16, 16))
-                ends.append(nxt.view(P, 2, 4, 16, 16))
-                trained_t.append(t)
+            starts.append(x.view(P, 2, 4, 16, 16))
+            ends.append(nxt.view(P, 2, 4, 16, 16))
+            trained_t.append(t)
             x = nxt
         images = pipe.vae.decode(x / pipe.vae.config.scaling_factor).sample
     scores = images.mean(dim=(1, 2, 3)).view(P, 2)  # the test's judge: the mean pixel value

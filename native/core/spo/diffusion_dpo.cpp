@@ -129,7 +129,7 @@ DiffusionDpoResult train_diffusion_dpo(pipeline::Pipeline& pipe, const std::vect
       x_l = latents.slice(0, o.batch_size, 2 * o.batch_size);
       cond = pipe.encode_prompts(prompts, std::nullopt, height, width);
     }
-    auto t = at::randint(0, 1000, {o.batch_size}, gen, at::kLong);
+    auto t = at::randint(0, pipe.scheduler_config().num_train_timesteps, {o.batch_size}, gen, at::kLong);
     auto noise = at::randn(x_w.sizes(), gen, at::kFloat);
     optimizer.zero_grad();
     auto out = diffusion_dpo_backward(pipe, cond, x_w, x_l, noise, t, o.beta);

@@ -70,27 +70,28 @@ SamplingRound run_sampling_round(pipeline::Pipeline& pipe, evaluator::ImageScore
   const int64_t n_steps = static_cast<int64_t>(ts.size());
   auto cond = pipe.encode_prompts(prompts, std::nullopt, height, width);
 
-  // Ordinary stochastic DDIM before the first branch: one trajectory per prompt.
-  at::Tensor x = at::randn({P, pipe.latent_channels(), height / f, width / f}, gen, at::kFloat);
+  // One trajectory per prompt; with the `none` resampler k per prompt (rows p*k .. p*k+k-1),
+  // each from its own x_T, that share nothing (the paper's independent-trajectories ablation).
+  std::vector<std::string> rows_prompts = independent ? repeat_each(prompts, s.k) : prompts;
+  if (independent) cond = cond.repeat_rows(s.k);
+  const auto& rows_cond = cond;
+  const int64_t rows = independent ? P * s.k : P;
+  at::Tensor x = at::randn({rows, pipe.latent_channels(), height / f, width / f}, gen, at::kFloat);
+  // Ordinary stochastic DDIM before the first branch.
   int64_t i = 0;
   for (; i < s.divert_start_step; ++i) {
     ctx.check_cancelled();
     diffusion::StepRequest step;
     step.sample = x.to(pipe.options().device);
-    step.timesteps = at::full({P}, ts[i], at::kLong);
+    step.timesteps = at::full({rows}, ts[i], at::kLong);
     step.model_output = pipe.guided_model_output(step.sample, step.timesteps, cond, s.guidance_scale, s.max_batch);
     step.eta = s.eta;
     step.noise = at::randn(x.sizes(), gen, at::kFloat).to(step.sample.device());
     x = scheduler.step(step).prev_sample.to(at::kCPU);
-    st.model_evaluations += P;
+    st.model_evaluations += rows;
     ctx.report({"sample", i + 1, n_steps, static_cast<double>(ts[i]), {}});
   }
 
-  // With the `none` resampler every prompt keeps k trajectories (rows p*k .. p*k+k-1) that share nothing.
-  std::vector<std::string> rows_prompts = independent ? repeat_each(prompts, s.k) : prompts;
-  auto rows_cond = independent ? cond.repeat_rows(s.k) : cond;
-  if (independent) x = x.repeat_interleave(s.k, 0);
-  const int64_t rows = x.size(0);
   const int64_t per_row = independent ? 1 : s.k;
   at::Tensor eps = pipe.guided_model_output(x.to(pipe.options().device), at::full({rows}, ts[i], at::kLong), rows_cond,
                                             s.guidance_scale, s.max_batch).to(at::kCPU);
@@ -98,7 +99,7 @@ SamplingRound run_sampling_round(pipeline::Pipeline& pipe, evaluator::ImageScore
 
   while (i < n_steps) {
     ctx.check_cancelled();
-    const int64_t j = std::min(s.inner_steps, n_steps - i);
+    const int64_t j = std::min(s.transitions_per_chain, n_steps - i);
     pipeline::CandidateRequest req;
     req.prompts = rows_prompts;
     req.latents = x;

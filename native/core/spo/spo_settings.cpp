@@ -151,6 +151,7 @@ SpoSettings SpoSettings::from_json(const json& o) {
   for (const auto& [key, value] : o.items()) {
     bool known = false;
     for (const auto& info : infos()) known = known || key == info.name;
+    for (const auto& renamed : kRenamedSettings) require(key != renamed.name, renamed.message);
     require(known, "unknown setting '" + key + "'");
   }
   const auto given = [&](const char* key) { return o.contains(key) && !o.at(key).is_null(); };
@@ -186,7 +187,9 @@ json spo_settings_schema() {
     }
     settings.push_back(std::move(e));
   }
-  return {{"presets", kPresetNames}, {"settings", settings}};
+  json renamed = json::object();
+  for (const auto& r : kRenamedSettings) renamed[r.name] = r.message;
+  return {{"presets", kPresetNames}, {"settings", settings}, {"renamed", renamed}};
 }
 
 }  // namespace spo::trainer

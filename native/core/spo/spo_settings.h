@@ -31,7 +31,8 @@ struct SpoSettings {
 
 // The schema as data (the addon's spoSettingsSchema(), from which lib/generated/spo-settings.ts
 // is generated): { presets: [...], settings: [{ name, type, doc, default: { sd15, sdxl },
-// values? (enum), min?, max?, minExclusive?, maxExclusive?, maxSetting?, maxOffset?, off? }] }.
+// values? (enum), min?, max?, minExclusive?, maxExclusive?, maxSetting?, maxOffset?, off? }],
+// renamed: { <former name>: <the message from_json refuses it with> } }.
 nlohmann::json spo_settings_schema();
 
 const char* resampler_name(Resampler r);

@@ -13,7 +13,7 @@
 namespace spo::trainer {
 
 // Which candidate becomes the next shared latent (docs/method.md §2.3); `none` keeps k
-// independent trajectories that share no latent (the paper's ablation).
+// independent trajectories, each from its own x_T, that share no latent (the paper's ablation).
 enum class Resampler { Random, Win, Lose, None };
 // The pair of a step: best against worst (default) or two distinct random candidates (paper Table 8).
 enum class PairSelection { BestWorst, Random };
@@ -21,9 +21,10 @@ enum class PairSelection { BestWorst, Random };
 // off. `parity`: the authors' call pattern (separate winner and loser forwards,
 // a copied reference UNet), to measure what the engine saves.
 enum class UpdateMode { Spo, Parity };
-// `spo`: step-aware pairs from shared latents. `d3po`: the D3PO baseline: two
-// full trajectories per prompt from one x_T, the final images' preference
-// copied to every step's transitions (docs/method.md §7).
+// `spo`: step-aware pairs from shared latents. `d3po`: the D3PO baseline as its
+// paper defines it: two full trajectories per prompt from one x_T, every step
+// trained, the final images' strict preference copied to every step's
+// transitions (docs/method.md §7).
 enum class Method { Spo, D3po };
 
 namespace settings_schema {
@@ -85,6 +86,18 @@ using MethodChoice = Choice<Method, kMethodNames>;
 
 }  // namespace settings_schema
 
+// A setting's former name: from_json refuses it with this message instead of "unknown setting".
+struct RenamedSetting {
+  const char* name;
+  const char* message;
+};
+inline constexpr std::array<RenamedSetting, 1> kRenamedSettings{{
+    {"innerSteps",
+     "setting innerSteps was renamed transitionsPerChain, which counts every DDIM transition of a candidate "
+     "chain, its branch step included: the authors' num_inner_step = n is transitionsPerChain = n + 1 "
+     "(docs/method.md §2.4)"},
+}};
+
 // X(codec, member, "name", sd15 default, sdxl default, range, "doc"), in validation order.
 // The sdxl column is the paper's SDXL recipe (docs/method.md §6).
 // clang-format off
@@ -93,8 +106,9 @@ using MethodChoice = Choice<Method, kMethodNames>;
     "The preset whose defaults the other settings start from.")                                                      \
   X(Integer, k, "k", 4, 2, Range::closed(2, 64), "Candidates per step.")                                            \
   X(Integer, steps, "steps", 20, 20, Range::closed(1, 1000), "DDIM steps of a sampling trajectory.")               \
-  X(Integer, inner_steps, "innerSteps", 1, 3, Range::up_to(1, "steps", 0),                                           \
-    "Transitions per branch (the multi-step-aware variant).")                                                        \
+  X(Integer, transitions_per_chain, "transitionsPerChain", 1, 4, Range::up_to(1, "steps", 0),                        \
+    "DDIM transitions of each candidate chain, its branch step included, before it is scored (the authors' "         \
+    "num_inner_step + 1: sdxl's 4 is their 3, branches at steps 4, 8, 12, 16 of 20).")                               \
   X(Integer, divert_start_step, "divertStartStep", 4, 4, Range::up_to(0, "steps", -1),                               \
     "Plain DDIM steps before the first branch (never trained on).")                                                  \
   X(Integer, kappa, "kappa", -1, -1, Range::closed(0, 999).or_off(-1),                                               \
@@ -102,7 +116,7 @@ using MethodChoice = Choice<Method, kMethodNames>;
   X(Number, threshold, "threshold", 0.3, 0.4, Range::closed(0, 0.999999),                                            \
     "Softmax-difference threshold of the pair rule.")                                                                \
   X(ResamplerChoice, resampler, "resampler", Resampler::Random, Resampler::Random, Range::none(),                    \
-    "Which candidate becomes the next shared latent; 'none' keeps k independent trajectories.")                     \
+    "Which candidate becomes the next shared latent; 'none' keeps k independent trajectories from k x_T.")          \
   X(PairSelectionChoice, pair_selection, "pairSelection", PairSelection::BestWorst, PairSelection::BestWorst,        \
     Range::none(), "The pair of a step: best against worst, or two distinct random candidates.")                     \
   X(Number, beta, "beta", 10.0, 10.0, Range::closed(1e-6, 1e6), "The loss's inverse temperature.")                  \
@@ -139,7 +153,9 @@ using MethodChoice = Choice<Method, kMethodNames>;
   X(UpdateModeChoice, mode, "mode", UpdateMode::Spo, UpdateMode::Spo, Range::none(),                                 \
     "'spo': one policy and one reference forward per shared x_t; 'parity': the authors' call pattern.")              \
   X(MethodChoice, method, "method", Method::Spo, Method::Spo, Range::none(),                                         \
-    "'spo', or the D3PO baseline: two full trajectories per prompt, the final preference copied to every step.")
+    "'spo', or the D3PO baseline: two trajectories per prompt from one x_T, every step trained with the final "      \
+    "images' strict preference (divertStartStep, kappa, threshold, k, pairSelection, resampler and "                  \
+    "transitionsPerChain do not apply).")
 // clang-format on
 
 }  // namespace spo::trainer

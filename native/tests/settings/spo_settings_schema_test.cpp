@@ -44,10 +44,11 @@ TEST(SpoSettingsSchema, PresetsAreTheAuthorsRecipes) {
                      {"epochs", 10}, {"seed", 42}, {"maxGradNorm", 1.0}, {"divertStartStep", 4}, {"kappa", -1},
                      {"resampler", "random"}, {"pairSelection", "best-worst"}, {"mode", "spo"}, {"method", "spo"},
                      {"onNonFinite", "stop"}, {"authorsNoopClip", false}, {"guidanceInTraining", true}};
-  const json sd15 = {{"preset", "sd15"}, {"k", 4}, {"innerSteps", 1}, {"threshold", 0.3}, {"loraRank", 4},
+  const json sd15 = {{"preset", "sd15"}, {"k", 4}, {"transitionsPerChain", 1}, {"threshold", 0.3}, {"loraRank", 4},
                      {"loraAlpha", 4.0}, {"learningRate", 6e-5}, {"sampleBatchSize", 10}, {"trainBatchSize", 10},
                      {"gradientAccumulation", 1}};
-  const json sdxl = {{"preset", "sdxl"}, {"k", 2}, {"innerSteps", 3}, {"threshold", 0.4}, {"loraRank", 64},
+  // The SDXL config's num_inner_step = 3: the branch step and three more, 4 transitions per chain.
+  const json sdxl = {{"preset", "sdxl"}, {"k", 2}, {"transitionsPerChain", 4}, {"threshold", 0.4}, {"loraRank", 64},
                      {"loraAlpha", 64.0}, {"learningRate", 1e-5}, {"sampleBatchSize", 2}, {"trainBatchSize", 2},
                      {"gradientAccumulation", 2}};
   for (const auto& [name, own] : {std::pair{"sd15", sd15}, std::pair{"sdxl", sdxl}}) {
@@ -106,6 +107,11 @@ TEST(SpoSettingsSchema, WrongTypesAndUnknownNamesAreRefusedByName) {
     }
   }
   EXPECT_NE(error_of([] { SpoSettings::from_json({{"kk", 4}}); }).find("unknown setting 'kk'"), std::string::npos);
+  // A former name is refused with what it became, whatever its value (its count changed too).
+  const auto renamed = error_of([] { SpoSettings::from_json({{"innerSteps", 3}}); });
+  EXPECT_NE(renamed.find("innerSteps was renamed transitionsPerChain"), std::string::npos) << renamed;
+  EXPECT_NE(renamed.find("num_inner_step = n is transitionsPerChain = n + 1"), std::string::npos) << renamed;
+  EXPECT_EQ(spo_settings_schema().at("renamed").at("innerSteps"), renamed);
   EXPECT_NE(error_of([] { SpoSettings::from_json({{"seed", -1}}); }).find("seed"), std::string::npos);
 }
 
@@ -119,9 +125,10 @@ TEST(SpoSettingsSchema, ValidateNamesTheSettingAndItsBounds) {
   EXPECT_EQ(error_of([] { SpoSettings::from_json({{"loraAlpha", 0.0}}); }), "setting loraAlpha = 0 is outside (0, inf)");
   EXPECT_EQ(error_of([] { SpoSettings::from_json({{"divertStartStep", 20}}); }),
             "setting divertStartStep = 20 is outside [0, 19] (at most steps - 1)");
-  EXPECT_EQ(error_of([] { SpoSettings::from_json({{"steps", 30}, {"divertStartStep", 29}, {"innerSteps", 30}}); }), "");
-  EXPECT_EQ(error_of([] { SpoSettings::from_json({{"innerSteps", 21}}); }),
-            "setting innerSteps = 21 is outside [1, 20] (at most steps)");
+  EXPECT_EQ(error_of([] { SpoSettings::from_json({{"steps", 30}, {"divertStartStep", 29}, {"transitionsPerChain", 30}}); }),
+            "");
+  EXPECT_EQ(error_of([] { SpoSettings::from_json({{"transitionsPerChain", 21}}); }),
+            "setting transitionsPerChain = 21 is outside [1, 20] (at most steps)");
   EXPECT_EQ(error_of([] { SpoSettings::from_json({{"kappa", -1}}); }), "");
   EXPECT_EQ(error_of([] { SpoSettings::from_json({{"kappa", 999}}); }), "");
   EXPECT_EQ(error_of([] { SpoSettings::from_json({{"kappa", 1000}}); }),

@@ -54,13 +54,13 @@ TEST(SpoSettings, PresetsAndOverrides) {
   EXPECT_EQ(sd15.learning_rate, 6e-5);
   const auto sdxl = SpoSettings::from_preset("sdxl");
   EXPECT_EQ(sdxl.k, 2);
-  EXPECT_EQ(sdxl.inner_steps, 3);
+  EXPECT_EQ(sdxl.transitions_per_chain, 4);  // the authors' num_inner_step = 3, plus the branch step
   EXPECT_EQ(sdxl.threshold, 0.4);
   EXPECT_EQ(sdxl.lora_rank, 64);
   EXPECT_EQ(sdxl.gradient_accumulation, 2);
   auto o = SpoSettings::from_json({{"preset", "sdxl"}, {"k", 4}, {"resampler", "win"}, {"mode", "parity"}});
   EXPECT_EQ(o.k, 4);
-  EXPECT_EQ(o.inner_steps, 3);
+  EXPECT_EQ(o.transitions_per_chain, 4);
   EXPECT_EQ(o.resampler, Resampler::Win);
   EXPECT_EQ(o.mode, UpdateMode::Parity);
   EXPECT_EQ(SpoSettings::from_json(o.to_json()).to_json(), o.to_json());
@@ -126,15 +126,25 @@ TEST(SamplingRound, CountsModelEvaluationsAndHonoursKappa) {
   auto cut = run_sampling_round(*pipe, *judge, prompts, s, 7);
   EXPECT_TRUE(cut.pairs.empty());
   EXPECT_EQ(cut.stats.pairs_cut + cut.stats.pairs_tied, 6);
-  // The `none` resampler: k trajectories per prompt, pairs that share no x_t after the branch.
+  // The `none` resampler: k trajectories per prompt, each from its own x_T, so that they
+  // share no step: 2 x 3 rows through the plain step (6 evaluations) and the first branch's
+  // eps (6), then the x0 of each row's one candidate at the 2 branch steps before the last.
   s.kappa = -1;
   s.resampler = Resampler::None;
   auto independent = run_sampling_round(*pipe, *judge, prompts, s, 7);
-  EXPECT_GT(independent.pairs.size(), 0u);
-  for (const auto& p : independent.pairs) EXPECT_FALSE(p.shared);
-  // Inner steps: each kept comparison yields j transitions, the later ones unshared.
+  EXPECT_EQ(independent.stats.model_evaluations, 6 + 6 + 2 * 6);
+  EXPECT_EQ(independent.stats.images_scored, 3 * 6);
+  bool first_branch_seen = false;
+  for (const auto& p : independent.pairs) {
+    EXPECT_FALSE(p.shared);
+    // Not one trajectory copied k times: even at the first branch the two x_t differ.
+    EXPECT_FALSE(at::equal(p.x_t_w, p.x_t_l)) << "t = " << p.timestep;
+    first_branch_seen = first_branch_seen || p.timestep == 501;  // steps 751, 501, 251, 1; divert 1
+  }
+  EXPECT_TRUE(first_branch_seen);
+  // Chains: each kept comparison yields j transitions, the later ones unshared.
   s.resampler = Resampler::Random;
-  s.inner_steps = 3;
+  s.transitions_per_chain = 3;
   s.divert_start_step = 1;
   auto chains = run_sampling_round(*pipe, *judge, prompts, s, 7);
   EXPECT_EQ(chains.stats.branch_steps, 1);
@@ -143,6 +153,65 @@ TEST(SamplingRound, CountsModelEvaluationsAndHonoursKappa) {
     EXPECT_TRUE(chains.pairs[0].shared);
     EXPECT_FALSE(chains.pairs[1].shared);
     EXPECT_TRUE(at::equal(chains.pairs[1].x_t_w, chains.pairs[0].x_w));  // the chain continues from the winner
+  }
+}
+
+// Scores each image by its mean pixel value and records the timesteps it was asked to score at.
+class RecordingJudge : public evaluator::ImageScorer {
+ public:
+  std::vector<int64_t> scored_at;  // one entry per call
+  at::Tensor score_images(const at::Tensor& images, const std::vector<std::string>&, const at::Tensor& t,
+                          int64_t) override {
+    scored_at.push_back(t[0].item<int64_t>());
+    return images.to(at::kFloat).mean({1, 2, 3}).cpu();
+  }
+};
+
+// The sdxl preset's chains as the authors' SDXL pipeline runs them (multi_sample_pipeline_sdxl.py
+// with num_inner_step = 3, divert_start_step = 4, 20 steps): a chain is its branch transition and
+// 3 more, so branches fall on steps 4, 8, 12, 16 (t = 751, 551, 351, 151; t = 951 - 50 i), each
+// chain is scored at the next branch's t (551, 351, 151) and the last one clean at t = 0.
+TEST(SamplingRound, SdxlPresetChainsMatchTheAuthorsLayout) {
+  auto pipe = pipeline::Pipeline::load(fixture("pipeline", "sdxl"));
+  RecordingJudge judge;
+  auto s = SpoSettings::from_preset("sdxl");
+  ASSERT_EQ(s.steps, 20);
+  ASSERT_EQ(s.divert_start_step, 4);
+  ASSERT_EQ(s.k, 2);
+  s.threshold = 0.0;  // every comparison kept, so that every chain shows
+  const std::vector<std::string> prompts = {"a red circle", "a blue square"};
+  const int64_t P = 2, k = 2;
+  auto round = run_sampling_round(*pipe, judge, prompts, s, 11);
+  EXPECT_EQ(round.stats.branch_steps, 4);
+  EXPECT_EQ(judge.scored_at, (std::vector<int64_t>{551, 351, 151, 0}));
+  EXPECT_EQ(round.stats.images_scored, 4 * P * k);
+  // UNet evaluations by hand: 4 plain steps (P each), the shared latent at step 4 (P), per
+  // chain 3 inner latents (P k each) and, except for the last chains, the chain's end whose x0
+  // is scored (P k; the chosen one's output serves the next branch): 4P + P + 3 (4 P k) + 3 P k.
+  EXPECT_EQ(round.stats.model_evaluations, 4 * P + P + 3 * 4 * P * k + 3 * P * k);
+  EXPECT_EQ(round.stats.pairs_tied, 0);
+  ASSERT_EQ(round.stats.pairs_kept, 4 * P * 4);  // 4 branches x P comparisons x 4 transitions
+  ASSERT_EQ(round.pairs.size(), static_cast<size_t>(4 * P * 4));
+  // In order: branch b, prompt p, transition m at step 4 + 4 b + m.
+  for (int64_t b = 0; b < 4; ++b) {
+    for (int64_t p = 0; p < P; ++p) {
+      for (int64_t m = 0; m < 4; ++m) {
+        const size_t idx = static_cast<size_t>((b * P + p) * 4 + m);
+        const auto& pair = round.pairs[idx];
+        SCOPED_TRACE("branch " + std::to_string(b) + ", prompt " + std::to_string(p) + ", transition " +
+                     std::to_string(m));
+        EXPECT_EQ(pair.prompt, p);
+        EXPECT_EQ(pair.timestep, 951 - 50 * (4 + 4 * b + m));
+        EXPECT_EQ(pair.shared, m == 0);  // only the branch transition leaves one shared x_t
+        if (m > 0) {  // the chains continue: each x_t is its own chain's previous x_prev
+          EXPECT_TRUE(at::equal(pair.x_t_w, round.pairs[idx - 1].x_w));
+          EXPECT_TRUE(at::equal(pair.x_t_l, round.pairs[idx - 1].x_l));
+        } else if (b > 0) {  // a branch starts from the end of one of the previous branch's 2 chains
+          const auto& end = round.pairs[static_cast<size_t>(((b - 1) * P + p) * 4 + 3)];
+          EXPECT_TRUE(at::equal(pair.x_t_w, end.x_w) || at::equal(pair.x_t_w, end.x_l));
+        }
+      }
+    }
   }
 }
 
@@ -292,34 +361,86 @@ TEST(PromptFile, TextLinesAndTheAuthorsJson) {
 namespace spo::trainer {
 namespace {
 
-TEST(D3po, TrajectoryLabelsOnEveryStep) {
+// A judge whose scores are given per image row (the round's 2P final images, in order).
+class FixedJudge : public evaluator::ImageScorer {
+ public:
+  explicit FixedJudge(std::vector<float> scores) : scores_(std::move(scores)) {}
+  at::Tensor score_images(const at::Tensor& images, const std::vector<std::string>&, const at::Tensor& t,
+                          int64_t) override {
+    EXPECT_EQ(images.size(0), static_cast<int64_t>(scores_.size()));
+    EXPECT_EQ(t.abs().max().item<int64_t>(), 0);  // the final images, judged clean
+    return at::tensor(scores_, at::kFloat);
+  }
+
+ private:
+  std::vector<float> scores_;
+};
+
+TEST(D3po, TheLabelIsAStrictComparisonOfTheFinalScores) {
+  const auto a = d3po_label(20.0, 20.001);  // far below SPO's threshold, still a preference
+  EXPECT_TRUE(a.kept);
+  EXPECT_EQ(a.winner, 1);
+  EXPECT_EQ(a.loser, 0);
+  const auto b = d3po_label(3.0, -1.0);
+  EXPECT_TRUE(b.kept);
+  EXPECT_EQ(b.winner, 0);
+  EXPECT_EQ(b.loser, 1);
+  EXPECT_FALSE(d3po_label(5.0, 5.0).kept);  // equal scores: a tie, no loss term
+}
+
+// D3PO as its paper defines it: two trajectories from one x_T that diverge at the first
+// step, every step trained, the final images' strict preference as the label. The SPO
+// settings that shaped the former round (divert start, threshold, kappa) must change nothing.
+TEST(D3po, TwoTrajectoriesFromOneXtEveryStepTrainedItsOwnLabels) {
   auto pipe = tiny_pipeline();
-  auto judge = tiny_judge();
-  auto s = tiny_settings();
+  auto s = tiny_settings();  // 4 steps: t = 751, 501, 251, 1
   s.method = Method::D3po;
+  s.divert_start_step = 2;
+  s.threshold = 0.99;  // SPO's pair rule would call a 0.5-point gap a tie
+  s.kappa = 300;       // SPO's cut-off would drop t = 751 and 501
   const std::vector<std::string> prompts = {"a red circle", "a blue square"};
-  auto round = run_d3po_round(*pipe, *judge, prompts, s, 5);
-  // 1 shared step for 2 prompts, then 3 steps of 2 trajectories each; 2 final images per prompt.
-  EXPECT_EQ(round.stats.model_evaluations, 2 + 3 * 4);
+  // Prompt 0: trajectory 1 wins by 0.5; prompt 1: a tie.
+  FixedJudge judge({20.0f, 20.5f, 7.0f, 7.0f});
+  auto round = run_d3po_round(*pipe, judge, prompts, s, 5);
+  EXPECT_EQ(round.stats.model_evaluations, 4 * 4);  // 2 trajectories x 2 prompts at every one of 4 steps
   EXPECT_EQ(round.stats.images_scored, 4);
-  EXPECT_EQ(round.stats.pairs_kept + 3 * round.stats.pairs_tied, 6);
-  for (const auto& p : round.pairs) {
-    // Only the first transition (from the last shared latent) shares x_t.
-    EXPECT_EQ(p.shared, p.timestep == round.pairs.front().timestep);
-    EXPECT_EQ(at::equal(p.x_t_w, p.x_t_l), p.shared);
+  EXPECT_EQ(round.stats.pairs_tied, 1);
+  EXPECT_EQ(round.stats.pairs_cut, 0);
+  ASSERT_EQ(round.stats.pairs_kept, 4);
+  ASSERT_EQ(round.pairs.size(), 4u);
+  const std::vector<int64_t> ts = {751, 501, 251, 1};
+  for (size_t m = 0; m < 4; ++m) {
+    const auto& p = round.pairs[m];
+    EXPECT_EQ(p.prompt, 0);
+    EXPECT_EQ(p.timestep, ts[m]) << m;
+    // The first transition leaves the shared x_T; after it the trajectories have their own x_t.
+    EXPECT_EQ(p.shared, m == 0) << m;
+    EXPECT_EQ(at::equal(p.x_t_w, p.x_t_l), m == 0) << m;
+    if (m > 0) {  // each side continues its own trajectory
+      EXPECT_TRUE(at::equal(p.x_t_w, round.pairs[m - 1].x_w)) << m;
+      EXPECT_TRUE(at::equal(p.x_t_l, round.pairs[m - 1].x_l)) << m;
+    }
   }
-  // Consecutive transitions of one trajectory chain up.
-  if (round.pairs.size() >= 2 && round.pairs[0].prompt == round.pairs[1].prompt) {
-    EXPECT_TRUE(at::equal(round.pairs[1].x_t_w, round.pairs[0].x_w));
+  // The winner is trajectory 1: its final latent decodes to the image scored 20.5. Swapping the
+  // scores swaps the sides of every pair (same seed, same trajectories).
+  FixedJudge swapped({20.5f, 20.0f, 7.0f, 7.0f});
+  auto mirror = run_d3po_round(*pipe, swapped, prompts, s, 5);
+  ASSERT_EQ(mirror.pairs.size(), 4u);
+  for (size_t m = 0; m < 4; ++m) {
+    EXPECT_TRUE(at::equal(mirror.pairs[m].x_w, round.pairs[m].x_l)) << m;
+    EXPECT_TRUE(at::equal(mirror.pairs[m].x_l, round.pairs[m].x_w)) << m;
   }
+
   auto settings = SpoSettings::from_json({{"method", "d3po"}});
   EXPECT_EQ(settings.method, Method::D3po);
   EXPECT_THROW(SpoSettings::from_json({{"method", "ppo"}}), InvalidArgument);
   // The trainer runs the D3PO rounds with the same update (both sides forwarded).
+  auto judge_model = tiny_judge();
   auto p2 = tiny_pipeline();
   TrainRunOptions o;
   o.max_rounds = 1;
-  auto result = train_spo(*p2, *judge, prompts, s, o);
+  auto result = train_spo(*p2, *judge_model, prompts, s, o);
+  EXPECT_EQ(result.sampling_evaluations, 4 * 4);
   // Both sides forwarded for the unshared transitions (one x_t for the shared first one, in the same batch).
   EXPECT_GT(result.update_evaluations, 2 * result.pairs_kept);
   EXPECT_LE(result.update_evaluations, 4 * result.pairs_kept);

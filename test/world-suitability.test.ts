@@ -46,8 +46,8 @@ describe('the statistics, against hand computations', () => {
   it('pooled within-prompt sd and the share of prompts whose best and worst differ beyond the margin', () => {
     // Variances (n - 1): [1, 2, 3, 4] -> 5/3, [2, 2, 2, 2] -> 0; pooled sd sqrt((5/3 + 0) / 2).
     expect(stats.pooledWithinSd([[1, 2, 3, 4], [2, 2, 2, 2]])).toBeCloseTo(Math.sqrt(5 / 6), 12);
-    // Ranges 0.01, 0.1, 0.02 (not beyond 0.02: strictly more is asked).
-    expect(stats.shareSpreadBeyond([[0.5, 0.51], [0.5, 0.6], [0.2, 0.22]], 0.02)).toBeCloseTo(1 / 3, 12);
+    // Ranges 0.5, 0.25 (not beyond 0.25: strictly more is asked), 0.125; exact in binary.
+    expect(stats.shareSpreadBeyond([[0, 0.5], [0.5, 0.75], [0, 0.125]], 0.25)).toBeCloseTo(1 / 3, 12);
   });
 
   it('the share of variance still open: mean within-branch variance over the variance of independent samples', () => {

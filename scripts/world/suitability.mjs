@@ -9,10 +9,11 @@
 //   node scripts/world/suitability.mjs --assets DIR [--check N]... [--prompts N] [--json]
 //
 // --check N       run check N (2-6; repeat or comma-separate; default all)
-// --prompts N     prompts per check (default: 2: 200, 3: 40, 4: 40, 5: 100, 6: 100)
+// --prompts N     prompts per check (default: 2: 200, 3: 24, 4: 24, 5: 100, 6: 100; all five run in about
+//                 20 minutes on 2 cores with the 32 px scenes models)
 // --split S       validation (default) or train; test is refused
 // --measure-evaluator  check 5 measures even when report.json has the figures
-// --rounds N      check 6: SPO rounds (default 6); --images N: samples per prompt judged (default 2)
+// --rounds N      check 6: SPO rounds (default 3); --images N: samples per prompt judged (default 1)
 // --lr X, --threshold X  check 6: SPO's learning rate and tie threshold (default the world's preset)
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -20,7 +21,7 @@ import { parseArgs } from 'node:util';
 import { TestSplitRefused, promptsOf } from './suitability/prompts.mjs';
 import { formatCheck, verdict } from './suitability/report.mjs';
 
-const DEFAULT_PROMPTS = { 2: 200, 3: 40, 4: 40, 5: 100, 6: 100 };
+const DEFAULT_PROMPTS = { 2: 200, 3: 24, 4: 24, 5: 100, 6: 100 };
 
 function usage(message) {
   process.stderr.write(`suitability: ${message}\nusage: suitability.mjs --assets DIR [--check N]... [--prompts N] ` +
@@ -36,8 +37,8 @@ const { values: o } = parseArgs({
     split: { type: 'string', default: 'validation' },
     json: { type: 'boolean', default: false },
     'measure-evaluator': { type: 'boolean', default: false },
-    rounds: { type: 'string', default: '6' },
-    images: { type: 'string', default: '2' },
+    rounds: { type: 'string', default: '3' },
+    images: { type: 'string', default: '1' },
     lr: { type: 'string' },
     threshold: { type: 'string' },
   },

@@ -247,7 +247,7 @@ describe('spo demo on either track', () => {
       // The relation judge cannot read a count word: the track reached the engine's scorer.
       await expect(run(new WorldJudgeScorer(10))).rejects.toThrow(/cannot read the word '(two|three)'/);
       expect(() => new WorldJudgeScorer(10, { track: 'v2' as WorldTrack })).toThrow(InvalidArgumentError);
-    });
+    }, 300_000);  // two SPO runs: over the 60 s default on 2 busy cores
   });
 });
 

@@ -142,6 +142,16 @@ TEST(SamplingRound, CountsModelEvaluationsAndHonoursKappa) {
     first_branch_seen = first_branch_seen || p.timestep == 501;  // steps 751, 501, 251, 1; divert 1
   }
   EXPECT_TRUE(first_branch_seen);
+  // From divertStartStep 0 the first branch's x_t are the x_T themselves: drawn apart, not one shared.
+  s.divert_start_step = 0;
+  auto from_x_T = run_sampling_round(*pipe, *judge, prompts, s, 7);
+  bool x_T_seen = false;
+  for (const auto& p : from_x_T.pairs) {
+    if (p.timestep != 751) continue;
+    x_T_seen = true;
+    EXPECT_FALSE(at::equal(p.x_t_w, p.x_t_l)) << "two trajectories of prompt " << p.prompt << " share x_T";
+  }
+  EXPECT_TRUE(x_T_seen);
   // Chains: each kept comparison yields j transitions, the later ones unshared.
   s.resampler = Resampler::Random;
   s.transitions_per_chain = 3;

@@ -134,7 +134,8 @@ export async function runRow(row: ExperimentRow, seed: number, o: ExperimentOpti
       images = count * 2;
       // Ties carry no preference (Diffusion-DPO skips them); with none left the row stays the base model.
       const pairs = (await judgedPairs(pipeline, trainPrompts(seed, count), seed, options)).filter((p) => p.label !== 'tie');
-      const s = SHAPES_WORLD_SPO;
+      // The row's own settings over the world's, as for SPO and D3PO: a learning-rate grid reaches Diffusion-DPO too.
+      const s = settingsOf(row);
       // One optimiser step per train batch of pairs, as SPO's update makes.
       rounds = pairs.length === 0 ? 0 : Math.ceil(pairs.length / s.trainBatchSize);
       if (rounds > 0) await trainDiffusionDpo({

@@ -32,8 +32,81 @@ export interface Timing {
   seconds: number[];
 }
 
-/** The report as the harness writes it (see docs in README "Benchmarks"). */
-export type BenchReport = Record<string, unknown>;
+/** The phases a round's time is split into, the same for the engine and the Python baseline. */
+export const BENCH_PHASES = ['text encoding', 'candidate UNet calls', 'x0 calls', 'VAE decode', 'evaluator',
+  'update forwards', 'backward', 'optimizer step', 'other'] as const;
+export type BenchPhase = (typeof BENCH_PHASES)[number];
+
+/** One span's time by phase: the seconds add up to total_s ('other' is the time outside every named phase). */
+export interface PhaseProfile {
+  seconds: Record<BenchPhase, number>;
+  /** Entries into each named phase (UNet calls, decodes, scorer calls, minibatches). */
+  calls: Partial<Record<BenchPhase, number>>;
+  total_s: number;
+}
+
+/** Where a round's time goes: its sampling and its update over the kept pairs. */
+export interface RoundProfile {
+  sampling: PhaseProfile;
+  update: PhaseProfile;
+}
+
+/** Python baseline seconds / engine seconds, on the same weights in one run (> 1: the engine is faster). */
+export interface BenchRatios {
+  /** The sampling round. */
+  sampling: number;
+  /** The round's update over its kept pairs (forwards, backward, optimizer steps). */
+  update: number;
+  /** Sampling and update together. */
+  round: number;
+}
+
+/** The round section as the harness writes it. */
+export interface BenchRound {
+  prompts: number;
+  k: number;
+  steps: number;
+  sampling_s: number;
+  update_s: number;
+  pairs_kept: number;
+  profile: RoundProfile;
+  [key: string]: unknown;
+}
+
+/** The Python baseline's round (bench/python_baseline.py). */
+export interface PythonBaselineRound {
+  prompts: number;
+  k: number;
+  steps: number;
+  sampling: Timing;
+  update_s: number;
+  pairs: number;
+  profile: RoundProfile;
+}
+
+/** The report as the harness writes it (see docs/benchmarks.md); `spo bench` adds the Python baseline and the ratios. */
+export interface BenchReport {
+  round?: BenchRound;
+  python_baseline?: { round?: PythonBaselineRound; skipped?: string; [key: string]: unknown };
+  ratios?: BenchRatios;
+  [key: string]: unknown;
+}
+
+/** The ratios of a round measured by the engine and by the Python baseline. */
+export function benchRatios(engine: { sampling_s: number; update_s: number },
+  python: { sampling_s: number; update_s: number }): BenchRatios {
+  for (const [side, times] of [['engine', engine], ['python', python]] as const) {
+    for (const name of ['sampling_s', 'update_s'] as const) {
+      const v = times[name];
+      if (!(Number.isFinite(v) && v > 0)) throw new InvalidArgumentError(`benchRatios: ${side} ${name} must be a positive number of seconds`);
+    }
+  }
+  return {
+    sampling: python.sampling_s / engine.sampling_s,
+    update: python.update_s / engine.update_s,
+    round: (python.sampling_s + python.update_s) / (engine.sampling_s + engine.update_s),
+  };
+}
 
 export async function runBenchmark(request: BenchRequest, options?: JobOptions): Promise<BenchReport> {
   const site = captureCallSite(runBenchmark);

@@ -6,7 +6,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Evaluator, InvalidArgumentError, Pipeline, runBenchmark } from '../lib/index';
+import { BENCH_PHASES, benchRatios, Evaluator, InvalidArgumentError, Pipeline, runBenchmark } from '../lib/index';
 
 const root = path.resolve(__dirname, '..');
 const work = mkdtempSync(path.join(os.tmpdir(), 'spo-bench-'));
@@ -51,6 +51,24 @@ describe('runBenchmark', () => {
     expect(report.kernels.map((k: any) => k.name)).toEqual(['SPO loss forward+backward', 'adaLN modulate + gated residual forward+backward']);
     expect(report.round.update_evaluations_per_kept_pair).toBe(2);
     expect(report.round.peak_rss_bytes).toBeGreaterThan(1e7);
+    // The round's profile: every phase named, the seconds add up to the span's time, and each phase is
+    // entered as the round's shape says. 4 steps, divert 1, k 3, 2 prompts: one prompt encoding, a plain
+    // step and the branch's eps (2 trajectory calls), 3 branch steps each decoded and scored, x0 calls on
+    // all but the last; the update runs 6 pairs in minibatches of 2 (3 forwards, backwards and steps).
+    const { sampling, update } = report.round.profile;
+    for (const span of [sampling, update]) {
+      expect(Object.keys(span.seconds)).toEqual([...BENCH_PHASES].sort());
+      const sum = Object.values(span.seconds as Record<string, number>).reduce((a, b) => a + b, 0);
+      expect(sum).toBeCloseTo(span.total_s, 9);
+    }
+    expect(sampling.total_s).toBe(report.round.sampling_s);
+    expect(update.total_s).toBe(report.round.update_s);
+    expect(sampling.calls).toMatchObject({ 'text encoding': 1, 'candidate UNet calls': 2, 'x0 calls': 2, 'VAE decode': 3,
+      evaluator: 3, 'update forwards': 0, backward: 0, 'optimizer step': 0 });
+    expect(report.round.pairs_kept).toBe(6);
+    expect(update.calls).toMatchObject({ 'update forwards': 3, backward: 3, 'optimizer step': 3, 'x0 calls': 0 });
+    for (const phase of ['text encoding', 'candidate UNet calls', 'x0 calls', 'VAE decode', 'evaluator']) expect(sampling.seconds[phase]).toBeGreaterThan(0);
+    for (const phase of ['update forwards', 'backward', 'optimizer step']) expect(update.seconds[phase]).toBeGreaterThan(0);
     expect(pipeline.hasLora).toBe(false);  // the harness leaves the pipeline as it found it
     await expect(runBenchmark({ pipeline, evaluator, prompts: ['x'], sections: ['everything' as never] }))
       .rejects.toBeInstanceOf(InvalidArgumentError);
@@ -59,7 +77,45 @@ describe('runBenchmark', () => {
   }, 180_000);
 });
 
+describe('benchRatios', () => {
+  it('divides the Python seconds by the engine seconds, the whole round as sums', () => {
+    // Hand-computed: sampling 24 / 16 = 1.5, update 30 / 10 = 3, round (24 + 30) / (16 + 10) = 54 / 26.
+    const r = benchRatios({ sampling_s: 16, update_s: 10 }, { sampling_s: 24, update_s: 30 });
+    expect(r.sampling).toBe(1.5);
+    expect(r.update).toBe(3);
+    expect(r.round).toBeCloseTo(54 / 26, 12);
+    expect(() => benchRatios({ sampling_s: 0, update_s: 1 }, { sampling_s: 1, update_s: 1 })).toThrow(/engine sampling_s/);
+    expect(() => benchRatios({ sampling_s: 1, update_s: 1 }, { sampling_s: 1, update_s: NaN })).toThrow(/python update_s/);
+  });
+});
+
 describe('spo bench', () => {
+  it('profiles the round beside the Python baseline and reports the ratios as numbers', () => {
+    const json = path.join(work, 'round.json');
+    const r = spawnSync(process.execPath, [cli, 'bench', '--model', path.join(work, 'pipeline', 'sd15'),
+      '--evaluator', path.join(work, 'evaluator', 'step_aware'), '--steps', '4', '--divert', '1', '--k', '3',
+      '--train-batch', '2', '--reps', '1', '--warmup', '0', '--sections', 'round', '--json', json],
+    { encoding: 'utf8', timeout: 170_000 });
+    expect(r.status, r.stderr).toBe(0);
+    const report = JSON.parse(readFileSync(json, 'utf8'));
+    const py = report.python_baseline;
+    expect(py.skipped).toBeUndefined();
+    // The Python round keeps best and worst of each prompt's k at each of the 3 branch steps.
+    expect(py.round.pairs).toBe(6);
+    expect(Object.keys(py.round.profile.sampling.seconds).sort()).toEqual([...BENCH_PHASES].sort());
+    expect(py.round.profile.sampling.calls).toMatchObject({ 'text encoding': 1, 'candidate UNet calls': 4, 'x0 calls': 2,
+      'VAE decode': 3, evaluator: 3 });
+    expect(py.round.profile.update.calls).toMatchObject({ 'update forwards': 3, backward: 3, 'optimizer step': 3 });
+    const e = report.round, ps = py.round.sampling.median_s, pu = py.round.update_s;
+    expect(report.ratios.sampling).toBeCloseTo(ps / e.sampling_s, 9);
+    expect(report.ratios.update).toBeCloseTo(pu / e.update_s, 9);
+    expect(report.ratios.round).toBeCloseTo((ps + pu) / (e.sampling_s + e.update_s), 9);
+    expect(r.stdout).toMatch(/phase\s+engine sampling\s+engine update\s+engine round\s+Python sampling\s+Python update\s+Python round\s+Python\/engine/);
+    expect(r.stdout).toMatch(/\nx0 calls\s+[\d.]+ s\s+0\.00 s\s+[\d.]+ s\s+[\d.]+ s\s+0\.00 s/);
+    expect(r.stdout).toMatch(/against the Python baseline .*: sampling [\d.]+x, update [\d.]+x, whole round [\d.]+x/);
+  }, 180_000);
+
+
   it('prints the table, writes JSON and compares with an earlier run', () => {
     const json1 = path.join(work, 'one.json'), json2 = path.join(work, 'two.json');
     const args = ['bench', '--model', path.join(work, 'pipeline', 'sd15'), '--evaluator', path.join(work, 'evaluator', 'step_aware'),

@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { runBenchmark, type BenchSection, type Timing } from '../bench';
+import { BENCH_PHASES, benchRatios, runBenchmark, type BenchReport, type BenchSection, type RoundProfile, type Timing } from '../bench';
 import { Evaluator } from '../evaluator';
 import { Pipeline } from '../pipeline';
 import { shapesWorldAssets } from '../world';
@@ -57,6 +57,31 @@ function table(rows: string[][]): string {
   return rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ')).join('\n');
 }
 
+const sec = (x: number | undefined) => (x === undefined ? '-' : `${x.toFixed(2)} s`);
+
+/** Where the round's time goes, phase by phase, the engine beside the Python baseline. */
+function profileTable(engine: RoundProfile, python?: RoundProfile): string {
+  const total = (p: RoundProfile | undefined, phase: (typeof BENCH_PHASES)[number]) =>
+    p === undefined ? undefined : (p.sampling.seconds[phase] ?? 0) + (p.update.seconds[phase] ?? 0);
+  const head = ['phase', 'engine sampling', 'engine update', 'engine round'];
+  if (python) head.push('Python sampling', 'Python update', 'Python round', 'Python/engine');
+  const rows = [head];
+  for (const phase of BENCH_PHASES) {
+    const e = total(engine, phase)!, p = total(python, phase);
+    const row = [phase, sec(engine.sampling.seconds[phase]), sec(engine.update.seconds[phase]), sec(e)];
+    if (python) row.push(sec(python.sampling.seconds[phase]), sec(python.update.seconds[phase]), sec(p),
+      e > 0.005 && p !== undefined && p > 0.005 ? `${(p / e).toFixed(2)}x` : '-');
+    rows.push(row);
+  }
+  const all = ['total', sec(engine.sampling.total_s), sec(engine.update.total_s), sec(engine.sampling.total_s + engine.update.total_s)];
+  if (python) {
+    const p = python.sampling.total_s + python.update.total_s, e = engine.sampling.total_s + engine.update.total_s;
+    all.push(sec(python.sampling.total_s), sec(python.update.total_s), sec(p), `${(p / e).toFixed(2)}x`);
+  }
+  rows.push(all);
+  return table(rows);
+}
+
 function print(report: Json): void {
   const out: string[] = [];
   const m = report.machine;
@@ -91,6 +116,10 @@ function print(report: Json): void {
       `${r.pairs_kept} pairs kept, model evaluations per kept pair: sampling ${r.sampling_evaluations_per_kept_pair.toFixed(2)}, ` +
       `update ${r.update_evaluations_per_kept_pair.toFixed(2)}; ${r.pairs_per_second.toFixed(3)} pairs/s; peak RSS ${(r.peak_rss_bytes / 2 ** 30).toFixed(2)} GiB` +
       (r.peak_device_bytes !== undefined ? `; peak GPU memory (allocator) ${(r.peak_device_bytes / 2 ** 30).toFixed(2)} GiB` : ""));
+    if (r.profile) {
+      out.push('', 'where the round\'s time goes (seconds by phase):');
+      out.push(profileTable(r.profile, report.python_baseline?.round?.profile));
+    }
   }
   if (report.python_baseline) {
     const p = report.python_baseline;
@@ -100,6 +129,11 @@ function print(report: Json): void {
       out.push(`  update step ${p.pairs} pairs: ${ms(p.update)}` + (report.update?.default ? `; the engine is ${(p.update.median_s / report.update.default.time.median_s).toFixed(2)}x faster` : ''));
       out.push(`  sampling round: ${p.round.sampling.median_s.toFixed(2)} s` + (report.round ? `; the engine is ${(p.round.sampling.median_s / report.round.sampling_s).toFixed(2)}x faster` : ''));
     }
+  }
+  if (report.ratios) {
+    const q = report.ratios;
+    out.push('', `against the Python baseline (its seconds / the engine's): sampling ${q.sampling.toFixed(2)}x, ` +
+      `update ${q.update.toFixed(2)}x, whole round ${q.round.toFixed(2)}x`);
   }
   process.stdout.write(`${out.join('\n')}\n`);
 }
@@ -116,6 +150,10 @@ function compare(old: Json, now: Json): void {
   for (const k of now.kernels ?? []) add(`${k.name} (fused)`, old.kernels?.find((o: Json) => o.name === k.name)?.fused.median_s, k.fused.median_s);
   add('round sampling', old.round?.sampling_s, now.round?.sampling_s);
   add('round update', old.round?.update_s, now.round?.update_s);
+  for (const phase of BENCH_PHASES) {
+    const at = (r: Json) => r.round?.profile ? (r.round.profile.sampling.seconds[phase] ?? 0) + (r.round.profile.update.seconds[phase] ?? 0) : undefined;
+    add(`round: ${phase}`, at(old), at(now));
+  }
   process.stdout.write(`\ncompared with the old run:\n${table(rows)}\n`);
 }
 
@@ -132,7 +170,7 @@ export async function runBench(opts: BenchCliOptions, signal?: AbortSignal): Pro
     'a small yellow square', 'a purple circle left of an orange triangle'][i % 4]!);
   const pipeline = await Pipeline.load(dirs.model, { device: opts.device, dtype: opts.dtype, signal });
   const evaluator = await Evaluator.load(dirs.evaluator, { device: opts.device, signal });
-  let report: Json;
+  let report: BenchReport & Json;
   try {
     report = await runBenchmark({ pipeline, evaluator, prompts, settings, reps: opts.reps, warmup: opts.warmup, sections }, {
       signal, onProgress: (p) => { if (p.stage === 'bench') process.stderr.write(`bench: section ${p.step}/${p.total} done\n`); },
@@ -153,10 +191,16 @@ export async function runBench(opts: BenchCliOptions, signal?: AbortSignal): Pro
       const r = spawnSync(python, [path.join(packageRoot, 'bench', 'python_baseline.py'), dirs.model, dirs.evaluator,
         '--prompts', String(opts.prompts), '--pairs', String(opts.trainBatch), '--k', String(opts.k), '--steps', String(opts.steps),
         '--divert', String(opts.divert), '--reps', String(opts.reps), '--warmup', String(opts.warmup),
-        '--threads', String(report.machine.intra_op_threads)], { encoding: 'utf8', maxBuffer: 1 << 24 });
+        '--threads', String(report.machine.intra_op_threads), '--lr', String(report.settings.learningRate),
+        '--max-grad-norm', String(report.settings.maxGradNorm), ...prompts.flatMap((p) => ['--prompt', p])],
+      { encoding: 'utf8', maxBuffer: 1 << 24 });
       const line = r.stdout.trim().split('\n').at(-1) ?? '';
       report.python_baseline = r.status === 0 ? JSON.parse(line) : { skipped: `python_baseline.py failed: ${r.stderr.slice(-400)}` };
     }
+  }
+  const pythonRound = report.python_baseline?.round;
+  if (report.round && pythonRound?.update_s !== undefined) {
+    report.ratios = benchRatios({ sampling_s: report.round.sampling_s, update_s: report.round.update_s }, { sampling_s: pythonRound.sampling.median_s, update_s: pythonRound.update_s });
   }
   print(report);
   if (old) compare(old, report);

@@ -3,10 +3,13 @@
 #include <ATen/ATen.h>
 
 #include <algorithm>
+#include <chrono>
+#include <functional>
 #include <optional>
 
 #include <torch/nn/utils/clip_grad.h>
 
+#include "bench/backward_clock.h"
 #include "bench/timing.h"
 #include "kernels/adaln.h"
 #include "kernels/ddim_step.h"
@@ -15,6 +18,7 @@
 #include "models/flop_counter.h"
 #include "models/lora.h"
 #include "runtime/errors.h"
+#include "runtime/phase_profile.h"
 #include "runtime/threads.h"
 #include "spo/round_update.h"
 #include "spo/sampling_round.h"
@@ -101,6 +105,26 @@ std::optional<models::UNet2DConditionModel> copied_reference(pipeline::Pipeline&
 
 void clear_grads(const models::LoraSet& lora) {
   for (auto& p : lora.parameters()) p.mutable_grad() = at::Tensor();
+}
+
+// One span's phases: seconds and scope entries by phase name; "other" is the
+// span's time outside every named phase, so the seconds add up to total_s.
+json phases_json(const profile::PhaseTotals& t, double total_s) {
+  json seconds = json::object(), calls = json::object();
+  double named = 0.0;
+  for (int i = 0; i < profile::kPhaseCount; ++i) {
+    const auto p = static_cast<profile::Phase>(i);
+    if (p == profile::Phase::Other) continue;
+    seconds[profile::phase_name(p)] = t.seconds[i];
+    calls[profile::phase_name(p)] = t.calls[i];
+    named += t.seconds[i];
+  }
+  seconds[profile::phase_name(profile::Phase::Other)] = std::max(0.0, total_s - named);
+  return {{"seconds", seconds}, {"calls", calls}, {"total_s", total_s}};
+}
+
+double seconds_between(std::chrono::steady_clock::time_point a, std::chrono::steady_clock::time_point b) {
+  return std::chrono::duration<double>(b - a).count();
 }
 
 }  // namespace
@@ -197,13 +221,27 @@ json run_bench(pipeline::Pipeline& pipe, evaluator::PreferenceModel& judge, cons
     progress("components");
   }
 
+  if (!wants(o, "components") && o.warmup > 0) {
+    // Without the components section nothing has run yet: one guided UNet call, one decode and one
+    // score first, so that the round's figures hold no first-call costs (the Python baseline warms up too).
+    at::NoGradGuard g;
+    const int64_t f = pipe.vae_scale_factor();
+    const auto latents = at::zeros({b, pipe.latent_channels(), size / f, size / f});
+    pipe.guided_model_output(latents, at::full({b}, 500, at::kLong), cond, s.guidance_scale, s.max_batch);
+    const auto images = pipe.decode(latents);
+    judge.score_images(images, o.prompts, at::zeros({b}, at::kLong), s.max_batch);
+  }
+
   // The round's sampling, after the components have warmed every model up; its pairs feed the update.
   // On a GPU the memory figure is the caching allocator's peak over the round's sampling and, in the
   // round section, over the round's update (the larger of the two); RSS says nothing about device memory.
   const int device_index = device.index() < 0 ? 0 : device.index();
   if (cuda) kernels::reset_device_memory_peak(device_index);
+  profile::PhaseTotals sampling_phases;
   auto t0 = std::chrono::steady_clock::now();
   auto round = [&] {
+    profile::PhaseRecording recording(sampling_phases, cuda ? std::function<void()>([] { synchronize(true); })
+                                                            : std::function<void()>());
     models::LoraDisabledScope base_model(*pipe.unet());  // sampling sees the base model, as a round's first does
     return trainer::run_sampling_round(pipe, judge, o.prompts, s, s.seed, ctx);
   }();
@@ -337,18 +375,41 @@ json run_bench(pipeline::Pipeline& pipe, evaluator::PreferenceModel& judge, cons
   }
 
   if (wants(o, "round")) {
-    // The update pass over every kept pair of the round, in minibatches, as the trainer runs it.
+    // The update pass over every kept pair of the round, in minibatches, as the trainer runs it:
+    // forwards and loss, backward, gradient clipping and AdamW on the LoRA after each minibatch.
+    // The LoRA moves; nothing after this section uses it.
     int64_t update_evals = 0;
     std::vector<const trainer::TransitionPair*> all;
     for (const auto& p : round.pairs) all.push_back(&p);
+    const auto tensors = lora.parameters();
+    auto optimizer = trainer::make_lora_optimizer(tensors, s);
+    optimizer.zero_grad();
+    profile::PhaseTotals update_phases;
+    BackwardClock backward_clock;
     if (cuda) kernels::reset_device_memory_peak(device_index);
     auto t1 = std::chrono::steady_clock::now();
     for (size_t i = 0; i < all.size(); i += static_cast<size_t>(s.train_batch_size)) {
       std::vector<const trainer::TransitionPair*> chunk(all.begin() + static_cast<long>(i),
                                                         all.begin() + static_cast<long>(std::min(all.size(), i + s.train_batch_size)));
+      backward_clock.reset();
+      const auto start = std::chrono::steady_clock::now();
       auto st = trainer::spo_backward(pipe, cond, chunk, s, 1.0);
+      synchronize(cuda);
+      const auto done = std::chrono::steady_clock::now();
+      std::chrono::steady_clock::time_point backward_start;
+      if (backward_clock.first_backward(backward_start) && backward_start >= start && backward_start <= done) {
+        update_phases.add(profile::Phase::UpdateForwards, seconds_between(start, backward_start));
+        update_phases.add(profile::Phase::Backward, seconds_between(backward_start, done));
+      } else {
+        update_phases.add(profile::Phase::UpdateForwards, seconds_between(start, done));
+      }
       update_evals += st.policy_evaluations + st.reference_evaluations;
-      clear_grads(lora);
+      const auto step_start = std::chrono::steady_clock::now();
+      if (s.max_grad_norm > 0 && !s.authors_noop_clip) torch::nn::utils::clip_grad_norm_(tensors, s.max_grad_norm);
+      optimizer.step();
+      optimizer.zero_grad();
+      synchronize(cuda);
+      update_phases.add(profile::Phase::OptimizerStep, seconds_between(step_start, std::chrono::steady_clock::now()));
     }
     const double update_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
     const double kept = static_cast<double>(round.stats.pairs_kept);
@@ -358,7 +419,9 @@ json run_bench(pipeline::Pipeline& pipe, evaluator::PreferenceModel& judge, cons
                        {"update_evaluations", update_evals},
                        {"sampling_evaluations_per_kept_pair", kept > 0 ? round.stats.model_evaluations / kept : 0.0},
                        {"update_evaluations_per_kept_pair", kept > 0 ? update_evals / kept : 0.0},
-                       {"pairs_per_second", kept / (sampling_s + update_s)}, {"peak_rss_bytes", peak_rss_bytes()}};
+                       {"pairs_per_second", kept / (sampling_s + update_s)}, {"peak_rss_bytes", peak_rss_bytes()},
+                       {"profile", {{"sampling", phases_json(sampling_phases, sampling_s)},
+                                    {"update", phases_json(update_phases, update_s)}}}};
     if (cuda) {
       report["round"]["sampling_peak_device_bytes"] = sampling_peak;
       report["round"]["peak_device_bytes"] = std::max(sampling_peak, kernels::device_memory_peak(device_index));

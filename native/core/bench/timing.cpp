@@ -29,12 +29,14 @@ nlohmann::json Timing::to_json() const {
   return {{"min_s", min()}, {"median_s", median()}, {"spread", spread()}, {"reps", seconds.size()}, {"seconds", seconds}};
 }
 
+void synchronize(bool cuda) {
+  // A device-to-host copy waits for the stream's queued work.
+  if (cuda) (void)at::ones({1}, at::TensorOptions().device(at::kCUDA)).sum().item<float>();
+}
+
 Timing time_calls(const std::function<void()>& fn, int warmup, int reps, bool cuda) {
   require(reps >= 1 && warmup >= 0, "bench: reps must be >= 1 and warmup >= 0");
-  auto sync = [&] {
-    // A device-to-host copy waits for the stream's queued work.
-    if (cuda) (void)at::ones({1}, at::TensorOptions().device(at::kCUDA)).sum().item<float>();
-  };
+  auto sync = [&] { synchronize(cuda); };
   for (int i = 0; i < warmup; ++i) fn();
   sync();
   Timing t;

@@ -18,6 +18,9 @@ struct Timing {
 // `warmup` untimed calls, then `reps` timed ones (CUDA work is synchronised before each clock read).
 Timing time_calls(const std::function<void()>& fn, int warmup, int reps, bool cuda = false);
 
+// Waits for the device's queued work (a no-op on a CPU).
+void synchronize(bool cuda);
+
 // The process's peak resident set size so far (bytes).
 double peak_rss_bytes();
 

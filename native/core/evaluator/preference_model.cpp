@@ -3,6 +3,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <unordered_map>
 
 #include "evaluator/clip_preprocess.h"
 #include "io/atomic_write.h"
@@ -69,14 +70,30 @@ at::Tensor PreferenceModel::score_images(const at::Tensor& images, const std::ve
   require(max_batch >= 0, "score: maxBatch must be >= 0");
   require(at::isfinite(images).all().item<bool>(), "score: images hold NaN or infinite values");
   const auto t = checked_timesteps(timesteps, b, "score");
-  const auto ids = tokenize(prompts);
   at::NoGradGuard no_grad;
   const int64_t chunk = max_batch > 0 ? max_batch : b;
+  const auto device = options_.device;
+  // The k candidates of a prompt share its text: the text tower runs once per distinct prompt
+  // (a sampling round scores P prompts x k candidates), each row then takes its prompt's features.
+  std::vector<std::string> distinct;
+  std::vector<int64_t> row_of;
+  std::unordered_map<std::string, int64_t> index;
+  for (const auto& p : prompts) {
+    const auto [it, fresh] = index.emplace(p, static_cast<int64_t>(distinct.size()));
+    if (fresh) distinct.push_back(p);
+    row_of.push_back(it->second);
+  }
+  const auto ids = tokenize(distinct);
+  std::vector<at::Tensor> text_parts;
+  for (int64_t start = 0; start < ids.size(0); start += chunk)
+    text_parts.push_back(model_->text_features(ids.slice(0, start, std::min(ids.size(0), start + chunk)).to(device)));
+  const auto text = at::cat(text_parts).index_select(0, at::tensor(row_of, at::kLong).to(device));
   std::vector<at::Tensor> parts;
   for (int64_t start = 0; start < b; start += chunk) {
     const int64_t end = std::min(b, start + chunk);
     auto pixels = clip_preprocess(images.slice(0, start, end), image_size());
-    parts.push_back(score_pixels(pixels, ids.slice(0, start, end), t.slice(0, start, end)).to(at::kCPU));
+    auto image = model_->image_features(pixels.to(device, options_.dtype), t.slice(0, start, end).to(device));
+    parts.push_back(model_->scores(image, text.slice(0, start, end)).to(at::kCPU));
   }
   return at::cat(parts);
 }

@@ -11,6 +11,7 @@
 #include "pipeline/images.h"
 #include "pipeline/pipeline.h"
 #include "runtime/errors.h"
+#include "runtime/phase_profile.h"
 
 namespace spo::pipeline {
 namespace {
@@ -82,6 +83,7 @@ CandidateResult Pipeline::candidates(const CandidateRequest& r, const JobContext
     step.timesteps = at::full({n}, t, at::kLong);
     if (i > 0) {
       ctx.check_cancelled();
+      profile::PhaseScope phase(profile::Phase::CandidateUnet);
       eps = guided_model_output(x, step.timesteps, conditioning(), r.guidance_scale, r.max_batch);
     }
     step.sample = x;
@@ -110,7 +112,10 @@ CandidateResult Pipeline::candidates(const CandidateRequest& r, const JobContext
     diffusion::StepRequest at_prev;
     at_prev.sample = x;
     at_prev.timesteps = at::full({n}, result.prev_timestep, at::kLong);
-    at_prev.model_output = guided_model_output(x, at_prev.timesteps, conditioning(), r.guidance_scale, r.max_batch);
+    {
+      profile::PhaseScope phase(profile::Phase::X0Unet);
+      at_prev.model_output = guided_model_output(x, at_prev.timesteps, conditioning(), r.guidance_scale, r.max_batch);
+    }
     at_prev.eta = 0.0;  // only its x0 is used
     x0 = scheduler.step(at_prev).pred_original;
     result.model_output = per_prompt(at_prev.model_output.to(at::kCPU), prompts, r.k);
@@ -119,7 +124,10 @@ CandidateResult Pipeline::candidates(const CandidateRequest& r, const JobContext
   ctx.report({"candidates", r.inner_steps + 1, stages, 0.0});
   if (r.decode) {
     ctx.check_cancelled();
-    const auto images = decode(x0);
+    const auto images = [&] {
+      profile::PhaseScope phase(profile::Phase::VaeDecode);
+      return decode(x0);
+    }();
     result.images = per_prompt(images, prompts, r.k);
     result.pixels = per_prompt(to_rgb8(images), prompts, r.k);
     ctx.report({"candidates", stages, stages, 0.0});

@@ -9,6 +9,7 @@
 
 #include "pipeline/images.h"
 #include "runtime/errors.h"
+#include "runtime/phase_profile.h"
 
 namespace spo::pipeline {
 namespace {
@@ -56,6 +57,7 @@ Conditioning Pipeline::encode_prompts(const std::vector<std::string>& prompts,
                                       const std::optional<std::string>& negative_prompt, int64_t height,
                                       int64_t width) {
   require(!prompts.empty() && prompts.size() <= 4096, "between 1 and 4096 prompts are needed");
+  profile::PhaseScope phase(profile::Phase::TextEncoding);  // both branches: one entry per conditioning
   const auto batch = static_cast<int64_t>(prompts.size());
   Conditioning c;
   c.cond = prompt_encoder_->encode(prompts);

@@ -5,6 +5,7 @@
 #include "diffusion/ddim_scheduler.h"
 #include "evaluator/pair_rule.h"
 #include "runtime/errors.h"
+#include "runtime/phase_profile.h"
 
 namespace spo::trainer {
 namespace {
@@ -84,7 +85,10 @@ SamplingRound run_sampling_round(pipeline::Pipeline& pipe, evaluator::ImageScore
     diffusion::StepRequest step;
     step.sample = x.to(pipe.options().device);
     step.timesteps = at::full({rows}, ts[i], at::kLong);
-    step.model_output = pipe.guided_model_output(step.sample, step.timesteps, cond, s.guidance_scale, s.max_batch);
+    {
+      profile::PhaseScope phase(profile::Phase::CandidateUnet);
+      step.model_output = pipe.guided_model_output(step.sample, step.timesteps, cond, s.guidance_scale, s.max_batch);
+    }
     step.eta = s.eta;
     step.noise = at::randn(x.sizes(), gen, at::kFloat).to(step.sample.device());
     x = scheduler.step(step).prev_sample.to(at::kCPU);
@@ -93,8 +97,12 @@ SamplingRound run_sampling_round(pipeline::Pipeline& pipe, evaluator::ImageScore
   }
 
   const int64_t per_row = independent ? 1 : s.k;
-  at::Tensor eps = pipe.guided_model_output(x.to(pipe.options().device), at::full({rows}, ts[i], at::kLong), rows_cond,
-                                            s.guidance_scale, s.max_batch).to(at::kCPU);
+  at::Tensor eps;
+  {
+    profile::PhaseScope phase(profile::Phase::CandidateUnet);
+    eps = pipe.guided_model_output(x.to(pipe.options().device), at::full({rows}, ts[i], at::kLong), rows_cond,
+                                   s.guidance_scale, s.max_batch).to(at::kCPU);
+  }
   st.model_evaluations += rows;
 
   while (i < n_steps) {
@@ -127,9 +135,11 @@ SamplingRound run_sampling_round(pipeline::Pipeline& pipe, evaluator::ImageScore
     // Score every candidate at its own timestep (clean latents at t = 0).
     const int64_t score_t = last ? 0 : res.prev_timestep;
     auto images = res.images.flatten(0, 1);  // [rows * per_row, 3, H, W]
-    auto scores = judge.score_candidates(images, res.candidates.flatten(0, 1), repeat_each(rows_prompts, per_row),
-                                         at::full({images.size(0)}, score_t, at::kLong), s.max_batch)
-                      .view({P, s.k});
+    auto scores = [&] {
+      profile::PhaseScope phase(profile::Phase::Evaluator);
+      return judge.score_candidates(images, res.candidates.flatten(0, 1), repeat_each(rows_prompts, per_row),
+                                    at::full({images.size(0)}, score_t, at::kLong), s.max_batch);
+    }().view({P, s.k});
     st.images_scored += images.size(0);
     auto chain = res.chain.view({P, s.k, j, x.size(1), x.size(2), x.size(3)});
     const bool cut = s.kappa >= 0 && ts[i] > s.kappa;

@@ -48,8 +48,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   data->cancel_token_ctor = Napi::Persistent(token);
   exports.Set("CancelToken", token);
   exports.Set("DDIMScheduler", SchedulerBinding::Define(env));
-  exports.Set("Tokenizer", TokenizerBinding::Define(env));
-  exports.Set("loadTokenizer", Napi::Function::New<TokenizerBinding::Load>(env, "loadTokenizer"));
+  TokenizerBinding::Export(env, exports, "loadTokenizer");
   RegisterModelBindings(env, exports);     // UNet, VAE, TextEncoder handles
   RegisterPipelineBindings(env, exports);  // Pipeline, Sampler
   StepScorerBinding::Define(env);           // the handle Evaluator and the world hand a Trainer

@@ -3,6 +3,7 @@
 #include <napi.h>
 
 #include <memory>
+#include <unordered_map>
 
 #include "job_runner.h"
 
@@ -11,10 +12,8 @@ namespace spo::addon {
 struct AddonData {
   std::shared_ptr<EnvJobs> jobs;
   Napi::FunctionReference cancel_token_ctor;
-  Napi::FunctionReference tokenizer_ctor;
-  Napi::FunctionReference unet_ctor, vae_ctor, text_encoder_ctor;  // model handles
-  Napi::FunctionReference pipeline_ctor;
-  Napi::FunctionReference evaluator_ctor;
+  // The constructor of each handle class (handle_binding.h), by the class's type tag.
+  std::unordered_map<const napi_type_tag*, Napi::FunctionReference> handle_ctors;
   Napi::FunctionReference step_scorer_ctor;  // what a training run scores with
   static AddonData& Of(Napi::Env env) { return *env.GetInstanceData<AddonData>(); }
 };

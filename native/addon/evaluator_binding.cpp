@@ -1,20 +1,14 @@
 #include "evaluator_binding.h"
 
-#include "addon_data.h"
 #include "evaluator/latent_scoring.h"
 #include "evaluator/pair_rule.h"
 #include "evaluator/pairs_file.h"
 #include "evaluator/preference_training.h"
-#include "job_runner.h"
-#include "js_args.h"
-#include "js_errors.h"
-#include "model_support.h"
 #include "pipeline_binding.h"
 #include "runtime/errors.h"
 #include "step_scorer_binding.h"
 #include "tensor_bridge.h"
 #include "trainer_binding.h"
-#include "type_tags.h"
 
 namespace spo::addon {
 namespace {
@@ -102,64 +96,37 @@ Napi::Object ReportToJs(Napi::Env env, const evaluator::ValidationReport& r) {
 }  // namespace
 
 Napi::Function EvaluatorBinding::Define(Napi::Env env) {
-  auto ctor = DefineClass(env, "Evaluator",
-                          {InstanceAccessor<&EvaluatorBinding::Safe<&EvaluatorBinding::Info>>("info"),
-                           InstanceMethod<&EvaluatorBinding::Safe<&EvaluatorBinding::ScoreImages>>("scoreImages"),
-                           InstanceMethod<&EvaluatorBinding::Safe<&EvaluatorBinding::ScoreLatents>>("scoreLatents"),
-                           InstanceMethod<&EvaluatorBinding::Safe<&EvaluatorBinding::Validate>>("validate"),
-                           InstanceMethod<&EvaluatorBinding::Safe<&EvaluatorBinding::Train>>("train"),
-                           InstanceMethod<&EvaluatorBinding::Safe<&EvaluatorBinding::Save>>("save"),
-                           InstanceMethod<&EvaluatorBinding::Safe<&EvaluatorBinding::StepScorer>>("stepScorer"),
-                           InstanceMethod<&EvaluatorBinding::Safe<&EvaluatorBinding::Dispose>>("dispose")});
-  AddonData::Of(env).evaluator_ctor = Napi::Persistent(ctor);
-  return ctor;
-}
-
-EvaluatorBinding::EvaluatorBinding(const Napi::CallbackInfo& info) : Napi::ObjectWrap<EvaluatorBinding>(info) {
-  TagInstance<EvaluatorBinding>(info);
-  model_ = HandleFromExternal<evaluator::PreferenceModel>(info, "Evaluator");
-}
-
-template <Napi::Value (EvaluatorBinding::*M)(const Napi::CallbackInfo&)>
-Napi::Value EvaluatorBinding::Safe(const Napi::CallbackInfo& info) {
-  RequireThis<EvaluatorBinding>(info, "Evaluator");
-  const auto keep = model_;  // pinned: a getter reached from inside the call may dispose()
-  return Guard(info.Env(), [&] { return (this->*M)(info); });
+  return DefineHandle(env, {Getter<&EvaluatorBinding::Info>("info"), Method<&EvaluatorBinding::ScoreImages>("scoreImages"),
+                            Method<&EvaluatorBinding::ScoreLatents>("scoreLatents"),
+                            Method<&EvaluatorBinding::Validate>("validate"), Method<&EvaluatorBinding::Train>("train"),
+                            Method<&EvaluatorBinding::Save>("save"), Method<&EvaluatorBinding::StepScorer>("stepScorer")});
 }
 
 EvaluatorBinding::Borrowed EvaluatorBinding::Borrow(Napi::Env env, Napi::Value v, const std::string& what) {
-  if (!HasTag<EvaluatorBinding>(v)) ThrowInvalid(env, what + " must be an Evaluator");
-  auto* self = EvaluatorBinding::Unwrap(v.As<Napi::Object>());
-  return {self->Get(env), self->lock_};
+  auto& self = FromArgument(env, v, what + " must be an Evaluator");
+  return {self.Get(env), self.lock_};
 }
 
-ModelPtr EvaluatorBinding::Get(Napi::Env env) {
-  if (!model_) ThrowJs(env, "ERR_SPO_DISPOSED", "this Evaluator was disposed");
-  return model_;
-}
-
+// Options: { device?, dtype? } as every model reads them, plus the evaluator's own.
 Napi::Value EvaluatorBinding::Load(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  return Guard(env, [&]() -> Napi::Value {
-    const std::string dir = RequireString(env, info[0], "dir");
-    evaluator::PreferenceModelOptions options;
-    if (!info[1].IsUndefined()) {
-      auto o = RequireObject(env, info[1], "Evaluator.load options");
-      RejectUnknownKeys(env, o, {"device", "dtype", "timeConditioning", "initSeed"}, "Evaluator.load options");
-      auto model_options = Napi::Object::New(env);
-      if (!o.Get("device").IsUndefined()) model_options.Set("device", o.Get("device"));
-      if (!o.Get("dtype").IsUndefined()) model_options.Set("dtype", o.Get("dtype"));
-      const auto tensor_options = ModelOptionsFromJs(env, model_options);
-      options.device = tensor_options.device();
-      options.dtype = tensor_options.dtype().toScalarType();
-      if (auto mode = OptionalString(env, o, "timeConditioning")) options.time_conditioning = models::parse_time_conditioning(*mode);
-      if (!o.Get("initSeed").IsUndefined()) options.init_seed = RequireSeed(env, o.Get("initSeed"), "initSeed");
-    }
-    auto loaded = std::make_shared<ModelPtr>();
-    return SubmitLambdaJob(
-        info, 2, [dir, options, loaded](const JobContext&) { *loaded = evaluator::PreferenceModel::load(dir, options); },
-        [loaded](Napi::Env e) -> Napi::Value { return NewHandle(e, AddonData::Of(e).evaluator_ctor, *loaded); });
-  });
+  return LoadFromFolder(
+      info, 2,
+      [&info](Napi::Env env) {
+        evaluator::PreferenceModelOptions options;
+        if (info[1].IsUndefined()) return options;
+        auto o = RequireObject(env, info[1], "Evaluator.load options");
+        RejectUnknownKeys(env, o, {"device", "dtype", "timeConditioning", "initSeed"}, "Evaluator.load options");
+        auto model_options = Napi::Object::New(env);
+        if (!o.Get("device").IsUndefined()) model_options.Set("device", o.Get("device"));
+        if (!o.Get("dtype").IsUndefined()) model_options.Set("dtype", o.Get("dtype"));
+        const auto tensor_options = ModelOptionsFromJs(env, model_options);
+        options.device = tensor_options.device();
+        options.dtype = tensor_options.dtype().toScalarType();
+        if (auto mode = OptionalString(env, o, "timeConditioning")) options.time_conditioning = models::parse_time_conditioning(*mode);
+        if (!o.Get("initSeed").IsUndefined()) options.init_seed = RequireSeed(env, o.Get("initSeed"), "initSeed");
+        return options;
+      },
+      evaluator::PreferenceModel::load);
 }
 
 Napi::Value EvaluatorBinding::ReadPairsFile(const Napi::CallbackInfo& info) {
@@ -348,11 +315,6 @@ Napi::Value EvaluatorBinding::StepScorer(const Napi::CallbackInfo& info) {
   return StepScorerBinding::New(env, std::make_shared<ModelScorerSource>(Get(env), lock_));
 }
 
-Napi::Value EvaluatorBinding::Dispose(const Napi::CallbackInfo& info) {
-  model_.reset();  // running jobs keep their own reference
-  return info.Env().Undefined();
-}
-
 // comparePairScores(scores: number[], threshold) -> { winner, loser, margin, kept } (synchronous)
 Napi::Value ComparePairScores(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -374,8 +336,7 @@ Napi::Value ComparePairScores(const Napi::CallbackInfo& info) {
 
 void RegisterEvaluatorBindings(Napi::Env env, Napi::Object exports) {
   exports.Set("comparePairScores", Napi::Function::New<ComparePairScores>(env, "comparePairScores"));
-  exports.Set("Evaluator", EvaluatorBinding::Define(env));
-  exports.Set("loadEvaluator", Napi::Function::New<EvaluatorBinding::Load>(env, "loadEvaluator"));
+  EvaluatorBinding::Export(env, exports, "loadEvaluator");
   exports.Set("readPairsFile", Napi::Function::New<EvaluatorBinding::ReadPairsFile>(env, "readPairsFile"));
 }
 

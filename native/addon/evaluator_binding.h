@@ -7,38 +7,26 @@
 
 #include <memory>
 #include <shared_mutex>
+#include <string>
+#include <vector>
 
+#include "handle_binding.h"
 #include "evaluator/preference_model.h"
 #include "evaluator/preference_training.h"
 
 namespace spo::addon {
 
-class EvaluatorBinding : public Napi::ObjectWrap<EvaluatorBinding> {
+class EvaluatorBinding : public HandleBinding<EvaluatorBinding, evaluator::PreferenceModel> {
  public:
+  static constexpr const char* kClassName = "Evaluator";
   static Napi::Function Define(Napi::Env env);
-  explicit EvaluatorBinding(const Napi::CallbackInfo& info);
+  explicit EvaluatorBinding(const Napi::CallbackInfo& info) : HandleBinding(info) {}
 
   // loadEvaluator(dir, { device?, dtype?, timeConditioning?, initSeed? }?, token?, onProgress?) -> Promise<Evaluator>
   static Napi::Value Load(const Napi::CallbackInfo& info);
   // readPairsFile(path, token?, onProgress?) -> Promise<{ prompt, image0, image1, label, line }[]>
   static Napi::Value ReadPairsFile(const Napi::CallbackInfo& info);
 
- private:
-  template <Napi::Value (EvaluatorBinding::*M)(const Napi::CallbackInfo&)>
-  Napi::Value Safe(const Napi::CallbackInfo& info);
-  std::shared_ptr<evaluator::PreferenceModel> Get(Napi::Env env);
-
-  Napi::Value Info(const Napi::CallbackInfo& info);
-  Napi::Value ScoreImages(const Napi::CallbackInfo& info);
-  Napi::Value ScoreLatents(const Napi::CallbackInfo& info);
-  Napi::Value Validate(const Napi::CallbackInfo& info);
-  Napi::Value Train(const Napi::CallbackInfo& info);
-  Napi::Value Save(const Napi::CallbackInfo& info);
-  Napi::Value StepScorer(const Napi::CallbackInfo& info);
-  Napi::Value Dispose(const Napi::CallbackInfo& info);
-
-  std::shared_ptr<evaluator::PreferenceModel> model_;
- public:
   // The model behind an Evaluator argument, with its lock (another binding's job uses it).
   struct Borrowed {
     std::shared_ptr<evaluator::PreferenceModel> model;
@@ -47,6 +35,14 @@ class EvaluatorBinding : public Napi::ObjectWrap<EvaluatorBinding> {
   static Borrowed Borrow(Napi::Env env, Napi::Value v, const std::string& what);
 
  private:
+  Napi::Value Info(const Napi::CallbackInfo& info);
+  Napi::Value ScoreImages(const Napi::CallbackInfo& info);
+  Napi::Value ScoreLatents(const Napi::CallbackInfo& info);
+  Napi::Value Validate(const Napi::CallbackInfo& info);
+  Napi::Value Train(const Napi::CallbackInfo& info);
+  Napi::Value Save(const Napi::CallbackInfo& info);
+  Napi::Value StepScorer(const Napi::CallbackInfo& info);
+
   // Scoring and saving hold it shared, training exclusively: weights never change under a running score.
   std::shared_ptr<std::shared_mutex> lock_ = std::make_shared<std::shared_mutex>();
 };

@@ -2,21 +2,13 @@
 
 #include <cstring>
 
-#include "addon_data.h"
-#include "job_runner.h"
-#include "js_args.h"
-#include "js_errors.h"
-#include "model_support.h"
 #include "models/lora.h"
 #include "models/lora_file.h"
 #include "runtime/errors.h"
 #include "tensor_bridge.h"
-#include "type_tags.h"
 
 namespace spo::addon {
 namespace {
-
-using PipelinePtr = std::shared_ptr<pipeline::Pipeline>;
 
 std::vector<std::string> PromptsFromJs(Napi::Env env, Napi::Value v) {
   if (!v.IsArray()) ThrowInvalid(env, "prompts must be a non-empty array of strings");
@@ -47,58 +39,29 @@ void SetIfDefined(Napi::Env env, Napi::Object& o, const char* key, const at::Ten
 }  // namespace
 
 Napi::Function PipelineBinding::Define(Napi::Env env) {
-  auto ctor = DefineClass(env, "Pipeline",
-                          {InstanceAccessor<&PipelineBinding::Safe<&PipelineBinding::Info>>("info"),
-                           InstanceMethod<&PipelineBinding::Safe<&PipelineBinding::Generate>>("generate"),
-                           InstanceMethod<&PipelineBinding::Safe<&PipelineBinding::Candidates>>("candidates"),
-                           InstanceAccessor<&PipelineBinding::Safe<&PipelineBinding::HasLora>>("hasLora"),
-                           InstanceMethod<&PipelineBinding::Safe<&PipelineBinding::LoadLora>>("loadLora"),
-                           InstanceMethod<&PipelineBinding::Safe<&PipelineBinding::SaveLora>>("saveLora"),
-                           InstanceMethod<&PipelineBinding::Safe<&PipelineBinding::SetLoraEnabled>>("setLoraEnabled"),
-                           InstanceMethod<&PipelineBinding::Safe<&PipelineBinding::MergeLora>>("mergeLora"),
-                           InstanceMethod<&PipelineBinding::Safe<&PipelineBinding::Dispose>>("dispose")});
-  AddonData::Of(env).pipeline_ctor = Napi::Persistent(ctor);
-  return ctor;
-}
-
-PipelineBinding::PipelineBinding(const Napi::CallbackInfo& info) : Napi::ObjectWrap<PipelineBinding>(info) {
-  TagInstance<PipelineBinding>(info);
-  pipeline_ = HandleFromExternal<pipeline::Pipeline>(info, "Pipeline");
-}
-
-template <Napi::Value (PipelineBinding::*M)(const Napi::CallbackInfo&)>
-Napi::Value PipelineBinding::Safe(const Napi::CallbackInfo& info) {
-  RequireThis<PipelineBinding>(info, "Pipeline");
-  // Pinned for the whole call: a JavaScript callback reached from inside it
-  // (a getter, a setter) may call dispose().
-  const auto keep = pipeline_;
-  return Guard(info.Env(), [&] { return (this->*M)(info); });
-}
-
-std::shared_ptr<pipeline::Pipeline> PipelineBinding::Get(Napi::Env env) {
-  if (!pipeline_) ThrowJs(env, "ERR_SPO_DISPOSED", "this Pipeline was disposed");
-  return pipeline_;
+  return DefineHandle(env, {Getter<&PipelineBinding::Info>("info"), Method<&PipelineBinding::Generate>("generate"),
+                            Method<&PipelineBinding::Candidates>("candidates"), Getter<&PipelineBinding::HasLora>("hasLora"),
+                            Method<&PipelineBinding::LoadLora>("loadLora"), Method<&PipelineBinding::SaveLora>("saveLora"),
+                            Method<&PipelineBinding::SetLoraEnabled>("setLoraEnabled"),
+                            Method<&PipelineBinding::MergeLora>("mergeLora")});
 }
 
 PipelineBinding::Borrowed PipelineBinding::Borrow(Napi::Env env, Napi::Value v, const std::string& what) {
-  if (!HasTag<PipelineBinding>(v)) ThrowInvalid(env, what + " must be a Pipeline");
-  auto* self = PipelineBinding::Unwrap(v.As<Napi::Object>());
-  return {self->Get(env), self->lora_lock_};
+  auto& self = FromArgument(env, v, what + " must be a Pipeline");
+  return {self.Get(env), self.lora_lock_};
 }
 
 Napi::Value PipelineBinding::Load(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  return Guard(env, [&]() -> Napi::Value {
-    const std::string dir = RequireString(env, info[0], "dir");
-    const auto model = ModelOptionsFromJs(env, info[1]);
-    pipeline::PipelineOptions options;
-    options.device = model.device();
-    options.dtype = model.dtype().toScalarType();
-    auto loaded = std::make_shared<PipelinePtr>();
-    return SubmitLambdaJob(
-        info, 2, [dir, options, loaded](const JobContext&) { *loaded = pipeline::Pipeline::load(dir, options); },
-        [loaded](Napi::Env e) -> Napi::Value { return NewHandle(e, AddonData::Of(e).pipeline_ctor, *loaded); });
-  });
+  return LoadFromFolder(
+      info, 2,
+      [&info](Napi::Env env) {
+        const auto model = ModelOptionsFromJs(env, info[1]);
+        pipeline::PipelineOptions options;
+        options.device = model.device();
+        options.dtype = model.dtype().toScalarType();
+        return options;
+      },
+      pipeline::Pipeline::load);
 }
 
 Napi::Value PipelineBinding::Info(const Napi::CallbackInfo& info) {
@@ -279,14 +242,8 @@ Napi::Value PipelineBinding::MergeLora(const Napi::CallbackInfo& info) {
       [merged](Napi::Env e) -> Napi::Value { return Napi::Number::New(e, static_cast<double>(*merged)); });
 }
 
-Napi::Value PipelineBinding::Dispose(const Napi::CallbackInfo& info) {
-  pipeline_.reset();  // running jobs keep their own reference
-  return info.Env().Undefined();
-}
-
 void RegisterPipelineBindings(Napi::Env env, Napi::Object exports) {
-  exports.Set("Pipeline", PipelineBinding::Define(env));
-  exports.Set("loadPipeline", Napi::Function::New<PipelineBinding::Load>(env, "loadPipeline"));
+  PipelineBinding::Export(env, exports, "loadPipeline");
 }
 
 }  // namespace spo::addon

@@ -7,15 +7,18 @@
 
 #include <memory>
 #include <shared_mutex>
+#include <string>
 
+#include "handle_binding.h"
 #include "pipeline/pipeline.h"
 
 namespace spo::addon {
 
-class PipelineBinding : public Napi::ObjectWrap<PipelineBinding> {
+class PipelineBinding : public HandleBinding<PipelineBinding, pipeline::Pipeline> {
  public:
+  static constexpr const char* kClassName = "Pipeline";
   static Napi::Function Define(Napi::Env env);
-  explicit PipelineBinding(const Napi::CallbackInfo& info);
+  explicit PipelineBinding(const Napi::CallbackInfo& info) : HandleBinding(info) {}
 
   // loadPipeline(dir, options?, token?, onProgress?) -> Promise<Pipeline>
   static Napi::Value Load(const Napi::CallbackInfo& info);
@@ -30,10 +33,6 @@ class PipelineBinding : public Napi::ObjectWrap<PipelineBinding> {
   static Borrowed Borrow(Napi::Env env, Napi::Value v, const std::string& what);
 
  private:
-  template <Napi::Value (PipelineBinding::*M)(const Napi::CallbackInfo&)>
-  Napi::Value Safe(const Napi::CallbackInfo& info);
-  std::shared_ptr<pipeline::Pipeline> Get(Napi::Env env);
-
   Napi::Value Info(const Napi::CallbackInfo& info);
   Napi::Value Generate(const Napi::CallbackInfo& info);
   Napi::Value Candidates(const Napi::CallbackInfo& info);
@@ -42,9 +41,7 @@ class PipelineBinding : public Napi::ObjectWrap<PipelineBinding> {
   Napi::Value SaveLora(const Napi::CallbackInfo& info);
   Napi::Value SetLoraEnabled(const Napi::CallbackInfo& info);
   Napi::Value MergeLora(const Napi::CallbackInfo& info);
-  Napi::Value Dispose(const Napi::CallbackInfo& info);
 
-  std::shared_ptr<pipeline::Pipeline> pipeline_;  // shared with running jobs
   // Sampling jobs hold it shared, LoRA changes exclusively: a LoRA is never
   // attached, merged or switched under a running UNet.
   std::shared_ptr<std::shared_mutex> lora_lock_ = std::make_shared<std::shared_mutex>();

@@ -1,12 +1,7 @@
 #include "scheduler_binding.h"
 
-#include "type_tags.h"
-
-#include "job_runner.h"
 #include "diffusion/ddim_sampler.h"
 #include "diffusion/gaussian_denoiser.h"
-#include "js_args.h"
-#include "js_errors.h"
 #include "tensor_bridge.h"
 
 namespace spo::addon {
@@ -67,61 +62,44 @@ Napi::Array TimestepArray(Napi::Env env, const std::vector<int64_t>& ts) {
 
 }  // namespace
 
-template <Napi::Value (SchedulerBinding::*M)(const Napi::CallbackInfo&)>
-Napi::Value SchedulerBinding::Safe(const Napi::CallbackInfo& info) {
-  RequireThis<SchedulerBinding>(info, "DDIMScheduler");
-  // Pinned for the whole call: a JavaScript callback reached from inside it
-  // (a getter, a setter) may call dispose().
-  const auto keep = scheduler_;
-  return Guard(info.Env(), [&] { return (this->*M)(info); });
-}
-
 Napi::Function SchedulerBinding::Define(Napi::Env env) {
-  return DefineClass(env, "DDIMScheduler",
-                     {InstanceMethod<&SchedulerBinding::Safe<&SchedulerBinding::SetTimesteps>>("setTimesteps"),
-                      InstanceAccessor<&SchedulerBinding::Safe<&SchedulerBinding::Timesteps>>("timesteps"),
-                      InstanceAccessor<&SchedulerBinding::Safe<&SchedulerBinding::NumInferenceSteps>>("numInferenceSteps"),
-                      InstanceAccessor<&SchedulerBinding::Safe<&SchedulerBinding::Config>>("config"),
-                      InstanceMethod<&SchedulerBinding::Safe<&SchedulerBinding::AlphasCumprod>>("alphasCumprod"),
-                      InstanceMethod<&SchedulerBinding::Safe<&SchedulerBinding::Betas>>("betas"),
-                      InstanceMethod<&SchedulerBinding::Safe<&SchedulerBinding::PrevTimestep>>("prevTimestep"),
-                      InstanceMethod<&SchedulerBinding::Safe<&SchedulerBinding::Step>>("step"),
-                      InstanceMethod<&SchedulerBinding::Safe<&SchedulerBinding::AddNoise>>("addNoise"),
-                      InstanceMethod<&SchedulerBinding::Safe<&SchedulerBinding::GetVelocity>>("getVelocity"),
-                      InstanceMethod<&SchedulerBinding::Safe<&SchedulerBinding::SampleGaussian>>("sampleGaussian"),
-                      InstanceMethod<&SchedulerBinding::Safe<&SchedulerBinding::Dispose>>("dispose")});
+  return DefineHandle(env, {Method<&SchedulerBinding::SetTimesteps>("setTimesteps"),
+                            Getter<&SchedulerBinding::Timesteps>("timesteps"),
+                            Getter<&SchedulerBinding::NumInferenceSteps>("numInferenceSteps"),
+                            Getter<&SchedulerBinding::Config>("config"),
+                            Method<&SchedulerBinding::AlphasCumprod>("alphasCumprod"),
+                            Method<&SchedulerBinding::Betas>("betas"),
+                            Method<&SchedulerBinding::PrevTimestep>("prevTimestep"),
+                            Method<&SchedulerBinding::Step>("step"),
+                            Method<&SchedulerBinding::AddNoise>("addNoise"),
+                            Method<&SchedulerBinding::GetVelocity>("getVelocity"),
+                            Method<&SchedulerBinding::SampleGaussian>("sampleGaussian")});
 }
 
-SchedulerBinding::SchedulerBinding(const Napi::CallbackInfo& info) : Napi::ObjectWrap<SchedulerBinding>(info) {
-  TagInstance<SchedulerBinding>(info);
+SchedulerBinding::SchedulerBinding(const Napi::CallbackInfo& info) : HandleBinding(info, MadeInJs{}) {
   Napi::Env env = info.Env();
-  scheduler_ = Guard(env, [&] { return std::make_shared<DdimScheduler>(ConfigFromJs(env, info[0])); });
-}
-
-DdimScheduler& SchedulerBinding::Get(Napi::Env env) {
-  if (!scheduler_) ThrowJs(env, "ERR_SPO_DISPOSED", "this DDIMScheduler was disposed");
-  return *scheduler_;
+  held_ = Guard(env, [&] { return std::make_shared<DdimScheduler>(ConfigFromJs(env, info[0])); });
 }
 
 Napi::Value SchedulerBinding::SetTimesteps(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  auto& s = Get(env);
-  const int64_t n = RequireInteger(env, info[0], "steps", 1, s.config().num_train_timesteps);
-  Guard(env, [&] { s.set_timesteps(n); });
-  return TimestepArray(env, s.timesteps());
+  const auto s = Get(env);
+  const int64_t n = RequireInteger(env, info[0], "steps", 1, s->config().num_train_timesteps);
+  Guard(env, [&] { s->set_timesteps(n); });
+  return TimestepArray(env, s->timesteps());
 }
 
 Napi::Value SchedulerBinding::Timesteps(const Napi::CallbackInfo& info) {
-  return TimestepArray(info.Env(), Get(info.Env()).timesteps());
+  return TimestepArray(info.Env(), Get(info.Env())->timesteps());
 }
 
 Napi::Value SchedulerBinding::NumInferenceSteps(const Napi::CallbackInfo& info) {
-  return Napi::Number::New(info.Env(), static_cast<double>(Get(info.Env()).num_inference_steps()));
+  return Napi::Number::New(info.Env(), static_cast<double>(Get(info.Env())->num_inference_steps()));
 }
 
 Napi::Value SchedulerBinding::Config(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  const auto& c = Get(env).config();
+  const auto& c = Get(env)->config();
   auto o = Napi::Object::New(env);
   o.Set("numTrainTimesteps", static_cast<double>(c.num_train_timesteps));
   o.Set("betaStart", c.beta_start);
@@ -138,24 +116,24 @@ Napi::Value SchedulerBinding::Config(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value SchedulerBinding::AlphasCumprod(const Napi::CallbackInfo& info) {
-  return Float32ArrayFromTensor(info.Env(), Get(info.Env()).alphas_cumprod());
+  return Float32ArrayFromTensor(info.Env(), Get(info.Env())->alphas_cumprod());
 }
 
 Napi::Value SchedulerBinding::Betas(const Napi::CallbackInfo& info) {
-  return Float32ArrayFromTensor(info.Env(), Get(info.Env()).betas());
+  return Float32ArrayFromTensor(info.Env(), Get(info.Env())->betas());
 }
 
 Napi::Value SchedulerBinding::PrevTimestep(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  auto& s = Get(env);
-  const int64_t t = RequireInteger(env, info[0], "timestep", 0, s.config().num_train_timesteps - 1);
-  return Napi::Number::New(env, static_cast<double>(Guard(env, [&] { return s.prev_timestep(t); })));
+  const auto s = Get(env);
+  const int64_t t = RequireInteger(env, info[0], "timestep", 0, s->config().num_train_timesteps - 1);
+  return Napi::Number::New(env, static_cast<double>(Guard(env, [&] { return s->prev_timestep(t); })));
 }
 
 // step(args, token?, onProgress?) -> Promise<{prevSample, predOriginalSample, mean, std, logProb}>
 Napi::Value SchedulerBinding::Step(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  auto snapshot = std::make_shared<DdimScheduler>(Get(env));  // later setTimesteps calls do not race the job
+  auto snapshot = std::make_shared<DdimScheduler>(*Get(env));  // later setTimesteps calls do not race the job
   if (snapshot->num_inference_steps() == 0) ThrowJs(env, "ERR_SPO_INVALID_ARGUMENT", "call setTimesteps(n) before step()");
   auto o = RequireObject(env, info[0], "step arguments");
   RejectUnknownKeys(env, o, {"sample", "modelOutput", "timestep", "eta", "noise", "seed", "prevSample", "useClippedModelOutput"},
@@ -200,19 +178,19 @@ Napi::Value NoiseJob(Napi::Env env, const Napi::CallbackInfo& info, std::shared_
 
 Napi::Value SchedulerBinding::AddNoise(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  return NoiseJob(env, info, std::make_shared<DdimScheduler>(Get(env)), false);
+  return NoiseJob(env, info, std::make_shared<DdimScheduler>(*Get(env)), false);
 }
 
 Napi::Value SchedulerBinding::GetVelocity(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  return NoiseJob(env, info, std::make_shared<DdimScheduler>(Get(env)), true);
+  return NoiseJob(env, info, std::make_shared<DdimScheduler>(*Get(env)), true);
 }
 
 // sampleGaussian({shape, steps, eta, seed, mean, std}, token?, onProgress?): a full
 // DDIM run driven by the exact denoiser of a Gaussian target.
 Napi::Value SchedulerBinding::SampleGaussian(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  auto snapshot = std::make_shared<DdimScheduler>(Get(env));
+  auto snapshot = std::make_shared<DdimScheduler>(*Get(env));
   auto o = RequireObject(env, info[0], "sampling options");
   RejectUnknownKeys(env, o, {"shape", "steps", "eta", "seed", "mean", "std"}, "sampling options");
   diffusion::SampleRequest req;
@@ -262,11 +240,6 @@ Napi::Value SchedulerBinding::SampleGaussian(const Napi::CallbackInfo& info) {
         r.Set("expectedStd", expected->second);
         return r;
       });
-}
-
-Napi::Value SchedulerBinding::Dispose(const Napi::CallbackInfo& info) {
-  scheduler_.reset();  // running jobs hold their own copy
-  return info.Env().Undefined();
 }
 
 }  // namespace spo::addon

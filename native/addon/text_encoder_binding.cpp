@@ -1,13 +1,8 @@
 #include "text_encoder_binding.h"
 
-#include "type_tags.h"
-
-#include <ATen/core/grad_mode.h>
-
 #include <algorithm>
 #include <cstring>
 
-#include "addon_data.h"
 #include "io/json_file.h"
 #include "io/module_weights.h"
 #include "job_runner.h"
@@ -83,69 +78,26 @@ models::ClipTextOutput ClipTextEncoder::forward(const at::Tensor& input_ids) {
 }
 
 Napi::Function TextEncoderBinding::Define(Napi::Env env) {
-  auto ctor = DefineClass(env, "TextEncoder",
-                          {InstanceMethod<&TextEncoderBinding::Safe<&TextEncoderBinding::Forward>>("forward"),
-                           InstanceAccessor<&TextEncoderBinding::Safe<&TextEncoderBinding::Config>>("config"),
-                           InstanceAccessor<&TextEncoderBinding::Safe<&TextEncoderBinding::Options>>("options"),
-                           InstanceMethod<&TextEncoderBinding::Safe<&TextEncoderBinding::Dispose>>("dispose")});
-  AddonData::Of(env).text_encoder_ctor = Napi::Persistent(ctor);
-  return ctor;
-}
-
-TextEncoderBinding::TextEncoderBinding(const Napi::CallbackInfo& info) : Napi::ObjectWrap<TextEncoderBinding>(info) {
-  TagInstance<TextEncoderBinding>(info);
-  encoder_ = HandleFromExternal<Loaded>(info, "TextEncoder");
-}
-
-template <Napi::Value (TextEncoderBinding::*M)(const Napi::CallbackInfo&)>
-Napi::Value TextEncoderBinding::Safe(const Napi::CallbackInfo& info) {
-  RequireThis<TextEncoderBinding>(info, "TextEncoder");
-  // Pinned for the whole call: a JavaScript callback reached from inside it
-  // (a getter, a setter) may call dispose().
-  const auto keep = encoder_;
-  return Guard(info.Env(), [&] { return (this->*M)(info); });
-}
-
-std::shared_ptr<TextEncoderBinding::Loaded> TextEncoderBinding::Get(Napi::Env env) {
-  if (!encoder_) ThrowJs(env, "ERR_SPO_DISPOSED", "this TextEncoder was disposed");
-  return encoder_;
+  return DefineModel(env, {Method<&TextEncoderBinding::Forward>("forward"), Getter<&TextEncoderBinding::Config>("config")});
 }
 
 Napi::Value TextEncoderBinding::Load(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  return Guard(env, [&]() -> Napi::Value {
-    const std::string dir = RequireString(env, info[0], "dir");
-    const at::TensorOptions options = ModelOptionsFromJs(env, info[1]);
-    auto loaded = std::make_shared<std::shared_ptr<Loaded>>();
-    return SubmitLambdaJob(
-        info, 2,
-        [dir, options, loaded](const JobContext&) {
-          *loaded = std::make_shared<Loaded>(Loaded{LoadEncoder(dir, options), options});
-        },
-        [loaded](Napi::Env e) { return NewHandle(e, AddonData::Of(e).text_encoder_ctor, *loaded); });
-  });
+  return LoadModel(info, LoadEncoder);
 }
 
 // forward(inputIds, token?, onProgress?) ->
 //   Promise<{ lastHiddenState, penultimateHiddenState, pooled, textEmbeds? }>
 Napi::Value TextEncoderBinding::Forward(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  auto encoder = Get(env);
-  auto ids = InputIdsFromJs(env, info[0]);
-  auto out = std::make_shared<models::ClipTextOutput>();
-  return SubmitLambdaJob(
-      info, 1,
-      [encoder, ids, out](const JobContext& ctx) {
-        ctx.check_cancelled();
-        at::NoGradGuard no_grad;
-        *out = encoder->model.forward(ids);  // the model checks the ids' range and length
-      },
-      [out](Napi::Env e) -> Napi::Value {
+  return ModelJob(
+      info, [&info](Napi::Env env) { return InputIdsFromJs(env, info[0]); },
+      // The model checks the ids' range and length.
+      [](Loaded& encoder, const at::Tensor& ids) { return encoder.model.forward(ids); },
+      [](Napi::Env e, const models::ClipTextOutput& out) -> Napi::Value {
         auto r = Napi::Object::New(e);
-        r.Set("lastHiddenState", TensorToJs(e, out->last_hidden_state));
-        r.Set("penultimateHiddenState", TensorToJs(e, out->penultimate_hidden_state));
-        r.Set("pooled", TensorToJs(e, out->pooled));
-        if (out->text_embeds.defined()) r.Set("textEmbeds", TensorToJs(e, out->text_embeds));
+        r.Set("lastHiddenState", TensorToJs(e, out.last_hidden_state));
+        r.Set("penultimateHiddenState", TensorToJs(e, out.penultimate_hidden_state));
+        r.Set("pooled", TensorToJs(e, out.pooled));
+        if (out.text_embeds.defined()) r.Set("textEmbeds", TensorToJs(e, out.text_embeds));
         return r;
       });
 }
@@ -164,15 +116,6 @@ Napi::Value TextEncoderBinding::Config(const Napi::CallbackInfo& info) {
   o.Set("maxPositionEmbeddings", static_cast<double>(c.max_position_embeddings));
   o.Set("eosTokenId", static_cast<double>(c.eos_token_id));
   return o;
-}
-
-Napi::Value TextEncoderBinding::Options(const Napi::CallbackInfo& info) {
-  return ModelOptionsToJs(info.Env(), Get(info.Env())->options);
-}
-
-Napi::Value TextEncoderBinding::Dispose(const Napi::CallbackInfo& info) {
-  encoder_.reset();  // running jobs hold their own reference
-  return info.Env().Undefined();
 }
 
 }  // namespace spo::addon

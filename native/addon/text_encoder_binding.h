@@ -4,9 +4,7 @@
 #pragma once
 #include <napi.h>
 
-#include <memory>
-
-#include "model_support.h"
+#include "handle_binding.h"
 #include "models/clip_text_model.h"
 
 namespace spo::addon {
@@ -21,27 +19,18 @@ struct ClipTextEncoder {
   models::ClipTextOutput forward(const at::Tensor& input_ids);
 };
 
-class TextEncoderBinding : public Napi::ObjectWrap<TextEncoderBinding> {
+class TextEncoderBinding : public ModelHandleBinding<TextEncoderBinding, ClipTextEncoder> {
  public:
-  using Loaded = LoadedModel<ClipTextEncoder>;
-
+  static constexpr const char* kClassName = "TextEncoder";
   static Napi::Function Define(Napi::Env env);
-  explicit TextEncoderBinding(const Napi::CallbackInfo& info);
+  explicit TextEncoderBinding(const Napi::CallbackInfo& info) : ModelHandleBinding(info) {}
 
   // loadTextEncoder(dir, options?, token?, onProgress?) -> Promise<TextEncoder>
   static Napi::Value Load(const Napi::CallbackInfo& info);
 
  private:
-  template <Napi::Value (TextEncoderBinding::*M)(const Napi::CallbackInfo&)>
-  Napi::Value Safe(const Napi::CallbackInfo& info);
-  std::shared_ptr<Loaded> Get(Napi::Env env);  // ERR_SPO_DISPOSED after dispose()
-
   Napi::Value Forward(const Napi::CallbackInfo& info);
   Napi::Value Config(const Napi::CallbackInfo& info);
-  Napi::Value Options(const Napi::CallbackInfo& info);
-  Napi::Value Dispose(const Napi::CallbackInfo& info);
-
-  std::shared_ptr<Loaded> encoder_;
 };
 
 }  // namespace spo::addon

@@ -1,10 +1,5 @@
 #include "unet_binding.h"
 
-#include "type_tags.h"
-
-#include <ATen/core/grad_mode.h>
-
-#include "addon_data.h"
 #include "job_runner.h"
 #include "js_args.h"
 #include "js_errors.h"
@@ -43,65 +38,23 @@ Napi::Array IntArray(Napi::Env env, const std::vector<int64_t>& v) {
 }  // namespace
 
 Napi::Function UNetBinding::Define(Napi::Env env) {
-  auto ctor = DefineClass(env, "UNet",
-                          {InstanceMethod<&UNetBinding::Safe<&UNetBinding::Forward>>("forward"),
-                           InstanceAccessor<&UNetBinding::Safe<&UNetBinding::Config>>("config"),
-                           InstanceAccessor<&UNetBinding::Safe<&UNetBinding::Options>>("options"),
-                           InstanceMethod<&UNetBinding::Safe<&UNetBinding::Dispose>>("dispose")});
-  AddonData::Of(env).unet_ctor = Napi::Persistent(ctor);
-  return ctor;
-}
-
-UNetBinding::UNetBinding(const Napi::CallbackInfo& info) : Napi::ObjectWrap<UNetBinding>(info) {
-  TagInstance<UNetBinding>(info);
-  unet_ = HandleFromExternal<Loaded>(info, "UNet");
-}
-
-template <Napi::Value (UNetBinding::*M)(const Napi::CallbackInfo&)>
-Napi::Value UNetBinding::Safe(const Napi::CallbackInfo& info) {
-  RequireThis<UNetBinding>(info, "UNet");
-  // Pinned for the whole call: a JavaScript callback reached from inside it
-  // (a getter, a setter) may call dispose().
-  const auto keep = unet_;
-  return Guard(info.Env(), [&] { return (this->*M)(info); });
-}
-
-std::shared_ptr<UNetBinding::Loaded> UNetBinding::Get(Napi::Env env) {
-  if (!unet_) ThrowJs(env, "ERR_SPO_DISPOSED", "this UNet was disposed");
-  return unet_;
+  return DefineModel(env, {Method<&UNetBinding::Forward>("forward"), Getter<&UNetBinding::Config>("config")});
 }
 
 Napi::Value UNetBinding::Load(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  return Guard(env, [&]() -> Napi::Value {
-    const std::string dir = RequireString(env, info[0], "dir");
-    const at::TensorOptions options = ModelOptionsFromJs(env, info[1]);
-    auto loaded = std::make_shared<std::shared_ptr<Loaded>>();
-    return SubmitLambdaJob(
-        info, 2,
-        [dir, options, loaded](const JobContext&) {
-          *loaded = std::make_shared<Loaded>(Loaded{models::load_unet(dir, options), options});
-        },
-        [loaded](Napi::Env e) { return NewHandle(e, AddonData::Of(e).unet_ctor, *loaded); });
-  });
+  return LoadModel(info, models::load_unet);
 }
 
 // forward(args, token?, onProgress?) -> Promise<Tensor> (the prediction, float32)
 Napi::Value UNetBinding::Forward(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  auto unet = Get(env);
-  auto in = std::make_shared<UNetInputs>(UNetInputsFromJs(env, info[0]));
-  auto out = std::make_shared<at::Tensor>();
-  return SubmitLambdaJob(
-      info, 1,
-      [unet, in, out](const JobContext& ctx) {
-        ctx.check_cancelled();
-        at::NoGradGuard no_grad;
-        const auto& o = unet->options;
-        *out = unet->model->forward(ToModel(in->sample, o), in->timesteps, ToModel(in->encoder_hidden_states, o),
-                                    {ToModel(in->added.text_embeds, o), ToModel(in->added.time_ids, o)});
+  return ModelJob(
+      info, [&info](Napi::Env env) { return UNetInputsFromJs(env, info[0]); },
+      [](Loaded& unet, const UNetInputs& in) {
+        const auto& o = unet.options;
+        return unet.model->forward(ToModel(in.sample, o), in.timesteps, ToModel(in.encoder_hidden_states, o),
+                                   {ToModel(in.added.text_embeds, o), ToModel(in.added.time_ids, o)});
       },
-      [out](Napi::Env e) -> Napi::Value { return TensorToJs(e, *out); });
+      TensorResult);
 }
 
 Napi::Value UNetBinding::Config(const Napi::CallbackInfo& info) {
@@ -117,15 +70,6 @@ Napi::Value UNetBinding::Config(const Napi::CallbackInfo& info) {
   o.Set("additionTimeEmbedDim", static_cast<double>(c.addition_time_embed_dim));
   o.Set("projectionClassEmbeddingsInputDim", static_cast<double>(c.projection_class_embeddings_input_dim));
   return o;
-}
-
-Napi::Value UNetBinding::Options(const Napi::CallbackInfo& info) {
-  return ModelOptionsToJs(info.Env(), Get(info.Env())->options);
-}
-
-Napi::Value UNetBinding::Dispose(const Napi::CallbackInfo& info) {
-  unet_.reset();  // running jobs hold their own reference
-  return info.Env().Undefined();
 }
 
 }  // namespace spo::addon

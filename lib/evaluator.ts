@@ -3,9 +3,10 @@
 // diffusion timestep. It scores images (or noisy latents, through the base
 // model's x0 prediction) against prompts, decides SPO's pairs, and learns from
 // preference pairs. All the work runs in the native engine.
-import { DisposedError, InvalidArgumentError, captureCallSite } from './errors';
+import { InvalidArgumentError, captureCallSite } from './errors';
 import { Image, imagesToTensor } from './image';
 import { callSync, runJob, type JobOptions } from './jobs';
+import { NativeHandle } from './model-handle';
 import { native } from './native';
 import type { NativeEvaluator, NativeEvaluatorInfo, NativeStepScorer, NativeValidationReport } from './native-types';
 import { withoutUndefined } from './native-args';
@@ -121,11 +122,12 @@ function checkObject(value: unknown, what: string): asserts value is object {
 
 /** The step-aware preference model: SPO's step scorer, loaded from a CLIPModel directory. */
 export class Evaluator extends StepScorer {
-  #native: NativeEvaluator | undefined;
+  // A StepScorer already, so it holds the handle plumbing rather than extending Handle.
+  readonly #native: NativeHandle<NativeEvaluator>;
 
   private constructor(handle: NativeEvaluator) {
     super();
-    this.#native = handle;
+    this.#native = new NativeHandle(handle, 'Evaluator');
   }
 
   /** Loads a CLIPModel directory (PickScore layout: config.json, model.safetensors, vocab.json, merges.txt). */
@@ -213,8 +215,7 @@ export class Evaluator extends StepScorer {
 
   /** Frees the model once no running job uses it. */
   dispose(): void {
-    this.#native?.dispose();
-    this.#native = undefined;
+    this.#native.dispose();
   }
 
   [Symbol.dispose](): void {
@@ -233,7 +234,6 @@ export class Evaluator extends StepScorer {
   }
 
   #handle(): NativeEvaluator {
-    if (!this.#native) throw new DisposedError('this Evaluator was disposed');
-    return this.#native;
+    return this.#native.get();
   }
 }

@@ -1,6 +1,6 @@
-// What the model handles (UNet, VAE, TextEncoder) share: load options split
-// into the model's own ({ device, dtype }) and the job's ({ signal, onProgress }),
-// and the native handle with its dispose() semantics.
+// What the handle classes share: the native handle with its dispose()
+// semantics, and (model handles: UNet, VAE, TextEncoder) load options split
+// into the model's own ({ device, dtype }) and the job's ({ signal, onProgress }).
 import { DisposedError, InvalidArgumentError } from './errors';
 import type { JobOptions } from './jobs';
 import type { Device, DType } from './device';
@@ -24,26 +24,49 @@ export function splitLoadOptions(options: ModelLoadOptions | undefined): [ModelO
   return [model, { signal, onProgress }];
 }
 
-/** Owns one native handle until dispose(); running jobs keep the native model alive on their own. */
-export abstract class ModelHandle<N extends { dispose(): void }> {
+/** A native handle until dispose(): DisposedError naming the class afterwards. */
+export class NativeHandle<N extends { dispose(): void }> {
   #native: N | undefined;
   readonly #name: string;
 
-  protected constructor(handle: N, name: string) {
+  constructor(handle: N, name: string) {
     this.#native = handle;
     this.#name = name;
   }
 
   /** The native handle, or a DisposedError after dispose(). */
-  protected handle(): N {
+  get(): N {
     if (!this.#native) throw new DisposedError(`this ${this.#name} was disposed`);
     return this.#native;
   }
 
-  /** Frees the weights once no job uses them; later calls throw DisposedError. Idempotent. */
+  /** Lets the native object go (running jobs keep their own reference); idempotent. */
   dispose(): void {
     this.#native?.dispose();
     this.#native = undefined;
+  }
+}
+
+/**
+ * The base of every class that owns one native handle (DDIMScheduler, Tokenizer,
+ * UNet, VAE, TextEncoder, Pipeline); the Evaluator, a StepScorer, holds a
+ * NativeHandle itself. Running jobs keep the native object alive on their own.
+ */
+export abstract class Handle<N extends { dispose(): void }> {
+  readonly #native: NativeHandle<N>;
+
+  protected constructor(handle: N, name: string) {
+    this.#native = new NativeHandle(handle, name);
+  }
+
+  /** The native handle, or a DisposedError after dispose(). */
+  protected handle(): N {
+    return this.#native.get();
+  }
+
+  /** Frees the native object once no job uses it; later calls throw DisposedError. Idempotent. */
+  dispose(): void {
+    this.#native.dispose();
   }
 
   [Symbol.dispose](): void {

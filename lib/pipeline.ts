@@ -2,9 +2,10 @@
 // `Pipeline` holds the loaded components, `Sampler` draws images from it
 // (classifier-free guided DDIM) and the SPO primitive, k candidate next
 // latents from one shared x_t. All the work runs in the native engine.
-import { DisposedError, InvalidArgumentError, captureCallSite } from './errors';
+import { InvalidArgumentError, captureCallSite } from './errors';
 import { Image } from './image';
 import { callSync, runJob, type JobOptions } from './jobs';
+import { Handle } from './model-handle';
 import { native } from './native';
 import type { NativePipeline, NativePixels } from './native-types';
 import type { Tensor } from './tensor';
@@ -43,11 +44,9 @@ export interface LoraLoadResult {
   skippedKeys: number;
 }
 
-export class Pipeline {
-  #native: NativePipeline | undefined;
-
+export class Pipeline extends Handle<NativePipeline> {
   private constructor(handle: NativePipeline) {
-    this.#native = handle;
+    super(handle, 'Pipeline');
   }
 
   /**
@@ -69,8 +68,7 @@ export class Pipeline {
 
   /** @internal The native handle, for Sampler. */
   nativeHandle(): NativePipeline {
-    if (!this.#native) throw new DisposedError('this Pipeline was disposed');
-    return this.#native;
+    return this.handle();
   }
 
   /** Whether a LoRA is attached to the UNet. */
@@ -105,16 +103,6 @@ export class Pipeline {
   async mergeLora(options?: JobOptions): Promise<number> {
     const site = captureCallSite(this.mergeLora);
     return runJob(site, options, (token, progress) => this.nativeHandle().mergeLora(token, progress));
-  }
-
-  /** Frees the models once no running job uses them. */
-  dispose(): void {
-    this.#native?.dispose();
-    this.#native = undefined;
-  }
-
-  [Symbol.dispose](): void {
-    this.dispose();
   }
 }
 

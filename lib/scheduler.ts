@@ -1,8 +1,9 @@
 // DDIMScheduler: the diffusers scheduler of Stable Diffusion with the
 // per-step log-probability SPO needs (docs/method.md §1). All math runs in the
 // native engine; this class shapes the API.
-import { DisposedError, InvalidArgumentError, captureCallSite } from './errors';
+import { InvalidArgumentError, captureCallSite } from './errors';
 import { callSync, runJob, type JobOptions } from './jobs';
+import { Handle } from './model-handle';
 import { native } from './native';
 import type { NativeScheduler } from './native-types';
 import type { Tensor } from './tensor';
@@ -111,11 +112,9 @@ const unsupportedUnlessOff: Record<string, unknown> = {
   trained_betas: null,
 };
 
-export class DDIMScheduler {
-  #native: NativeScheduler | undefined;
-
+export class DDIMScheduler extends Handle<NativeScheduler> {
   constructor(config: DDIMSchedulerConfig = {}) {
-    this.#native = callSync(() => new (native().DDIMScheduler)(config));
+    super(callSync(() => new (native().DDIMScheduler)(config)), 'DDIMScheduler');
   }
 
   /**
@@ -144,46 +143,41 @@ export class DDIMScheduler {
     return new DDIMScheduler(config as DDIMSchedulerConfig);
   }
 
-  #get(): NativeScheduler {
-    if (!this.#native) throw new DisposedError('this DDIMScheduler was disposed');
-    return this.#native;
-  }
-
   get config(): Required<DDIMSchedulerConfig> {
-    return callSync(() => this.#get().config) as Required<DDIMSchedulerConfig>;
+    return callSync(() => this.handle().config) as Required<DDIMSchedulerConfig>;
   }
 
   /** Chooses `steps` inference timesteps (descending) and returns them. */
   setTimesteps(steps: number): number[] {
-    return callSync(() => this.#get().setTimesteps(steps));
+    return callSync(() => this.handle().setTimesteps(steps));
   }
 
   get timesteps(): number[] {
-    return callSync(() => this.#get().timesteps);
+    return callSync(() => this.handle().timesteps);
   }
 
   get numInferenceSteps(): number {
-    return callSync(() => this.#get().numInferenceSteps);
+    return callSync(() => this.handle().numInferenceSteps);
   }
 
   /** alpha_bar_t for t = 0 .. numTrainTimesteps-1 (float32, as diffusers). */
   alphasCumprod(): Float32Array {
-    return callSync(() => this.#get().alphasCumprod());
+    return callSync(() => this.handle().alphasCumprod());
   }
 
   betas(): Float32Array {
-    return callSync(() => this.#get().betas());
+    return callSync(() => this.handle().betas());
   }
 
   /** t - numTrainTimesteps / numInferenceSteps (negative at the last step). */
   prevTimestep(t: number): number {
-    return callSync(() => this.#get().prevTimestep(t));
+    return callSync(() => this.handle().prevTimestep(t));
   }
 
   /** One reverse step per sample, each at its own timestep, with its log-probability. */
   step(input: StepInput, options?: JobOptions): Promise<StepOutput> {
     const site = captureCallSite(this.step);
-    return runJob(site, options, (token, onProgress) => this.#get().step(input, token, onProgress));
+    return runJob(site, options, (token, onProgress) => this.handle().step(input, token, onProgress));
   }
 
   /** log p(prevSample | sample) under the step's Gaussian: the quantity SPO's loss compares. */
@@ -193,7 +187,7 @@ export class DDIMScheduler {
       if (!input || typeof input !== 'object' || input.prevSample === undefined) {
         throw new InvalidArgumentError('logProb needs prevSample');
       }
-      return this.#get().step({ ...input, eta: input.eta ?? 1 }, token, onProgress);
+      return this.handle().step({ ...input, eta: input.eta ?? 1 }, token, onProgress);
     });
   }
 
@@ -201,7 +195,7 @@ export class DDIMScheduler {
   async predictOriginalSample(input: Pick<StepInput, 'sample' | 'modelOutput' | 'timestep'>, options?: JobOptions): Promise<Tensor> {
     const site = captureCallSite(this.predictOriginalSample);
     const out = await runJob(site, options, (token, onProgress) =>
-      this.#get().step({ sample: input?.sample, modelOutput: input?.modelOutput, timestep: input?.timestep, eta: 0 },
+      this.handle().step({ sample: input?.sample, modelOutput: input?.modelOutput, timestep: input?.timestep, eta: 0 },
         token, onProgress));
     return out.predOriginalSample;
   }
@@ -209,13 +203,13 @@ export class DDIMScheduler {
   /** x_t = sqrt(alpha_bar_t) x0 + sqrt(1 - alpha_bar_t) noise, per-sample t. */
   addNoise(original: Tensor, noise: Tensor, timesteps: number | number[], options?: JobOptions): Promise<Tensor> {
     const site = captureCallSite(this.addNoise);
-    return runJob(site, options, (token, onProgress) => this.#get().addNoise(original, noise, timesteps, token, onProgress));
+    return runJob(site, options, (token, onProgress) => this.handle().addNoise(original, noise, timesteps, token, onProgress));
   }
 
   /** The v-prediction target sqrt(alpha_bar_t) noise - sqrt(1 - alpha_bar_t) x0. */
   getVelocity(original: Tensor, noise: Tensor, timesteps: number | number[], options?: JobOptions): Promise<Tensor> {
     const site = captureCallSite(this.getVelocity);
-    return runJob(site, options, (token, onProgress) => this.#get().getVelocity(original, noise, timesteps, token, onProgress));
+    return runJob(site, options, (token, onProgress) => this.handle().getVelocity(original, noise, timesteps, token, onProgress));
   }
 
   /**
@@ -225,16 +219,6 @@ export class DDIMScheduler {
    */
   sampleGaussian(options: GaussianSampleOptions, jobOptions?: JobOptions): Promise<GaussianSampleResult> {
     const site = captureCallSite(this.sampleGaussian);
-    return runJob(site, jobOptions, (token, onProgress) => this.#get().sampleGaussian(options, token, onProgress));
-  }
-
-  /** Frees the native scheduler; running jobs finish on their own copy. */
-  dispose(): void {
-    this.#native?.dispose();
-    this.#native = undefined;
-  }
-
-  [Symbol.dispose](): void {
-    this.dispose();
+    return runJob(site, jobOptions, (token, onProgress) => this.handle().sampleGaussian(options, token, onProgress));
   }
 }

@@ -3,7 +3,7 @@
 // whichever the directory holds, with a plain forward on token ids.
 import { captureCallSite } from './errors';
 import { callSync, runJob, type JobOptions } from './jobs';
-import { ModelHandle, splitLoadOptions, type ModelLoadOptions, type ModelOptions } from './model-handle';
+import { Handle, splitLoadOptions, type ModelLoadOptions, type ModelOptions } from './model-handle';
 import { native } from './native';
 import type { NativeTextEncoder } from './native-types';
 import type { Tensor } from './tensor';
@@ -37,7 +37,7 @@ export interface TextEncoderOutput {
   textEmbeds?: Tensor;
 }
 
-export class TextEncoder extends ModelHandle<NativeTextEncoder> {
+export class TextEncoder extends Handle<NativeTextEncoder> {
   readonly config: Readonly<TextEncoderConfig>;
   readonly options: Readonly<Required<ModelOptions>>;
 

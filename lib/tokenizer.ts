@@ -2,8 +2,9 @@
 // Hugging Face tokenizer directory (vocab.json + merges.txt, and
 // tokenizer_config.json / special_tokens_map.json when present). The token
 // ids match transformers' CLIPTokenizer for the same files.
-import { DisposedError, captureCallSite } from './errors';
+import { captureCallSite } from './errors';
 import { callSync, runJob, type JobOptions } from './jobs';
+import { Handle } from './model-handle';
 import { native } from './native';
 import type { NativeTokenizer } from './native-types';
 
@@ -17,11 +18,9 @@ export interface TokenizerInfo {
   modelMaxLength: number;
 }
 
-export class Tokenizer {
-  #native: NativeTokenizer | undefined;
-
+export class Tokenizer extends Handle<NativeTokenizer> {
   private constructor(handle: NativeTokenizer) {
-    this.#native = handle;
+    super(handle, 'Tokenizer');
   }
 
   /** Reads a tokenizer directory (the `tokenizer` or `tokenizer_2` folder of a diffusers pipeline). */
@@ -31,36 +30,22 @@ export class Tokenizer {
     return new Tokenizer(handle);
   }
 
-  #get(): NativeTokenizer {
-    if (!this.#native) throw new DisposedError('this Tokenizer was disposed');
-    return this.#native;
-  }
-
   get info(): TokenizerInfo {
-    return callSync(() => this.#get().info);
+    return callSync(() => this.handle().info);
   }
 
   /** Token ids of `text` without BOS, EOS or padding. */
   encode(text: string): number[] {
-    return callSync(() => this.#get().encode(text));
+    return callSync(() => this.handle().encode(text));
   }
 
   /** [BOS, ...ids (truncated), EOS, PAD, ...]: exactly `maxLength` ids, as the text encoders take them. */
   encodePadded(text: string, maxLength = 77): number[] {
-    return callSync(() => this.#get().encodePadded(text, maxLength));
+    return callSync(() => this.handle().encodePadded(text, maxLength));
   }
 
   /** encodePadded for each text, as one [texts.length, maxLength] array. */
   encodeBatch(texts: string[], maxLength = 77): { data: Int32Array; shape: [number, number] } {
-    return callSync(() => this.#get().encodeBatch(texts, maxLength));
-  }
-
-  dispose(): void {
-    this.#native?.dispose();
-    this.#native = undefined;
-  }
-
-  [Symbol.dispose](): void {
-    this.dispose();
+    return callSync(() => this.handle().encodeBatch(texts, maxLength));
   }
 }

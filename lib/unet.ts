@@ -2,7 +2,7 @@
 // `unet` component directory, with a plain forward on float32 tensors.
 import { captureCallSite } from './errors';
 import { callSync, runJob, type JobOptions } from './jobs';
-import { ModelHandle, splitLoadOptions, type ModelLoadOptions, type ModelOptions } from './model-handle';
+import { Handle, splitLoadOptions, type ModelLoadOptions, type ModelOptions } from './model-handle';
 import { native } from './native';
 import type { NativeUNet } from './native-types';
 import type { Tensor } from './tensor';
@@ -34,7 +34,7 @@ export interface UNetInput {
   timeIds?: Tensor;
 }
 
-export class UNet extends ModelHandle<NativeUNet> {
+export class UNet extends Handle<NativeUNet> {
   readonly config: Readonly<UNetConfig>;
   readonly options: Readonly<Required<ModelOptions>>;
 

@@ -3,7 +3,7 @@
 // latents, decodeLatents the diffusion model's (scaled) latents.
 import { captureCallSite } from './errors';
 import { callSync, runJob, type JobOptions } from './jobs';
-import { ModelHandle, splitLoadOptions, type ModelLoadOptions, type ModelOptions } from './model-handle';
+import { Handle, splitLoadOptions, type ModelLoadOptions, type ModelOptions } from './model-handle';
 import { native } from './native';
 import type { NativeVAE } from './native-types';
 import type { Tensor } from './tensor';
@@ -29,7 +29,7 @@ export interface LatentDistribution {
   logvar: Tensor;
 }
 
-export class VAE extends ModelHandle<NativeVAE> {
+export class VAE extends Handle<NativeVAE> {
   readonly config: Readonly<VAEConfig>;
   readonly options: Readonly<Required<ModelOptions>>;
 

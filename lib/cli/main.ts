@@ -31,6 +31,31 @@ const worldTrack = (v: string) => {
   return v;
 };
 
+/** Runs a command with an AbortSignal that Ctrl-C fires; its result is the exit code (options: commander's). */
+function cancellable<O = any>(run: (opts: O, signal: AbortSignal) => Promise<number>) {
+  return async (opts: O): Promise<void> => {
+    const controller = new AbortController();
+    process.once('SIGINT', () => controller.abort());
+    process.exitCode = await run(opts, controller.signal);
+  };
+}
+
+/** --device and --dtype, as every command that loads models takes them. */
+function withDevice(command: Command, dtypeHelp = "'fp32', 'fp16' or 'bf16'"): Command {
+  return command.option('--device <d>', "'cpu' or 'cuda'", 'cpu').option('--dtype <t>', dtypeHelp, 'fp32');
+}
+
+/** The data-parallel launch options (lib/cli/launch.ts reads them). */
+function withDistributed(command: Command, nprocHelp: string): Command {
+  return command
+    .option('--nproc <n>', nprocHelp, number('nproc', { integer: true, min: 1, max: 1024 }), 1)
+    .option('--nnodes <n>', 'hosts of a multi-host run', number('nnodes', { integer: true, min: 1 }), 1)
+    .option('--node-rank <i>', "this host's index in [0, --nnodes)", number('node-rank', { integer: true, min: 0 }), 0)
+    .option('--master-addr <host>', "rank 0's host (multi-host; default 127.0.0.1)")
+    .option('--master-port <port>', 'rendezvous port (multi-host; default a free local port)', number('master-port', { integer: true, min: 1, max: 65535 }))
+    .option('--dist-timeout <s>', 'seconds a stalled rank may hold up the others (default 120)', number('dist-timeout', { min: 1 }));
+}
+
 const program = new Command();
 program.name('spo').description('Step-aware Preference Optimization for diffusion models');
 
@@ -44,11 +69,7 @@ program
   .option('--seed <n>', 'random seed (sampling and training)', number('seed', { integer: true, min: 0, max: 2 ** 31 }), 42)
   .option('--out <dir>', 'folder for the judged images, their manifest, the PNG grid, the summary and the LoRA', 'spo-demo')
   .option('--json', 'print the JSON summary only', false)
-  .action(async (opts) => {
-    const controller = new AbortController();
-    process.once('SIGINT', () => controller.abort());
-    process.exitCode = await runDemo(opts, controller.signal);
-  });
+  .action(cancellable(runDemo));
 
 program
   .command('experiment')
@@ -62,11 +83,7 @@ program
   .option('--eval-seed <n>', 'sampling seed of the judged images', number('eval-seed', { integer: true, min: 0 }), 1234)
   .option('--results <file>', 'JSON results, accumulated across runs', 'experiment/results.json')
   .option('--report <file>', 'the Markdown report', 'docs/RESULTS.md')
-  .action(async (opts) => {
-    const controller = new AbortController();
-    process.once('SIGINT', () => controller.abort());
-    process.exitCode = await runExperiment(opts, controller.signal);
-  });
+  .action(cancellable(runExperiment));
 
 program
   .command('ddim-check')
@@ -79,13 +96,9 @@ program
   .option('--mean <x>', 'target mean', number('mean'), 0.5)
   .option('--std <x>', 'target standard deviation', number('std', { min: 1e-6 }), 0.3)
   .option('--json', 'print a JSON summary only', false)
-  .action(async (opts) => {
-    const controller = new AbortController();
-    process.once('SIGINT', () => controller.abort());
-    process.exitCode = await runDdimCheck(opts, controller.signal);
-  });
+  .action(cancellable(runDdimCheck));
 
-program
+const sample = program
   .command('sample')
   .description('generate images from a diffusers SD-1.5 / SDXL pipeline directory, one PNG per prompt')
   .requiredOption('--model <dir>', 'pipeline directory (model_index.json, unet, vae, text_encoder, ...)')
@@ -97,14 +110,8 @@ program
   .option('--eta <x>', 'DDIM eta (1 = stochastic, 0 = deterministic)', number('eta', { min: 0, max: 10 }), 1)
   .option('--seed <n>', 'random seed', number('seed', { integer: true, min: 0, max: Number.MAX_SAFE_INTEGER }), 42)
   .option('--width <px>', 'image width (multiple of 8)', number('width', { integer: true, min: 8, max: 16384 }))
-  .option('--height <px>', 'image height (multiple of 8)', number('height', { integer: true, min: 8, max: 16384 }))
-  .option('--device <d>', "'cpu' or 'cuda'", 'cpu')
-  .option('--dtype <t>', "'fp32', 'fp16' or 'bf16'", 'fp32')
-  .action(async (opts) => {
-    const controller = new AbortController();
-    process.once('SIGINT', () => controller.abort());
-    process.exitCode = await runSample(opts, controller.signal);
-  });
+  .option('--height <px>', 'image height (multiple of 8)', number('height', { integer: true, min: 8, max: 16384 }));
+withDevice(sample).action(cancellable(runSample));
 
 const repeat = (v: string, all: string[] = []) => [...all, v];
 
@@ -135,18 +142,14 @@ program
   .option('--rollout-validation-prompts <n>', 'validation prompts for rollout pairs (default 100)', number('rollout-validation-prompts', { integer: true, min: 1, max: 500 }))
   .option('--rollout-steps <n>', 'evaluator-rollout training steps (default 1000)', number('rollout-steps', { integer: true, min: 1 }))
   .option('--rollout-lr <x>', 'evaluator-rollout learning rate (default 1e-4)', number('rollout-lr', { min: 1e-9, max: 0.5 }))
-  .action(async (opts) => {
-    const controller = new AbortController();
-    process.once('SIGINT', () => controller.abort());
-    process.exitCode = await runPretrainWorld({
-      outDir: opts.out, seed: opts.seed, scale: opts.scale, prediction: opts.prediction, world: opts.world, vaeSteps: opts.vaeSteps, diffusionSteps: opts.diffusionSteps,
-      pairPrompts: opts.pairPrompts, clipSteps: opts.clipSteps, plainSteps: opts.plainSteps, noisySteps: opts.noisySteps,
-      validationPrompts: opts.validationPrompts, tieMargin: opts.tieMargin, plainLearningRate: opts.plainLr,
-      noisyLearningRate: opts.noisyLr, rolloutPrompts: opts.rolloutPrompts,
-      rolloutValidationPrompts: opts.rolloutValidationPrompts, rolloutSteps: opts.rolloutSteps,
-      rolloutLearningRate: opts.rolloutLr,
-    }, controller.signal);
-  });
+  .action(cancellable((opts, signal) => runPretrainWorld({
+    outDir: opts.out, seed: opts.seed, scale: opts.scale, prediction: opts.prediction, world: opts.world, vaeSteps: opts.vaeSteps, diffusionSteps: opts.diffusionSteps,
+    pairPrompts: opts.pairPrompts, clipSteps: opts.clipSteps, plainSteps: opts.plainSteps, noisySteps: opts.noisySteps,
+    validationPrompts: opts.validationPrompts, tieMargin: opts.tieMargin, plainLearningRate: opts.plainLr,
+    noisyLearningRate: opts.noisyLr, rolloutPrompts: opts.rolloutPrompts,
+    rolloutValidationPrompts: opts.rolloutValidationPrompts, rolloutSteps: opts.rolloutSteps,
+    rolloutLearningRate: opts.rolloutLr,
+  }, signal)));
 
 const timeConditioning = (v: string) => {
   if (v !== 'plain' && v !== 'step-aware' && v !== 'step-agnostic') {
@@ -155,7 +158,7 @@ const timeConditioning = (v: string) => {
   return v;
 };
 
-program
+const evalCommand = program
   .command('eval')
   .description('score PNG images against prompts with a (step-aware) preference model directory')
   .requiredOption('--evaluator <dir>', 'CLIP / PickScore-layout directory (config.json, model.safetensors, vocab.json, merges.txt)')
@@ -163,17 +166,10 @@ program
   .option('--folder <dir>', 'every .png in this folder, in name order')
   .requiredOption('--prompt <text>', 'one prompt for all images, or one per image in order (repeatable)', repeat)
   .option('--timestep <t>', 'the diffusion timestep the images are judged at (0 = clean)', number('timestep', { integer: true, min: 0, max: 999 }), 0)
-  .option('--time-conditioning <mode>', "override: 'plain', 'step-aware' or 'step-agnostic'", timeConditioning)
-  .option('--device <d>', "'cpu' or 'cuda'", 'cpu')
-  .option('--dtype <t>', "'fp32', 'fp16' or 'bf16'", 'fp32')
-  .option('--json', 'one JSON object per line', false)
-  .action(async (opts) => {
-    const controller = new AbortController();
-    process.once('SIGINT', () => controller.abort());
-    process.exitCode = await runEval(opts, controller.signal);
-  });
+  .option('--time-conditioning <mode>', "override: 'plain', 'step-aware' or 'step-agnostic'", timeConditioning);
+withDevice(evalCommand).option('--json', 'one JSON object per line', false).action(cancellable(runEval));
 
-program
+const trainEvaluator = program
   .command('train-evaluator')
   .description('train a step-aware preference model on preference pairs (docs/method.md §4)')
   .requiredOption('--evaluator <dir>', 'starting model (plain PickScore-layout or step-aware directory)')
@@ -192,22 +188,12 @@ program
   .option('--validate-every <n>', 'validate every n steps (0 = at the end)', number('validate-every', { integer: true, min: 0 }), 0)
   .option('--checkpoint-dir <dir>', 'resumable checkpoints (resumed automatically when present)')
   .option('--checkpoint-every <n>', 'checkpoint every n steps (0 = at the end)', number('checkpoint-every', { integer: true, min: 0 }), 0)
-  .option('--time-conditioning <mode>', "'step-aware' (default) or 'step-agnostic'", timeConditioning)
-  .option('--device <d>', "'cpu' or 'cuda'", 'cpu')
-  .option('--dtype <t>', "the base pipeline's 'fp32', 'fp16' or 'bf16'", 'fp32')
-  .option('--nproc <n>', 'data-parallel rank processes on this host (c10d: Gloo on CPU, NCCL on CUDA); --batch-size is per rank', number('nproc', { integer: true, min: 1, max: 1024 }), 1)
-  .option('--nnodes <n>', 'hosts of a multi-host run', number('nnodes', { integer: true, min: 1 }), 1)
-  .option('--node-rank <i>', "this host's index in [0, --nnodes)", number('node-rank', { integer: true, min: 0 }), 0)
-  .option('--master-addr <host>', "rank 0's host (multi-host; default 127.0.0.1)")
-  .option('--master-port <port>', 'rendezvous port (multi-host; default a free local port)', number('master-port', { integer: true, min: 1, max: 65535 }))
-  .option('--dist-timeout <s>', 'seconds a stalled rank may hold up the others (default 120)', number('dist-timeout', { min: 1 }))
-  .action(async (opts) => {
-    const controller = new AbortController();
-    process.once('SIGINT', () => controller.abort());
-    process.exitCode = await runTrainEvaluator(opts, controller.signal);
-  });
+  .option('--time-conditioning <mode>', "'step-aware' (default) or 'step-agnostic'", timeConditioning);
+withDistributed(withDevice(trainEvaluator, "the base pipeline's 'fp32', 'fp16' or 'bf16'"),
+  'data-parallel rank processes on this host (c10d: Gloo on CPU, NCCL on CUDA); --batch-size is per rank')
+  .action(cancellable(runTrainEvaluator));
 
-program
+const train = program
   .command('train')
   .description('SPO fine-tuning: a LoRA on the pipeline\'s UNet, judged step by step by a preference model')
   .requiredOption('--model <dir>', 'diffusers pipeline directory (SD-1.5 or SDXL layout)')
@@ -218,22 +204,12 @@ program
   .option('--set <key=value>', 'override a setting, e.g. --set k=2 --set resampler=win (repeatable)', repeat, [])
   .option('--checkpoint-dir <dir>', 'round checkpoints (default <out>/checkpoints; resumed automatically)')
   .option('--log <file>', 'JSONL log of every event (default <out>/events.jsonl)')
-  .option('--max-rounds <n>', 'stop after this many rounds in total', number('max-rounds', { integer: true, min: 1 }))
-  .option('--device <d>', "'cpu' or 'cuda'", 'cpu')
-  .option('--dtype <t>', "frozen weights: 'fp32', 'fp16' or 'bf16' (LoRA and optimizer stay fp32)", 'fp32')
-  .option('--nproc <n>', 'data-parallel rank processes on this host (c10d: Gloo on CPU, NCCL on CUDA)', number('nproc', { integer: true, min: 1, max: 1024 }), 1)
-  .option('--nnodes <n>', 'hosts of a multi-host run', number('nnodes', { integer: true, min: 1 }), 1)
-  .option('--node-rank <i>', "this host's index in [0, --nnodes)", number('node-rank', { integer: true, min: 0 }), 0)
-  .option('--master-addr <host>', "rank 0's host (multi-host; default 127.0.0.1)")
-  .option('--master-port <port>', 'rendezvous port (multi-host; default a free local port)', number('master-port', { integer: true, min: 1, max: 65535 }))
-  .option('--dist-timeout <s>', 'seconds a stalled rank may hold up the others (default 120)', number('dist-timeout', { min: 1 }))
-  .action(async (opts) => {
-    const controller = new AbortController();
-    process.once('SIGINT', () => controller.abort());
-    process.exitCode = await runTrain(opts, controller.signal);
-  });
+  .option('--max-rounds <n>', 'stop after this many rounds in total', number('max-rounds', { integer: true, min: 1 }));
+withDistributed(withDevice(train, "frozen weights: 'fp32', 'fp16' or 'bf16' (LoRA and optimizer stay fp32)"),
+  'data-parallel rank processes on this host (c10d: Gloo on CPU, NCCL on CUDA)')
+  .action(cancellable(runTrain));
 
-program
+const bench = program
   .command('bench')
   .description('the benchmark harness: ceiling, components, update (default vs parity), fused kernels, an SPO round, the Python baseline')
   .option('--workload <name>', "'midsize' (random weights near SD-1.5's shape) or 'shapes' (the shipped shapes-world models)", (v: string) => {
@@ -252,14 +228,8 @@ program
   .option('--sections <list>', 'comma-separated: ceiling,components,update,kernels,round')
   .option('--no-python-baseline', 'skip the diffusers + peft baseline')
   .option('--json <file>', 'write the report as JSON')
-  .option('--compare <old.json>', 'print old/new ratios against an earlier --json report')
-  .option('--device <d>', "'cpu' or 'cuda'", 'cpu')
-  .option('--dtype <t>', "'fp32', 'fp16' or 'bf16'", 'fp32')
-  .action(async (opts) => {
-    const controller = new AbortController();
-    process.once('SIGINT', () => controller.abort());
-    process.exitCode = await runBench(opts, controller.signal);
-  });
+  .option('--compare <old.json>', 'print old/new ratios against an earlier --json report');
+withDevice(bench).action(cancellable(runBench));
 
 program
   .command('info')

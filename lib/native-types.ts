@@ -2,7 +2,8 @@
 // with the public request and result types of lib/: a request the addon takes
 // is the public one with its Pipeline / Evaluator / pairs fields replaced by
 // their native forms. Types only the addon returns (raw pixels, handles) are
-// declared here. Only lib/ talks to the addon.
+// declared here. Only lib/ talks to the addon. The same addon also exports the
+// shapes world's functions; the world types them itself (lib/world/native-world.ts).
 import type { DiffusionDpoRequest } from './baselines';
 import type { BenchReport, BenchRequest } from './bench';
 import type {
@@ -24,7 +25,6 @@ import type { TokenizerInfo } from './tokenizer';
 import type { TrainerOptions } from './trainer';
 import type { UNetConfig, UNetInput } from './unet';
 import type { LatentDistribution, VAEConfig } from './vae';
-import type { WorldPretrainingOptions } from './world/pretraining';
 
 export interface NativeProgress {
   stage: string;
@@ -42,7 +42,7 @@ export interface NativeCancelToken {
 }
 
 /** The trailing arguments of every asynchronous native call. */
-type Job = [token?: NativeCancelToken, onProgress?: NativeProgressCallback];
+export type Job = [token?: NativeCancelToken, onProgress?: NativeProgressCallback];
 
 /** A public request or option object as the addon takes it: job options (signal, onProgress) left out. */
 type WithoutJob<T> = Omit<T, keyof JobOptions>;
@@ -240,42 +240,6 @@ export interface NativeDiffusionDpoResult {
   loraFile?: string;
 }
 
-// ---- The shapes world: see lib/world/ ----
-
-/** The shapes world's judge of one image (native/core/world/judge.h). */
-export interface NativeJudgeScore {
-  total: number;
-  alignment: number;
-  quality: number;
-  colour: number;
-  shape: number;
-  count: number;
-  place: number;
-  background: number;
-  edges: number;
-  blobs: number;
-}
-
-/** World v2's judge of one image (native/core/world/v2_judge.h), its parts by name. */
-export interface NativeScenesJudgeScore {
-  total: number;
-  alignment: number;
-  coarse: number;
-  fine: number;
-  colour: number;
-  shape: number;
-  count: number;
-  cast: number;
-  saturation: number;
-  frame: number;
-  size: number;
-  spacing: number;
-  sharpness: number;
-  smoothness: number;
-  grain: number;
-  texture: number;
-}
-
 // ---- The addon ----
 
 export interface NativeAddon {
@@ -305,11 +269,4 @@ export interface NativeAddon {
   trainDiffusionDpo(args: Native<Omit<DiffusionDpoRequest, 'output'>, { pipeline: NativePipeline; pairs: NativePairSet; outputDir?: string }>,
                     ...job: Job): Promise<NativeDiffusionDpoResult>;
   runBenchmark(args: Native<BenchRequest, { pipeline: NativePipeline; evaluator: NativeEvaluator }>, ...job: Job): Promise<BenchReport>;
-
-  worldPrompts(split: string, track?: string): string[];
-  worldSplitOf(prompt: string, track?: string): string;
-  renderWorld(prompt: string, size: number, seed: number | bigint, track?: string, defects?: string[]): { data: Float32Array; shape: number[] };
-  judgeWorld(images: Tensor, prompts: string[], track?: string): NativeJudgeScore[] | NativeScenesJudgeScore[];
-  worldJudgeScorer(options: { scale: number; track?: string; rollout?: boolean }): NativeStepScorer;
-  pretrainWorld(options: WorldPretrainingOptions, ...job: Job): Promise<Record<string, unknown>>;
 }

@@ -3,9 +3,9 @@
 // for the track it is given.
 import { InvalidArgumentError } from '../errors';
 import { callSync } from '../jobs';
-import { native } from '../native';
 import type { NativeStepScorer } from '../native-types';
 import { StepScorer } from '../step-scorer';
+import { worldNative } from './native-world';
 import { checkTrack, type WorldTrack } from './tracks';
 
 /**
@@ -42,6 +42,6 @@ export class WorldJudgeScorer extends StepScorer {
 
   /** @internal The engine's judge scorer for this track (with rollout, it continues candidates under the run's pipeline). */
   override nativeStepScorer(): NativeStepScorer {
-    return callSync(() => native().worldJudgeScorer({ scale: this.scale, track: this.track, rollout: this.rollout }));
+    return callSync(() => worldNative().worldJudgeScorer({ scale: this.scale, track: this.track, rollout: this.rollout }));
   }
 }

@@ -1,8 +1,8 @@
 // The pretraining of the shapes world's tiny models (native/core/pretraining/world_pretraining.h).
 import { InvalidArgumentError, captureCallSite } from '../errors';
 import { runJob, type JobOptions } from '../jobs';
-import { native } from '../native';
 import { withoutUndefined } from '../native-args';
+import { worldNative } from './native-world';
 
 export interface WorldPretrainingOptions {
   /** Where the models go: base/ (a diffusers pipeline), evaluator-{plain,step-aware,step-agnostic}/, report.json. */
@@ -60,5 +60,5 @@ export async function pretrainWorld(options: WorldPretrainingOptions, jobOptions
     throw new InvalidArgumentError('pretrainWorld needs options.outDir');
   }
   const args = withoutUndefined(options);
-  return runJob(site, jobOptions, (token, progress) => native().pretrainWorld(args, token, progress));
+  return runJob(site, jobOptions, (token, progress) => worldNative().pretrainWorld(args, token, progress));
 }

@@ -6,7 +6,7 @@
 //              training renders with coarse and fine defects, judge v2
 // and what each track's judge reports.
 import { InvalidArgumentError } from '../errors';
-import type { NativeJudgeScore, NativeScenesJudgeScore } from '../native-types';
+import type { NativeJudgeScore, NativeScenesJudgeScore } from './native-world';
 
 export type WorldTrack = 'relations' | 'scenes';
 export const WORLD_TRACKS: readonly WorldTrack[] = ['relations', 'scenes'];

@@ -4,8 +4,9 @@
 import path from 'node:path';
 import { InvalidArgumentError } from '../errors';
 import { callSync } from '../jobs';
-import { native, packageRoot } from '../native';
+import { packageRoot } from '../native';
 import type { Tensor } from '../tensor';
+import { worldNative } from './native-world';
 import { WORLD_DEFECTS, checkTrack, type WorldDefect, type WorldJudgeScore, type WorldTrack } from './tracks';
 
 export type WorldSplit = 'train' | 'validation' | 'test';
@@ -23,12 +24,12 @@ function checkSplit(split: WorldSplit): void {
  */
 export function worldPrompts(split: WorldSplit, track: WorldTrack = 'relations'): string[] {
   checkSplit(split);
-  return callSync(() => native().worldPrompts(split, checkTrack(track)));
+  return callSync(() => worldNative().worldPrompts(split, checkTrack(track)));
 }
 
 /** The split a prompt of the track's grammar belongs to. */
 export function worldSplitOf(prompt: string, track: WorldTrack = 'relations'): WorldSplit {
-  return callSync(() => native().worldSplitOf(prompt, checkTrack(track))) as WorldSplit;
+  return callSync(() => worldNative().worldSplitOf(prompt, checkTrack(track))) as WorldSplit;
 }
 
 export interface RenderWorldOptions {
@@ -55,9 +56,9 @@ export function renderWorld(prompt: string, size = 32, seed = 0, options: Render
       }
     }
     if (track !== 'scenes') throw new InvalidArgumentError('renderWorld: defects are drawn in the scenes world only');
-    return callSync(() => native().renderWorld(prompt, size, seed, track, [...defects]));
+    return callSync(() => worldNative().renderWorld(prompt, size, seed, track, [...defects]));
   }
-  return callSync(() => native().renderWorld(prompt, size, seed, track));
+  return callSync(() => worldNative().renderWorld(prompt, size, seed, track));
 }
 
 /**
@@ -70,7 +71,7 @@ export function judgeWorld<T extends WorldTrack>(images: Tensor, prompts: string
 export function judgeWorld(images: Tensor, prompts: string[], track: WorldTrack = 'relations'): WorldJudgeScore[] {
   if (!Array.isArray(prompts)) throw new InvalidArgumentError('prompts must be an array of strings');
   const checked = checkTrack(track);
-  return callSync(() => native().judgeWorld(images, prompts, checked));
+  return callSync(() => worldNative().judgeWorld(images, prompts, checked));
 }
 
 /** The shipped models' folder: <package>/assets/shapes-world (made by `spo pretrain-world`). */

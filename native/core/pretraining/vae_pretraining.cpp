@@ -8,6 +8,13 @@
 
 namespace spo::pretraining {
 
+at::Tensor edge_loss(const at::Tensor& recon, const at::Tensor& images) {
+  using at::indexing::Slice;
+  auto dx = [](const at::Tensor& t) { return t.index({"...", Slice(1, at::indexing::None)}) - t.index({"...", Slice(at::indexing::None, -1)}); };
+  auto dy = [](const at::Tensor& t) { return t.index({"...", Slice(1, at::indexing::None), Slice()}) - t.index({"...", Slice(at::indexing::None, -1), Slice()}); };
+  return at::mse_loss(dx(recon), dx(images)) + at::mse_loss(dy(recon), dy(images));
+}
+
 VaeStageResult train_world_vae(models::AutoencoderKL& vae, const std::vector<std::string>& prompts,
                                const StageOptions& o, const JobContext& ctx) {
   VaeStageResult out;
@@ -18,7 +25,9 @@ VaeStageResult train_world_vae(models::AutoencoderKL& vae, const std::vector<std
     auto gen = at::make_generator<at::CPUGeneratorImpl>(mix_seed(o.seed, 0xAE, static_cast<uint64_t>(step)));
     auto recon = vae->decode(posterior.sample(gen));
     auto kl = 0.5 * (posterior.mean.pow(2) + posterior.logvar.exp() - 1.0 - posterior.logvar).mean();
-    return at::mse_loss(recon, batch.images) + kVaeKlWeight * kl;
+    auto loss = at::mse_loss(recon, batch.images) + kVaeKlWeight * kl;
+    if (o.track == world::Track::Scenes) loss = loss + kVaeEdgeWeight * edge_loss(recon, batch.images);
+    return loss;
   };
   out.stage = run_stage("vae", vae->parameters(), o, loss_of, ctx);
   vae->eval();

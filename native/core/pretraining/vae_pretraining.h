@@ -19,6 +19,13 @@ struct VaeStageResult {
 };
 
 inline constexpr double kVaeKlWeight = 1e-4;
+// The scenes world's fine defects (blur, grain, jagged edges, texture) live in
+// pixel differences; an MSE on the horizontal and vertical differences of the
+// reconstruction keeps them through the factor-2 latent (docs/SHAPES_WORLD.md, check 1).
+inline constexpr double kVaeEdgeWeight = 1.0;
+
+// MSE between the neighbour differences (along x and along y) of `recon` and `images`, [N, C, H, W].
+at::Tensor edge_loss(const at::Tensor& recon, const at::Tensor& images);
 
 VaeStageResult train_world_vae(models::AutoencoderKL& vae, const std::vector<std::string>& prompts,
                                const StageOptions& options, const JobContext& ctx);

@@ -21,9 +21,9 @@ enum class Defect {
   ExtraObject,    // one small object the prompt does not name
   // fine
   Blur,           // Gaussian blur, sigma 0.025 x image side (0.8 px at 32 px)
-  Grain,          // Gaussian noise, std 0.04, on every pixel
-  Jagged,         // no anti-aliasing: one sample at each pixel centre
-  Texture,        // diagonal stripes of the object's colour x 0.7, period 1/16 of the side
+  Grain,          // luminance noise U(-0.075, 0.075), one value per 2x2 px cell (1/16 of the side)
+  Jagged,         // large objects without anti-aliasing at half resolution: a 2 px staircase (one sample per 1/16-side cell)
+  Texture,        // a checker of the object's colour and colour x 0.7, cells 1/8 of the side (4 px at 32 px)
 };
 inline constexpr int kDefectCount = 11;
 

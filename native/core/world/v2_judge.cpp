@@ -8,6 +8,7 @@
 
 #include "runtime/errors.h"
 #include "world/renderer.h"
+#include "world/v2_renderer.h"
 
 namespace spo::world::v2 {
 
@@ -38,9 +39,12 @@ struct Blob {
   Rgb c_obs{};
   int64_t x0 = 0, y0 = 0, x1 = 0, y1 = 0;  // the box grown by 2, clipped: the window a is read over
   std::vector<double> a;                   // coverage over the window, row-major
+  std::vector<char> other;                 // window pixels on or next to another blob
   double area = 0;
   Shape shape = Shape::Circle;
   double sat_ratio = 1, border = 0, crossings = 0, jump = 0, core_noise = -1;
+  double fit_error = INFINITY;  // least L1 between a and a crisp or 0.7 px-blurred template
+  bool alone = true;            // touches no other blob
 };
 
 struct Reading {
@@ -206,7 +210,7 @@ std::vector<double> blurred(const std::vector<double>& src, int64_t w, int64_t h
 // difference wins. A blob on the image border may continue outside it: there
 // the template may also be up to 1.8x larger and shifted outwards by up to 0.4
 // of its side, and only the pixels inside the image are compared.
-Shape classify(const Blob& b, int64_t h, int64_t w) {
+Shape classify(Blob& b, int64_t h, int64_t w) {
   const int64_t ww = b.x1 - b.x0 + 1, wh = b.y1 - b.y0 + 1;
   double area = 0, mx = 0, my = 0;
   for (int64_t y = b.y0; y <= b.y1; ++y)
@@ -230,6 +234,11 @@ Shape classify(const Blob& b, int64_t h, int64_t w) {
   Shape best = Shape::Circle;
   double best_err = INFINITY;
   std::vector<double> tpl(ww * wh);
+  const double smooth_sigma = fine_cell_pixels(w) / 2.0;
+  const std::vector<double> smooth_a = blurred(b.a, ww, wh, smooth_sigma);
+  // The smoothed comparison only for a blob that touches no other (blurring a
+  // partly covered, merged shape lets a wrong template fit, measured).
+  const bool alone = b.alone = std::none_of(b.other.begin(), b.other.end(), [](char c) { return c != 0; });
   for (int k = 0; k < kShapeCount; ++k) {
     const Shape shape = static_cast<Shape>(k);
     for (double scale : scales)
@@ -241,11 +250,18 @@ Shape classify(const Blob& b, int64_t h, int64_t w) {
             size_t j = 0;
             for (int64_t y = b.y0; y <= b.y1; ++y)
               for (int64_t x = b.x0; x <= b.x1; ++x) tpl[j++] = shape_coverage(shape, cx + ox, cy + oy, side / 2, x, y, 1.0);
-            for (double sigma : {0.0, 0.7}) {
-              const std::vector<double> t = sigma > 0 ? blurred(tpl, ww, wh, sigma) : tpl;
+            for (int variant = 0; variant < (alone ? 3 : 2); ++variant) {
+              // crisp, blurred by 0.7 px, or both sides blurred by half a fine cell (which smooths a jagged staircase away)
+              const std::vector<double> t = variant == 0 ? tpl : blurred(tpl, ww, wh, variant == 1 ? 0.7 : smooth_sigma);
+              const std::vector<double>& a = variant == 2 ? smooth_a : b.a;
               double err = 0;
-              for (size_t i = 0; i < t.size(); ++i) err += std::abs(b.a[i] - t[i]);
+              for (size_t i = 0; i < t.size(); ++i) err += std::abs(a[i] - t[i]);
               if (err < best_err) best_err = err, best = shape;
+              if (variant < 2) {  // the fit where the blob shows: pixels of another blob (a merged neighbour) left out
+                double shown = 0;
+                for (size_t i = 0; i < t.size(); ++i) shown += b.other[i] ? 0.0 : std::abs(a[i] - t[i]);
+                b.fit_error = std::min(b.fit_error, shown);
+              }
             }
           }
       }
@@ -301,6 +317,15 @@ void measure(Reading& r, int index) {
       if (y + 1 < wh && !other[j + ww] && (b.a[j] >= 0.5) != (b.a[j + ww] >= 0.5))
         b.crossings += 1, b.jump += std::abs(b.a[j] - b.a[j + ww]);
     }
+  // Pixels on or next to another blob (blended with it): left out of the template fit's residual.
+  b.other = other;
+  for (int64_t y = 0; y < wh; ++y)
+    for (int64_t x = 0; x < ww; ++x)
+      for (int64_t dy = -1; dy <= 1; ++dy)
+        for (int64_t dx = -1; dx <= 1; ++dx) {
+          const int64_t nx = x + dx, ny = y + dy;
+          if (nx >= 0 && ny >= 0 && nx < ww && ny < wh && other[ny * ww + nx]) b.other[y * ww + x] = 1;
+        }
   b.shape = classify(b, r.h, r.w);
   // Saturation: the blob's most chromatic pixels against its palette colour
   // (blur blends edges with the grey background and a texture darkens, but
@@ -422,17 +447,24 @@ JudgeScore judge(const at::Tensor& image, const Scene& scene) {
   // Edges: the mean jump of a across the a = 0.5 crossings; over every blob for
   // blur, over the blobs that are not squares for jaggies (an axis-aligned
   // square's edge can be crisp in a clean render, and jaggies need slants).
-  double crossings = 0, jump = 0, slant_crossings = 0, slant_jump = 0;
+  double crossings = 0, jump = 0, slant_crossings = 0, slant_jump = 0, fit = 0;
   s.core_noise = 0;
   for (const Blob& b : r.blobs) {
     crossings += b.crossings, jump += b.jump;
-    if (b.shape != Shape::Square) slant_crossings += b.crossings, slant_jump += b.jump;
+    if (b.shape != Shape::Square) {
+      slant_crossings += b.crossings, slant_jump += b.jump;
+      if (b.crossings > 0 && b.alone) fit = std::max(fit, b.fit_error / b.crossings);
+    }
     s.core_noise = std::max(s.core_noise, b.core_noise);
   }
   s.edge_jump = crossings > 0 ? jump / crossings : 0.75;
   s.slant_jump = slant_crossings > 0 ? slant_jump / slant_crossings : 0.75;
+  // The worst blob's fit residual per crossing and per fine cell (2 px at 32 px):
+  // a staircase's misfit grows with its step, so this reads alike at any size.
+  // Blobs that touch another are left out (a merged pair is spacing's to read).
+  s.edge_residual = fit / static_cast<double>(fine_cell_pixels(r.w));
   s.sharpness = ramp(s.edge_jump, kSharpLo, kSharpHi);
-  s.smoothness = down(s.slant_jump, kJaggedLo, kJaggedHi);
+  s.smoothness = down(s.edge_residual, kJaggedLo, kJaggedHi);
   // Background noise, far (>= 3 px) from any foreground pixel.
   std::vector<char> near(r.h * r.w, 0);
   for (int64_t i = 0; i < r.h * r.w; ++i)
@@ -446,8 +478,8 @@ JudgeScore judge(const at::Tensor& image, const Scene& scene) {
   for (int64_t i = 0; i < r.h * r.w; ++i)
     if (!near[i]) sq += dot(r.d[i], r.d[i]), ++count;
   s.background_noise = count ? std::sqrt(sq / (3.0 * count)) : 0.0;
-  s.grain = down(s.background_noise, 0.01, 0.03);
-  s.texture = down(s.core_noise, 0.02, 0.05);
+  s.grain = down(s.background_noise, kGrainLo, kGrainHi);
+  s.texture = down(s.core_noise, kTextureLo, kTextureHi);
   s.fine = (s.sharpness + s.smoothness + s.grain + s.texture) / 4;
 
   s.total = kAlignmentWeight * s.alignment + kCoarseWeight * s.coarse + kFineWeight * s.fine;

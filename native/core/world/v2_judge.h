@@ -18,9 +18,10 @@
 // clamp(d . (c_obs - ref) / |c_obs - ref|^2, 0, 1) over the blob's box grown by
 // 2 pixels (0 on other blobs). Shape: template matching on a (renderer.h's
 // shapes sized to the coverage area at the coverage centroid, 3x3 sub-pixel
-// offsets, crisp or blurred by 0.7 px; a blob on the image border also tries
-// templates up to 1.8x larger shifted outwards by up to 0.4 side, compared on
-// the pixels inside the image); least L1 wins. The prompt's objects (each copy)
+// offsets, crisp or blurred by 0.7 px, or both a and the template blurred by
+// half a fine cell (1 px at 32 px: a jagged staircase smoothed away); a blob on
+// the image border also tries templates up to 1.8x larger shifted outwards by
+// up to 0.4 side, compared on the pixels inside the image); least L1 wins. The prompt's objects (each copy)
 // are matched to distinct blobs of their colour (the 4 largest) by the
 // assignment with the most colours, then shapes, found, then the least size error.
 //
@@ -41,16 +42,23 @@
 //     spacing:    down(n, 0, 3), n = 4-neighbour pixel pairs that belong to two different blobs
 //   fine = (sharpness + smoothness + grain + texture) / 4: settled late
 //     edge jump j = mean |a_i - a_j| over 4-neighbour pairs across a = 0.5 inside
-//     the blobs' boxes: 0.5-0.87 for 4x4-anti-aliased edges, 1 for jagged ones,
-//     lower when blurred (0.75 when there is no edge)
-//     sharpness:  ramp(j over all blobs, 0.40, 0.50)
-//     smoothness: down(j over blobs that are not squares, 0.90, 0.97) (an
-//                 axis-aligned square edge is crisp whenever it falls on the pixel grid)
-//     grain:      down(r, 0.01, 0.03), r = RMS of d (per channel) over pixels at
+//     the blobs' boxes: 0.5-0.92 for 4x4-anti-aliased edges, lower when blurred
+//     (0.75 when there is no edge)
+//     sharpness:  ramp(j over all blobs, 0.45, 0.53)
+//     smoothness: down(e, 0.05, 0.09), e = the edge residual over blobs that are
+//                 not squares: the least L1 between a and a crisp or 0.7 px-blurred
+//                 template of any shape (pixels on or next to another blob left
+//                 out), summed, per a = 0.5 crossing and per fine cell (2 px at
+//                 32 px): a 2 px staircase does not fit a smooth outline (an
+//                 axis-aligned square's edge is a staircase of no steps, so squares are left out)
+//     grain:      down(r, 0.008, 0.018), r = RMS of d (per channel) over pixels at
 //                 least 3 pixels (Chebyshev) from any foreground pixel
-//     texture:    down(q, 0.02, 0.05), q = the largest over blobs of the RMS of p
+//     texture:    down(q, 0.025, 0.045), q = the largest over blobs of the RMS of p
 //                 about its mean over the blob's interior (pixels whose 8 neighbours
 //                 are in the blob; blobs with >= 4 such pixels)
+//   The fine thresholds sit between the readings of clean renders and of
+//   renders with the defect both as drawn and after the scenes VAE's round
+//   trip (docs/SHAPES_WORLD.md), so a VAE-decoded image is judged like a render.
 // A sub-score with nothing to read (no blobs, no matched object) is 1: a missing
 // object is alignment's to count, not the aesthetic parts' as well.
 #pragma once
@@ -62,7 +70,10 @@
 namespace spo::world::v2 {
 
 inline constexpr double kAlignmentWeight = 0.4, kCoarseWeight = 0.3, kFineWeight = 0.3;
-inline constexpr double kSharpLo = 0.40, kSharpHi = 0.50, kJaggedLo = 0.90, kJaggedHi = 0.97;  // on the edge jump
+inline constexpr double kSharpLo = 0.45, kSharpHi = 0.53;      // on the edge jump
+inline constexpr double kJaggedLo = 0.05, kJaggedHi = 0.09;    // on the edge residual
+inline constexpr double kGrainLo = 0.008, kGrainHi = 0.018;    // on the background RMS
+inline constexpr double kTextureLo = 0.025, kTextureHi = 0.045;  // on the interior RMS
 
 struct JudgeScore {
   double colour = 0, shape = 0, count = 0;                            // alignment
@@ -72,7 +83,7 @@ struct JudgeScore {
   int64_t blobs = 0;
   // What the sub-scores read (for reports and calibration).
   double bg_chroma = 0, saturation_ratio = 1, border_pixels = 0, size_error = 0, contact = 0;
-  double edge_jump = 0, slant_jump = 0, background_noise = 0, core_noise = 0;
+  double edge_jump = 0, slant_jump = 0, edge_residual = 0, background_noise = 0, core_noise = 0;
 };
 
 // image: float [3, H, W] in [-1, 1] (any device; read on the CPU), H, W >= 8.

@@ -4,6 +4,7 @@
 #pragma once
 #include <ATen/ATen.h>
 
+#include <algorithm>
 #include <cstdint>
 
 #include "world/v2_defects.h"
@@ -15,7 +16,14 @@ namespace spo::world::v2 {
 inline constexpr double kMargin = 0.04;       // a clean object keeps this far from the edge
 inline constexpr double kGap = 0.06;          // free space between the cells objects are drawn in
 inline constexpr double kMergeOverlap = 0.08; // how far two merged objects run into each other
-inline constexpr double kTextureCell = 1.0 / 16;  // the texture checker's cell (2 px at 32 px)
+inline constexpr double kTextureCell = 1.0 / 8;   // the texture checker's cell (4 px at 32 px)
+inline constexpr double kFineCell = 1.0 / 16;     // grain's cells and jagged's staircase step (2 px at 32 px)
+
+// kFineCell in whole pixels (at least 1): 2 at 32 px, 4 at 64 px, the cell of
+// the factor-2 latent grid at 32 px.
+inline int64_t fine_cell_pixels(int64_t size) {
+  return std::max<int64_t>(1, static_cast<int64_t>(static_cast<double>(size) * kFineCell + 0.5));
+}
 
 // float32 [3, size, size] in [-1, 1], size in [16, 4096]. The clean render: a
 // light background, each channel U(0.87, 0.96); each object its palette colour
@@ -27,7 +35,7 @@ at::Tensor render(const Scene& scene, int64_t size, uint64_t seed);
 
 // The same render with `defects` applied where they apply (Merged needs two
 // objects of different colours; CutByBorder and WrongSize need an object left
-// after MissingObject; Jagged needs an object that is not a square, Texture any object). `carried`, if given, receives the defects applied.
+// after MissingObject; Jagged needs a large object that is not a square, Texture any object). `carried`, if given, receives the defects applied.
 // Pixel defects (cast, desaturation, blur, grain, jagged, texture) leave the
 // layout exactly as in the clean render; layout defects keep each object's
 // colour and size draws. Defects::only(d) gives a one-defect render.

@@ -214,6 +214,63 @@ TEST(WorldV2Renderer, IsDeterministicAndInRange) {
   EXPECT_THROW(render(mixed_scene(0), 8, 0), InvalidArgument);
 }
 
+// The fine defects live on the factor-2 latent's grid (2x2 px cells at 32 px),
+// the scale a VAE with 16x16 latents keeps (docs/SHAPES_WORLD.md, check 1):
+// grain adds one grey offset per cell, bounded by 0.06 (so no background cell
+// reaches the judge's foreground threshold); a jagged large object is one
+// flat colour per cell; the texture checker's cells are 4 px.
+TEST(WorldV2Renderer, FineDefectsLiveOnTheTwoPixelGrid) {
+  for (size_t i = 0; i < 12; ++i) {
+    const Scene& s = mixed_scene(i);
+    const at::Tensor clean = render(s, 32, 40 + i), grain = render(s, 32, 40 + i, Defects::only(Defect::Grain));
+    const at::Tensor off = ((grain - clean) / 2).contiguous();  // [-1, 1] -> [0, 1] units
+    auto o = off.accessor<float, 3>();
+    auto g = grain.accessor<float, 3>();
+    std::map<int64_t, float> cell_offset;  // the offset of each 2x2 cell, from its first pixel that does not clip
+    double sq = 0;
+    int unclipped = 0;
+    for (int64_t y = 0; y < 32; ++y)
+      for (int64_t x = 0; x < 32; ++x)
+        for (int k = 0; k < 3; ++k) {
+          EXPECT_LE(std::abs(o[k][y][x]), 0.06f + 1e-5f);
+          if (std::abs(g[k][y][x]) >= 1.0f - 1e-6f) continue;  // clipped at 0 or 1
+          const auto [it, fresh] = cell_offset.emplace(y / 2 * 16 + x / 2, o[k][y][x]);
+          EXPECT_NEAR(o[k][y][x], it->second, 1e-5) << i << " " << y << " " << x << " " << k;  // one grey offset per cell
+          sq += o[k][y][x] * o[k][y][x], ++unclipped;
+        }
+    EXPECT_GT(unclipped, 2000);
+    EXPECT_NEAR(std::sqrt(sq / unclipped), 0.06 / std::sqrt(3.0), 0.01) << i;  // U(-a, a) has RMS a / sqrt(3)
+  }
+  const Scene large = parse_prompt("a large red circle and a large blue triangle");
+  Defects carried;
+  const at::Tensor jag = render(large, 32, 5, Defects::only(Defect::Jagged), &carried).contiguous();
+  EXPECT_TRUE(carried.has(Defect::Jagged));
+  auto j = jag.accessor<float, 3>();
+  for (int64_t y = 0; y < 32; ++y)
+    for (int64_t x = 0; x < 32; ++x)
+      for (int k = 0; k < 3; ++k) EXPECT_EQ(j[k][y][x], j[k][y / 2 * 2][x / 2 * 2]) << y << " " << x;
+  EXPECT_FALSE(at::equal(jag, render(large, 32, 5)));
+  // Small and medium objects keep their anti-aliasing: a jagged render of them carries no jaggies.
+  const Scene small = parse_prompt("a small red circle and a blue triangle");
+  render(small, 32, 5, Defects::only(Defect::Jagged), &carried);
+  EXPECT_FALSE(carried.has(Defect::Jagged));
+  // Texture: the object's colour and colour x 0.7 alternate in 4 px cells.
+  const Scene square = parse_prompt("a large green square");
+  const at::Tensor tex = ((render(square, 32, 9, Defects::only(Defect::Texture)) + 1) / 2).contiguous();
+  const at::Tensor flat = ((render(square, 32, 9) + 1) / 2).contiguous();
+  auto t = tex.accessor<float, 3>();
+  auto f = flat.accessor<float, 3>();
+  int checked = 0;
+  for (int64_t y = 0; y < 32; ++y)
+    for (int64_t x = 0; x < 32; ++x) {
+      if (std::abs(f[1][y][x] - f[1][16][16]) > 1e-6) continue;  // inside the square only (its centre is covered)
+      const bool dark = (x / 4 + y / 4) % 2 == 0;
+      EXPECT_NEAR(t[1][y][x], f[1][y][x] * (dark ? 0.7f : 1.0f), 1e-5) << y << " " << x;
+      ++checked;
+    }
+  EXPECT_GT(checked, 50);
+}
+
 // ---- judge v2 ---------------------------------------------------------------
 
 double part(const JudgeScore& s, Part p) {

@@ -1,8 +1,9 @@
 // What the handle classes share: the native handle with its dispose()
 // semantics, and (model handles: UNet, VAE, TextEncoder) load options split
 // into the model's own ({ device, dtype }) and the job's ({ signal, onProgress }).
-import { DisposedError, InvalidArgumentError } from './errors';
-import type { JobOptions } from './jobs';
+import { DisposedError, InvalidArgumentError, type CallSite } from './errors';
+import { callSync, runJob, type JobOptions } from './jobs';
+import type { NativeCancelToken, NativeProgressCallback } from './native-types';
 import type { Device, DType } from './device';
 
 export type { Device, DType } from './device';
@@ -72,4 +73,30 @@ export abstract class Handle<N extends { dispose(): void }> {
   [Symbol.dispose](): void {
     this.dispose();
   }
+}
+
+/** What a native model handle (UNet, VAE, TextEncoder) offers besides its calls. */
+interface NativeModel<C> {
+  readonly config: C;
+  readonly options: Required<ModelOptions>;
+  dispose(): void;
+}
+
+/** A model handle: a Handle with its config and options read once, at load. */
+export abstract class ModelHandle<N extends NativeModel<C>, C> extends Handle<N> {
+  readonly config: Readonly<C>;
+  readonly options: Readonly<Required<ModelOptions>>;
+
+  protected constructor(handle: N, name: string) {
+    super(handle, name);
+    this.config = Object.freeze(callSync(() => handle.config));
+    this.options = Object.freeze(callSync(() => handle.options));
+  }
+}
+
+/** Runs a model's native load job with the model part of `options`; resolves to the native handle. */
+export function loadModel<N>(site: CallSite, options: ModelLoadOptions | undefined,
+  load: (model: ModelOptions, token: NativeCancelToken, onProgress: NativeProgressCallback) => Promise<N>): Promise<N> {
+  const [model, job] = splitLoadOptions(options);
+  return runJob(site, job, (token, onProgress) => load(model, token, onProgress));
 }

@@ -2,8 +2,8 @@
 // `text_encoder`) or CLIPTextModelWithProjection (SDXL `text_encoder_2`),
 // whichever the directory holds, with a plain forward on token ids.
 import { captureCallSite } from './errors';
-import { callSync, runJob, type JobOptions } from './jobs';
-import { Handle, splitLoadOptions, type ModelLoadOptions, type ModelOptions } from './model-handle';
+import { runJob, type JobOptions } from './jobs';
+import { ModelHandle, loadModel, type ModelLoadOptions } from './model-handle';
 import { native } from './native';
 import type { NativeTextEncoder } from './native-types';
 import type { Tensor } from './tensor';
@@ -37,22 +37,15 @@ export interface TextEncoderOutput {
   textEmbeds?: Tensor;
 }
 
-export class TextEncoder extends Handle<NativeTextEncoder> {
-  readonly config: Readonly<TextEncoderConfig>;
-  readonly options: Readonly<Required<ModelOptions>>;
-
+export class TextEncoder extends ModelHandle<NativeTextEncoder, TextEncoderConfig> {
   private constructor(handle: NativeTextEncoder) {
     super(handle, 'TextEncoder');
-    this.config = Object.freeze(callSync(() => handle.config));
-    this.options = Object.freeze(callSync(() => handle.options));
   }
 
   /** Reads a transformers CLIP text model directory (config.json + model*.safetensors). */
   static async load(dir: string, options?: ModelLoadOptions): Promise<TextEncoder> {
     const site = captureCallSite(TextEncoder.load);
-    const [model, job] = splitLoadOptions(options);
-    const handle = await runJob(site, job, (token, onProgress) =>
-      native().loadTextEncoder(dir, model, token, onProgress));
+    const handle = await loadModel(site, options, (model, token, onProgress) => native().loadTextEncoder(dir, model, token, onProgress));
     return new TextEncoder(handle);
   }
 

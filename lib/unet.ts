@@ -1,8 +1,8 @@
 // UNet: diffusers' UNet2DConditionModel (SD-1.5 and SDXL) loaded from one
 // `unet` component directory, with a plain forward on float32 tensors.
 import { captureCallSite } from './errors';
-import { callSync, runJob, type JobOptions } from './jobs';
-import { Handle, splitLoadOptions, type ModelLoadOptions, type ModelOptions } from './model-handle';
+import { runJob, type JobOptions } from './jobs';
+import { ModelHandle, loadModel, type ModelLoadOptions } from './model-handle';
 import { native } from './native';
 import type { NativeUNet } from './native-types';
 import type { Tensor } from './tensor';
@@ -34,21 +34,15 @@ export interface UNetInput {
   timeIds?: Tensor;
 }
 
-export class UNet extends Handle<NativeUNet> {
-  readonly config: Readonly<UNetConfig>;
-  readonly options: Readonly<Required<ModelOptions>>;
-
+export class UNet extends ModelHandle<NativeUNet, UNetConfig> {
   private constructor(handle: NativeUNet) {
     super(handle, 'UNet');
-    this.config = Object.freeze(callSync(() => handle.config));
-    this.options = Object.freeze(callSync(() => handle.options));
   }
 
   /** Reads a diffusers `unet` directory (config.json + diffusion_pytorch_model*.safetensors). */
   static async load(dir: string, options?: ModelLoadOptions): Promise<UNet> {
     const site = captureCallSite(UNet.load);
-    const [model, job] = splitLoadOptions(options);
-    const handle = await runJob(site, job, (token, onProgress) => native().loadUNet(dir, model, token, onProgress));
+    const handle = await loadModel(site, options, (model, token, onProgress) => native().loadUNet(dir, model, token, onProgress));
     return new UNet(handle);
   }
 

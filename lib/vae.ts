@@ -2,8 +2,8 @@
 // encode gives the latent distribution, decode the raw decoder on unscaled
 // latents, decodeLatents the diffusion model's (scaled) latents.
 import { captureCallSite } from './errors';
-import { callSync, runJob, type JobOptions } from './jobs';
-import { Handle, splitLoadOptions, type ModelLoadOptions, type ModelOptions } from './model-handle';
+import { runJob, type JobOptions } from './jobs';
+import { ModelHandle, loadModel, type ModelLoadOptions } from './model-handle';
 import { native } from './native';
 import type { NativeVAE } from './native-types';
 import type { Tensor } from './tensor';
@@ -29,21 +29,15 @@ export interface LatentDistribution {
   logvar: Tensor;
 }
 
-export class VAE extends Handle<NativeVAE> {
-  readonly config: Readonly<VAEConfig>;
-  readonly options: Readonly<Required<ModelOptions>>;
-
+export class VAE extends ModelHandle<NativeVAE, VAEConfig> {
   private constructor(handle: NativeVAE) {
     super(handle, 'VAE');
-    this.config = Object.freeze(callSync(() => handle.config));
-    this.options = Object.freeze(callSync(() => handle.options));
   }
 
   /** Reads a diffusers `vae` directory (config.json + diffusion_pytorch_model*.safetensors). */
   static async load(dir: string, options?: ModelLoadOptions): Promise<VAE> {
     const site = captureCallSite(VAE.load);
-    const [model, job] = splitLoadOptions(options);
-    const handle = await runJob(site, job, (token, onProgress) => native().loadVAE(dir, model, token, onProgress));
+    const handle = await loadModel(site, options, (model, token, onProgress) => native().loadVAE(dir, model, token, onProgress));
     return new VAE(handle);
   }
 

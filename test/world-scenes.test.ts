@@ -220,6 +220,11 @@ describe('spo demo on either track', () => {
       await pretrainWorld({ outDir: assets, world: 'scenes', scale: 0.002, samplingSteps: 2, validationPrompts: 2 });
     });
 
+    it("trains the VAE for the scenes world's own default of 1000 steps (x scale), which suitability check 1 needs", () => {
+      const vae = JSON.parse(readFileSync(path.join(assets, 'stages', 'vae.json'), 'utf8'));
+      expect(vae.steps).toBe(Math.round(1000 * 0.002));  // relations' 300 would give 1
+    });
+
     it('reports judge v2: table rows total, alignment, coarse, fine, colour, shape, count; no spatial section', async () => {
       const out = path.join(work, 'demo-scenes');
       const r = spo('demo', '--world', 'scenes', '--assets', assets, '--prompts', '4', '--rounds', '1', '--out', out, '--json');

@@ -128,7 +128,7 @@ program
   .option('--scale <x>', "multiplies every stage's steps and samples (quick checks: 0.01)", number('scale', { min: 1e-4, max: 100 }), 1)
   .option('--prediction <type>', "the base model's parametrisation: epsilon (SD-1.5, the shipped models) or v_prediction (SD-2.x)", predictionType, 'epsilon')
   .option('--world <track>', 'relations (positions and relations; the shipped models) or scenes (world v2: renders with defects, judge v2)', worldTrack, 'relations')
-  .option('--vae-steps <n>', 'VAE steps (default 300)', number('vae-steps', { integer: true, min: 1 }))
+  .option('--vae-steps <n>', 'VAE steps (default: relations 300, scenes 1000)', number('vae-steps', { integer: true, min: 1 }))
   .option('--diffusion-steps <n>', 'text encoder + UNet steps (default 3600)', number('diffusion-steps', { integer: true, min: 1 }))
   .option('--pair-prompts <n>', 'train prompts sampled twice and judged (default 1500)', number('pair-prompts', { integer: true, min: 1 }))
   .option('--validation-prompts <n>', 'validation prompts sampled twice and judged (default 200)', number('validation-prompts', { integer: true, min: 1, max: 500 }))

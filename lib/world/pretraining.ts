@@ -22,6 +22,7 @@ export interface WorldPretrainingOptions {
   world?: 'relations' | 'scenes';
   /** Multiplies every stage's steps and sample counts (1 = the shipped models; tests use ~0.01). */
   scale?: number;
+  /** VAE steps; default the world's own: relations 300, scenes 1000 (suitability check 1 needs them). */
   vaeSteps?: number;
   diffusionSteps?: number;
   pairPrompts?: number;

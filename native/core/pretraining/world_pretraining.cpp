@@ -127,7 +127,8 @@ Json pretrain_world(const WorldPretrainingOptions& o, const JobContext& ctx) {
 
   if (!stages.done("vae")) {
     auto vae = models::load_autoencoder_kl(base + "/vae", cpu);
-    auto so = stage_options(o.vae_steps, o.vae_batch, 100, 1);
+    const int64_t vae_steps = o.vae_steps > 0 ? o.vae_steps : (o.world == "scenes" ? 1000 : 300);
+    auto so = stage_options(vae_steps, o.vae_batch, 100, 1);
     auto r = train_world_vae(vae, train_prompts, so, ctx);
     auto config = io::read_json(base + "/vae/config.json");
     config["scaling_factor"] = r.scaling_factor;

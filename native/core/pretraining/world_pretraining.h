@@ -35,7 +35,10 @@ struct WorldPretrainingOptions {
   // Which world the models learn (world/track.h), fixed when <out> is first made:
   // "relations" (the shipped models) or "scenes" (world v2: renders with defects, judge v2).
   std::string world = "relations";
-  int64_t vae_steps = 300, vae_batch = 32;
+  // 0: the world's own count. Relations 300; scenes 1000, which with the scenes
+  // VAE's edge term keeps the fine defects through encode + decode (suitability
+  // check 1, docs/SHAPES_WORLD.md); at 300 they are lost.
+  int64_t vae_steps = 0, vae_batch = 32;
   int64_t diffusion_steps = 3600, diffusion_batch = 32;
   int64_t pair_prompts = 1500;       // train prompts sampled twice and judged
   int64_t validation_prompts = 200;  // validation prompts, the same way

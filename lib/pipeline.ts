@@ -150,7 +150,7 @@ export interface CandidatesRequest {
    * Transitions per chain j (default 1; docs/method.md §2.4): after the branch step each candidate is
    * denoised j - 1 further guided steps before its x0 is predicted. The chain must end by the schedule's end.
    */
-  innerSteps?: number;
+  transitionsPerChain?: number;
   guidanceScale?: number;
   eta?: number;
   seed?: number | bigint;
@@ -165,7 +165,7 @@ export interface CandidatesRequest {
 export interface CandidatesResult {
   /** The chains' final timestep; negative past the last step, where the candidates are clean latents. */
   prevTimestep: number;
-  /** Each chain's final latent [P, k, C, h, w] (with innerSteps 1, x_prev: the same DDIM mean, independent noise). */
+  /** Each chain's final latent [P, k, C, h, w] (with transitionsPerChain 1, x_prev: the same DDIM mean, independent noise). */
   candidates: Tensor;
   /** [P, k] the chain's log-prob: the sum of chainLogProbs over its transitions. */
   logProbs: Tensor;

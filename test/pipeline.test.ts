@@ -1,6 +1,6 @@
 // Pipeline and Sampler from TypeScript on the tiny SD-1.5 / SDXL directories of
 // test/python/make_pipeline_fixtures.py: the same pixels as diffusers'
-// pipelines, PNG output, cancellation, the SPO candidates (inner steps, maxBatch),
+// pipelines, PNG output, cancellation, the SPO candidates (chains of several transitions, maxBatch),
 // LoRA files on a loaded pipeline and refusals.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -251,7 +251,7 @@ describe('Sampler.candidates', () => {
       .rejects.toBeInstanceOf(InvalidArgumentError);
   });
 
-  it('follows each candidate for innerSteps transitions and refuses chains past the schedule', async () => {
+  it('follows each candidate for transitionsPerChain transitions and refuses chains past the schedule', async () => {
     const sampler = new Sampler(pipelines.sd15!);
     const latents = { data: Float32Array.from({ length: 4 * 16 }, (_, i) => Math.sin(i)), shape: [1, 4, 4, 4] };
     const modelOutput = { data: Float32Array.from({ length: 4 * 16 }, (_, i) => Math.cos(i)), shape: [1, 4, 4, 4] };
@@ -259,7 +259,7 @@ describe('Sampler.candidates', () => {
     const one = await sampler.candidates(request);
     expect(one.chain.shape).toEqual([1, 2, 1, 4, 4, 4]);
     expect(Array.from(one.chain.data)).toEqual(Array.from(one.candidates.data));
-    const out = await sampler.candidates({ ...request, innerSteps: 3 });
+    const out = await sampler.candidates({ ...request, transitionsPerChain: 3 });
     expect(out.chainTimesteps).toEqual([501, 401, 301]);
     expect(out.prevTimestep).toBe(201);
     expect(out.chain.shape).toEqual([1, 2, 3, 4, 4, 4]);
@@ -267,8 +267,8 @@ describe('Sampler.candidates', () => {
     expect(out.candidates.shape).toEqual([1, 2, 4, 4, 4]);
     // The first transition is the single branch step of the same seed.
     expect(Array.from(out.chain.data.subarray(0, 64))).toEqual(Array.from(one.candidates.data.subarray(0, 64)));
-    for (const innerSteps of [0, 7, 1.5]) {
-      await expect(sampler.candidates({ ...request, innerSteps }), String(innerSteps)).rejects.toBeInstanceOf(InvalidArgumentError);
+    for (const transitionsPerChain of [0, 7, 1.5]) {
+      await expect(sampler.candidates({ ...request, transitionsPerChain }), String(transitionsPerChain)).rejects.toBeInstanceOf(InvalidArgumentError);
     }
   });
 

@@ -145,8 +145,8 @@ describe('each check\'s figures from made-up judge scores', () => {
     for (let i = 4; i < 20; ++i) perCandidate += ts.filter((t) => t < ts[i]!).length;
     expect(perCandidate).toBe(120);
     expect(spoCheck.rolloutEvaluations({ steps: 20, divertStartStep: 4, k: 4, sampleBatchSize: 8 }, 3)).toBe(3 * 8 * 4 * 120);
-    expect(() => spoCheck.rolloutEvaluations({ steps: 20, divertStartStep: 4, k: 4, sampleBatchSize: 8, innerSteps: 2 }, 1))
-      .toThrow(/innerSteps 1/);
+    expect(() => spoCheck.rolloutEvaluations({ steps: 20, divertStartStep: 4, k: 4, sampleBatchSize: 8, transitionsPerChain: 2 }, 1))
+      .toThrow(/transitionsPerChain 1/);
   });
 });
 

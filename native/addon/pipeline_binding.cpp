@@ -113,7 +113,7 @@ Napi::Value PipelineBinding::Generate(const Napi::CallbackInfo& info) {
       });
 }
 
-// candidates({ prompts, negativePrompt?, latents, modelOutput, timestep, steps?, k?, innerSteps?, guidanceScale?,
+// candidates({ prompts, negativePrompt?, latents, modelOutput, timestep, steps?, k?, transitionsPerChain?, guidanceScale?,
 //              eta?, seed?, predictX0?, decode?, maxBatch? }, token?, onProgress?)
 //   -> Promise<{ prevTimestep, candidates, logProbs, chainTimesteps, chain, chainLogProbs, modelOutput?,
 //                predOriginal?, images?, pixels? }>
@@ -122,7 +122,7 @@ Napi::Value PipelineBinding::Candidates(const Napi::CallbackInfo& info) {
   auto p = Get(env);
   auto o = RequireObject(env, info[0], "candidates arguments");
   RejectUnknownKeys(env, o, {"prompts", "negativePrompt", "latents", "modelOutput", "timestep", "steps", "k",
-                             "innerSteps", "guidanceScale", "eta", "seed", "predictX0", "decode", "maxBatch"},
+                             "transitionsPerChain", "guidanceScale", "eta", "seed", "predictX0", "decode", "maxBatch"},
                     "candidates arguments");
   auto req = std::make_shared<pipeline::CandidateRequest>();
   req->prompts = PromptsFromJs(env, o.Get("prompts"));
@@ -132,7 +132,7 @@ Napi::Value PipelineBinding::Candidates(const Napi::CallbackInfo& info) {
   req->timestep = RequireInteger(env, o.Get("timestep"), "timestep", 0, 100000);
   req->steps = OptionalInteger(env, o, "steps", 1, 1000).value_or(req->steps);
   req->k = OptionalInteger(env, o, "k", 1, 1024).value_or(req->k);
-  req->inner_steps = OptionalInteger(env, o, "innerSteps", 1, 1000).value_or(req->inner_steps);
+  req->transitions_per_chain = OptionalInteger(env, o, "transitionsPerChain", 1, 1000).value_or(req->transitions_per_chain);
   req->guidance_scale = OptionalNumber(env, o, "guidanceScale").value_or(req->guidance_scale);
   req->eta = OptionalNumber(env, o, "eta").value_or(req->eta);
   if (!o.Get("seed").IsUndefined()) req->seed = RequireSeed(env, o.Get("seed"), "seed");

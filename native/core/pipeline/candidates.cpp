@@ -2,7 +2,7 @@
 // one shared x_t and its guided model output, k next latents with the same
 // DDIM mean and independent noise, their log-probabilities, and on request
 // their x0 predictions (one guided UNet batch over all prompts x candidates
-// at the chains' final timestep) and decoded images. With inner steps j > 1
+// at the chains' final timestep) and decoded images. With transitionsPerChain j > 1
 // (docs/method.md §2.4) each candidate is first denoised j - 1 further steps.
 #include <ATen/CPUGeneratorImpl.h>
 
@@ -45,11 +45,11 @@ CandidateResult Pipeline::candidates(const CandidateRequest& r, const JobContext
   const auto at_t = std::find(ts.begin(), ts.end(), r.timestep);
   require(at_t != ts.end(), "timestep " + std::to_string(r.timestep) + " is not one of the " +
                                 std::to_string(r.steps) + "-step schedule's timesteps");
-  require(r.inner_steps >= 1 && r.inner_steps <= 1000, "inner steps must be an integer in [1, 1000]");
+  require(r.transitions_per_chain >= 1 && r.transitions_per_chain <= 1000, "transitionsPerChain must be an integer in [1, 1000]");
   const auto first = static_cast<int64_t>(at_t - ts.begin());
   const auto remaining = static_cast<int64_t>(ts.size()) - first;
-  require(r.inner_steps <= remaining,
-          std::to_string(r.inner_steps) + " inner steps from timestep " + std::to_string(r.timestep) +
+  require(r.transitions_per_chain <= remaining,
+          std::to_string(r.transitions_per_chain) + " transitions per chain from timestep " + std::to_string(r.timestep) +
               " run past the schedule's last timestep: only " + std::to_string(remaining) + " steps remain");
   const int64_t n = prompts * r.k;
 
@@ -67,7 +67,7 @@ CandidateResult Pipeline::candidates(const CandidateRequest& r, const JobContext
     }
     return *repeated;
   };
-  const int64_t stages = r.inner_steps + (r.predict_x0 || r.decode) + r.decode;
+  const int64_t stages = r.transitions_per_chain + (r.predict_x0 || r.decode) + r.decode;
 
   // Every candidate of a prompt starts from the same x_t and model output:
   // one step over the repeated rows gives the same mean, and independent noise.
@@ -77,7 +77,7 @@ CandidateResult Pipeline::candidates(const CandidateRequest& r, const JobContext
   auto gen = at::make_generator<at::CPUGeneratorImpl>(r.seed);
   CandidateResult result;
   std::vector<at::Tensor> chain, chain_log_probs;
-  for (int64_t i = 0; i < r.inner_steps; ++i) {
+  for (int64_t i = 0; i < r.transitions_per_chain; ++i) {
     const int64_t t = ts[static_cast<size_t>(first + i)];
     diffusion::StepRequest step;
     step.timesteps = at::full({n}, t, at::kLong);
@@ -101,7 +101,7 @@ CandidateResult Pipeline::candidates(const CandidateRequest& r, const JobContext
   result.candidates = chain.back();
   result.chain = at::stack(chain, 2);
   result.chain_log_probs = at::stack(chain_log_probs, 2);
-  result.log_probs = r.inner_steps == 1 ? chain_log_probs[0] : result.chain_log_probs.sum(2);
+  result.log_probs = r.transitions_per_chain == 1 ? chain_log_probs[0] : result.chain_log_probs.sum(2);
   if (!r.predict_x0 && !r.decode) return result;
 
   ctx.check_cancelled();
@@ -121,7 +121,7 @@ CandidateResult Pipeline::candidates(const CandidateRequest& r, const JobContext
     result.model_output = per_prompt(at_prev.model_output.to(at::kCPU), prompts, r.k);
   }
   result.pred_original = per_prompt(x0.to(at::kCPU), prompts, r.k);
-  ctx.report({"candidates", r.inner_steps + 1, stages, 0.0});
+  ctx.report({"candidates", r.transitions_per_chain + 1, stages, 0.0});
   if (r.decode) {
     ctx.check_cancelled();
     const auto images = [&] {

@@ -70,7 +70,7 @@ struct CandidateRequest {
   int64_t k = 4;            // candidates per prompt
   // Transitions per chain (docs/method.md §2.4): the branch step from x_t, then j - 1
   // further single-sample guided steps of every candidate before it is scored.
-  int64_t inner_steps = 1;
+  int64_t transitions_per_chain = 1;
   double guidance_scale = 5.0;
   double eta = 1.0;
   uint64_t seed = 42;

@@ -15,7 +15,7 @@ namespace spo::profile {
 
 enum class Phase : int {
   TextEncoding,    // the diffusion pipeline's prompt encoder(s)
-  CandidateUnet,   // guided UNet calls that move the trajectories (before the branch, at it, inner steps)
+  CandidateUnet,   // guided UNet calls that move the trajectories (before the branch, at it, later transitions of a chain)
   X0Unet,          // guided UNet calls for the candidates' x0 predictions
   VaeDecode,       // the VAE decoder on the candidates' x0
   Evaluator,       // the preference model (preprocessing, both towers)

@@ -115,7 +115,7 @@ SamplingRound run_sampling_round(pipeline::Pipeline& pipe, evaluator::ImageScore
     req.timestep = ts[i];
     req.steps = s.steps;
     req.k = per_row;
-    req.inner_steps = j;
+    req.transitions_per_chain = j;
     req.guidance_scale = s.guidance_scale;
     req.eta = s.eta;
     req.seed = draw_seed(gen);

@@ -2,7 +2,7 @@
 // StableDiffusionXLPipeline on tiny random directories written by
 // save_pretrained (test/python/make_pipeline_fixtures.py): final latents and
 // decoded images for fixed initial latents (DDIM, eta 0, guidance 5); then
-// guidance, seeding, cancellation, the SPO candidates (with inner steps), the
+// guidance, seeding, cancellation, the SPO candidates (with chains of several transitions), the
 // max_batch memory budget and refusals.
 #include <ATen/CPUGeneratorImpl.h>
 #include <gtest/gtest.h>
@@ -223,7 +223,7 @@ TEST(PipelineCandidates, LastStepCandidatesAreCleanLatents) {
   expect_refusal([&] { pipe->candidates(r); }, ErrorCode::InvalidArgument, "not one of");
 }
 
-TEST(PipelineCandidates, OneInnerStepIsTheSingleBranchStep) {
+TEST(PipelineCandidates, OneTransitionIsTheSingleBranchStep) {
   auto pipe = loaded("sd15");
   CandidateRequest r;
   r.prompts = {"a cat", "a dog"};
@@ -251,7 +251,7 @@ TEST(PipelineCandidates, OneInnerStepIsTheSingleBranchStep) {
   EXPECT_EQ(out.prev_timestep, 401);
 }
 
-TEST(PipelineCandidates, InnerStepsFollowEachChainWithGuidedSteps) {
+TEST(PipelineCandidates, LongerChainsFollowEachCandidateWithGuidedSteps) {
   for (const std::string name : {"sd15", "sdxl"}) {
     SCOPED_TRACE(name);
     auto pipe = loaded(name);
@@ -263,7 +263,7 @@ TEST(PipelineCandidates, InnerStepsFollowEachChainWithGuidedSteps) {
     r.steps = 10;
     r.timestep = 501;
     r.k = 3;
-    r.inner_steps = 2;
+    r.transitions_per_chain = 2;
     r.seed = 3;
     const auto out = pipe->candidates(r);
     ASSERT_EQ(out.chain.sizes(), (std::vector<int64_t>{2, 3, 2, 4, 4, 4}));
@@ -299,7 +299,7 @@ TEST(PipelineCandidates, InnerStepsFollowEachChainWithGuidedSteps) {
   }
 }
 
-TEST(PipelineCandidates, InnerStepsStopAtTheScheduleEnd) {
+TEST(PipelineCandidates, ChainsStopAtTheScheduleEnd) {
   auto pipe = loaded("sd15");
   CandidateRequest r;
   r.prompts = {"a cat"};
@@ -308,14 +308,14 @@ TEST(PipelineCandidates, InnerStepsStopAtTheScheduleEnd) {
   r.steps = 10;
   r.timestep = 101;  // two steps left: 101 and 1
   r.k = 2;
-  r.inner_steps = 2;
+  r.transitions_per_chain = 2;
   const auto out = pipe->candidates(r);  // ends in clean latents
   EXPECT_LT(out.prev_timestep, 0);
   EXPECT_TRUE(at::equal(out.pred_original, out.candidates));
-  r.inner_steps = 3;
+  r.transitions_per_chain = 3;
   expect_refusal([&] { pipe->candidates(r); }, ErrorCode::InvalidArgument, "run past the schedule's last timestep");
-  r.inner_steps = 0;
-  expect_refusal([&] { pipe->candidates(r); }, ErrorCode::InvalidArgument, "inner steps");
+  r.transitions_per_chain = 0;
+  expect_refusal([&] { pipe->candidates(r); }, ErrorCode::InvalidArgument, "transitionsPerChain");
 }
 
 // Chunked UNet batches round differently (the CPU kernels block by batch
@@ -369,7 +369,7 @@ TEST(PipelineMemory, MaxBatchSplitsTheUNetBatchWithoutChangingResults) {
     r.steps = 10;
     r.timestep = 501;
     r.k = 3;
-    r.inner_steps = 2;
+    r.transitions_per_chain = 2;
     const auto all = pipe->candidates(r);
     r.max_batch = 5;
     const auto chunked = pipe->candidates(r);

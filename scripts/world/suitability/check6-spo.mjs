@@ -24,9 +24,9 @@ import { mean, pairedInterval } from './stats.mjs';
 
 export const PARTS = ['total', 'alignment', 'coarse', 'fine'];
 
-/** The rollout oracle's guided evaluations in `rounds` SPO rounds (innerSteps 1). */
-export function rolloutEvaluations({ steps, divertStartStep, k, sampleBatchSize, innerSteps = 1 }, rounds) {
-  if (innerSteps !== 1) throw new Error('rolloutEvaluations counts single-transition branches (innerSteps 1) only');
+/** The rollout oracle's guided evaluations in `rounds` SPO rounds (transitionsPerChain 1). */
+export function rolloutEvaluations({ steps, divertStartStep, k, sampleBatchSize, transitionsPerChain = 1 }, rounds) {
+  if (transitionsPerChain !== 1) throw new Error('rolloutEvaluations counts single-transition branches (transitionsPerChain 1) only');
   const perCandidate = ((steps - 1 - divertStartStep) * (steps - divertStartStep)) / 2;
   return rounds * sampleBatchSize * k * perCandidate;
 }

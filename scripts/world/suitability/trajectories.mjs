@@ -86,7 +86,7 @@ export async function startStates(model, prompts, seed) {
 export async function advance(model, state, index, seed) {
   const r = await model.sampler.candidates({
     prompts: state.prompts, latents: state.latents, modelOutput: state.modelOutput, timestep: model.timesteps[state.index],
-    steps: model.steps, k: 1, innerSteps: index - state.index, guidanceScale: model.guidanceScale, eta: 1, seed,
+    steps: model.steps, k: 1, transitionsPerChain: index - state.index, guidanceScale: model.guidanceScale, eta: 1, seed,
     predictX0: true,
   });
   if (r.prevTimestep !== model.timesteps[index]) throw new Error(`advance: landed at t ${r.prevTimestep}, not ${model.timesteps[index]}`);
@@ -104,7 +104,7 @@ export async function advance(model, state, index, seed) {
 export async function branchToEnd(model, state, k, seed, eta = 1) {
   const r = await model.sampler.candidates({
     prompts: state.prompts, latents: state.latents, modelOutput: state.modelOutput, timestep: model.timesteps[state.index],
-    steps: model.steps, k, innerSteps: model.steps - state.index, guidanceScale: model.guidanceScale, eta, seed, decode: true,
+    steps: model.steps, k, transitionsPerChain: model.steps - state.index, guidanceScale: model.guidanceScale, eta, seed, decode: true,
   });
   return imagesToTensor(r.images.flat());
 }
@@ -118,14 +118,14 @@ export async function branchToEnd(model, state, k, seed, eta = 1) {
 export async function branchAndRollOut(model, state, k, seed) {
   const r = await model.sampler.candidates({
     prompts: state.prompts, latents: state.latents, modelOutput: state.modelOutput, timestep: model.timesteps[state.index],
-    steps: model.steps, k, innerSteps: 1, guidanceScale: model.guidanceScale, eta: 1, seed, predictX0: true, decode: true,
+    steps: model.steps, k, transitionsPerChain: 1, guidanceScale: model.guidanceScale, eta: 1, seed, predictX0: true, decode: true,
   });
   const x0Images = imagesToTensor(r.images.flat());
   if (r.prevTimestep < 0) return { candidateT: r.prevTimestep, x0Images, finalImages: x0Images };
   const prompts = state.prompts.flatMap((p) => Array(k).fill(p));
   const rolled = await model.sampler.candidates({
     prompts, latents: flattenK(r.candidates), modelOutput: flattenK(r.modelOutput), timestep: r.prevTimestep,
-    steps: model.steps, k: 1, innerSteps: model.steps - state.index - 1, guidanceScale: model.guidanceScale, eta: 0, seed,
+    steps: model.steps, k: 1, transitionsPerChain: model.steps - state.index - 1, guidanceScale: model.guidanceScale, eta: 0, seed,
     decode: true,
   });
   return { candidateT: r.prevTimestep, x0Images, finalImages: imagesToTensor(rolled.images.flat()) };

@@ -62,3 +62,13 @@ export function maxScaledError(got: ArrayLike<number>, want: ArrayLike<number>):
   for (let i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(got[i]! - want[i]!) / (1 + Math.abs(want[i]!)));
   return worst;
 }
+
+/** 8-bit RGB images as the world's judge reads them: one [B, 3, H, W] tensor, x / 127.5 - 1. */
+export function judgeInput(images: { width: number; height: number; data: Uint8Array }[]) {
+  const { width: w, height: h } = images[0]!;
+  const data = new Float32Array(images.length * 3 * h * w);
+  images.forEach((img, b) => {
+    for (let i = 0; i < h * w; ++i) for (let c = 0; c < 3; ++c) data[(b * 3 + c) * h * w + i] = img.data[i * 3 + c]! / 127.5 - 1;
+  });
+  return { data, shape: [images.length, 3, h, w] };
+}

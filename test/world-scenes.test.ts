@@ -11,6 +11,7 @@ import {
   JUDGE_PARTS, SHAPES_WORLD_SPO, WORLD_DEFECTS, WorldJudgeScorer, judgeWorld, pretrainWorld, renderWorld,
   shapesWorldAssets, worldPrompts, worldSplitOf, type ScenesJudgeScore, type WorldDefect, type WorldTrack,
 } from '../dist/world/index.js';
+import { judgeInput } from './helpers';
 
 const cli = path.resolve(__dirname, '..', 'dist', 'cli', 'main.js');
 const spo = (...args: string[]) => spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', timeout: 600_000 });
@@ -109,16 +110,6 @@ describe('world v2 (the scenes track) through the binding', () => {
     expect(WORLD_DEFECTS).toHaveLength(11);
   });
 });
-
-/** 8-bit images as the judge reads them: [B, 3, H, W], x / 127.5 - 1. */
-function judgeInput(images: Image[]) {
-  const { width: w, height: h } = images[0]!;
-  const data = new Float32Array(images.length * 3 * h * w);
-  images.forEach((img, b) => {
-    for (let i = 0; i < h * w; ++i) for (let c = 0; c < 3; ++c) data[(b * 3 + c) * h * w + i] = img.data[i * 3 + c]! / 127.5 - 1;
-  });
-  return { data, shape: [images.length, 3, h, w] };
-}
 
 /** One [B, 3, H, W] tensor of [3, H, W] renders. */
 function batch(images: { data: Float32Array; shape: number[] }[]) {

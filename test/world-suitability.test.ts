@@ -9,6 +9,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Pipeline, Sampler } from '../dist/index.js';
 import { JUDGE_TIE_MARGIN, judgeWorld, pretrainWorld, worldPrompts, worldSplitOf } from '../dist/world/index.js';
+import { judgeInput } from './helpers';
 
 const dir = path.resolve(__dirname, '..', 'scripts', 'world');
 const stats = await import(path.join(dir, 'suitability', 'stats.mjs'));
@@ -29,16 +30,6 @@ const byName = (figures: Figure[], start: string) => {
   if (!f) throw new Error(`no figure '${start}' in ${figures.map((x) => x.name).join('; ')}`);
   return f;
 };
-/** 8-bit images as the judge reads them: [B, 3, H, W], x / 127.5 - 1. */
-function judgeInput(images: { width: number; height: number; data: Uint8Array }[]) {
-  const { width: w, height: h } = images[0]!;
-  const data = new Float32Array(images.length * 3 * h * w);
-  images.forEach((img, b) => {
-    for (let i = 0; i < h * w; ++i) for (let c = 0; c < 3; ++c) data[(b * 3 + c) * h * w + i] = img.data[i * 3 + c]! / 127.5 - 1;
-  });
-  return { data, shape: [images.length, 3, h, w] };
-}
-
 /** A judge score with the parts the checks read. */
 const score = (total: number, alignment: number, coarse: number, fine: number) => ({ total, alignment, coarse, fine });
 

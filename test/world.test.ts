@@ -12,17 +12,9 @@ import {
   SHAPES_WORLD_SPO, WORLD_PROMPT_FORMS, WorldJudgeScorer, judgeWorld, pretrainWorld, renderWorld, shapesWorldAssets,
   spatialBreakdown, trainHalves, worldPrompts, worldSplitOf, type WorldPromptFormFilter,
 } from '../dist/world/index.js';
+import { judgeInput } from './helpers';
 
 const cli = path.resolve(__dirname, '..', 'dist', 'cli', 'main.js');
-/** Sampled 8-bit images as the judge reads them: [B, 3, H, W] in [-1, 1]. */
-function judgeInput(images: { width: number; height: number; data: Uint8Array }[]) {
-  const { width: w, height: h } = images[0]!;
-  const data = new Float32Array(images.length * 3 * h * w);
-  images.forEach((img, b) => {
-    for (let i = 0; i < h * w; ++i) for (let c = 0; c < 3; ++c) data[(b * 3 + c) * h * w + i] = img.data[i * 3 + c]! / 127.5 - 1;
-  });
-  return { data, shape: [images.length, 3, h, w] };
-}
 const spo = (...args: string[]) => spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', timeout: 900_000 });
 const work = mkdtempSync(path.join(os.tmpdir(), 'spo-world-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));

@@ -44,7 +44,7 @@ export interface DemoManifestLine {
 }
 
 /** The world a shapes-world folder was made for (pretraining's init stage; folders from before the option: relations). */
-async function assetsWorld(assets: string): Promise<WorldTrack> {
+export async function assetsWorld(assets: string): Promise<WorldTrack> {
   try {
     const init = JSON.parse(await readFile(path.join(assets, 'stages', 'init.json'), 'utf8')) as { world?: WorldTrack };
     return init.world ?? 'relations';

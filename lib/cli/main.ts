@@ -73,13 +73,17 @@ program
 
 program
   .command('experiment')
-  .description("the paper's Tables 2-5 in miniature on the shapes world (equal budgets, several seeds, test split)")
-  .option('--assets <dir>', 'shapes-world models (default: the package\'s assets/shapes-world)')
+  .description("the paper's Tables 2-5 in miniature on the shapes world (equal UNet-evaluation budgets, learning rates chosen on the validation split, several seeds, test split)")
+  .option('--world <track>', "'relations' (the shipped models) or 'scenes'", worldTrack, 'relations')
+  .option('--assets <dir>', 'shapes-world models of that world (default: the package\'s assets/shapes-world)')
   .option('--tables <list>', 'which tables, e.g. 2,3', '2,3,4,5')
   .option('--rows <ids>', 'only these rows (ids: base, spo, diffusion-dpo, d3po, resampler-none, resampler-win, resampler-lose, evaluator-step-agnostic, evaluator-plain, evaluator-oracle, k2, k8)')
   .option('--seeds <n>', 'training seeds per row', number('seeds', { integer: true, min: 1, max: 100 }), 3)
-  .option('--budget <n>', 'sampled images per training run', number('budget', { integer: true, min: 1 }), 4096)
-  .option('--prompts <n>', 'test prompts judged per row', number('prompts', { integer: true, min: 1, max: 500 }), 500)
+  .option('--budget <n>', 'guided UNet evaluations per training run, sampling and update together', number('budget', { integer: true, min: 1 }), 8192)
+  .option('--lrs <list>', 'the learning-rate grid every trained row is tuned on (validation split), e.g. 3e-4,1e-3,3e-3')
+  .option('--prompts <n>', 'test prompts judged per final run', number('prompts', { integer: true, min: 1, max: 500 }), 500)
+  .option('--validation-prompts <n>', 'validation prompts judged per tuning run', number('validation-prompts', { integer: true, min: 1, max: 500 }), 200)
+  .option('--settings <json>', 'SPO settings over the world preset, e.g. \'{"steps":4}\' for a dry run (not the learning rate)')
   .option('--eval-seed <n>', 'sampling seed of the judged images', number('eval-seed', { integer: true, min: 0 }), 1234)
   .option('--results <file>', 'JSON results, accumulated across runs', 'experiment/results.json')
   .option('--report <file>', 'the Markdown report', 'docs/RESULTS.md')
@@ -130,8 +134,11 @@ program
   .option('--world <track>', 'relations (positions and relations; the shipped models) or scenes (world v2: renders with defects, judge v2)', worldTrack, 'relations')
   .option('--vae-steps <n>', 'VAE steps (default: relations 300, scenes 1000)', number('vae-steps', { integer: true, min: 1 }))
   .option('--diffusion-steps <n>', 'text encoder + UNet steps (default 3600)', number('diffusion-steps', { integer: true, min: 1 }))
-  .option('--pair-prompts <n>', 'train prompts sampled twice and judged (default 1500)', number('pair-prompts', { integer: true, min: 1 }))
-  .option('--validation-prompts <n>', 'validation prompts sampled twice and judged (default 200)', number('validation-prompts', { integer: true, min: 1, max: 500 }))
+  .option('--pair-prompts <n>', 'train prompts sampled and judged for the pairs (default 1500)', number('pair-prompts', { integer: true, min: 1 }))
+  .option('--validation-prompts <n>', 'validation prompts sampled and judged (default: relations 200, scenes 100)', number('validation-prompts', { integer: true, min: 1, max: 500 }))
+  .option('--samples-per-prompt <n>', 'samples per prompt for the pairs (default: relations 2, scenes 6: every untied pair)', number('samples-per-prompt', { integer: true, min: 2, max: 64 }))
+  .option('--caption-share <x>', 'share of CLIP captions naming their defects (default: relations 0, scenes 0.5)', number('caption-share', { min: 0, max: 1 }))
+  .option('--sampling-steps <n>', 'DDIM steps of the base samples and pairs (default: relations 10, scenes 20)', number('sampling-steps', { integer: true, min: 1, max: 1000 }))
   .option('--tie-margin <x>', 'judge totals closer than this are a tie (default 0.02)', number('tie-margin', { min: 0, max: 0.99 }))
   .option('--plain-lr <x>', 'plain evaluator learning rate (default 3e-4)', number('plain-lr', { min: 1e-9, max: 0.5 }))
   .option('--noisy-lr <x>', 'step-aware / step-agnostic learning rate (default 1e-4)', number('noisy-lr', { min: 1e-9, max: 0.5 }))
@@ -145,7 +152,8 @@ program
   .action(cancellable((opts, signal) => runPretrainWorld({
     outDir: opts.out, seed: opts.seed, scale: opts.scale, prediction: opts.prediction, world: opts.world, vaeSteps: opts.vaeSteps, diffusionSteps: opts.diffusionSteps,
     pairPrompts: opts.pairPrompts, clipSteps: opts.clipSteps, plainSteps: opts.plainSteps, noisySteps: opts.noisySteps,
-    validationPrompts: opts.validationPrompts, tieMargin: opts.tieMargin, plainLearningRate: opts.plainLr,
+    validationPrompts: opts.validationPrompts, samplesPerPrompt: opts.samplesPerPrompt, captionShare: opts.captionShare,
+    samplingSteps: opts.samplingSteps, tieMargin: opts.tieMargin, plainLearningRate: opts.plainLr,
     noisyLearningRate: opts.noisyLr, rolloutPrompts: opts.rolloutPrompts,
     rolloutValidationPrompts: opts.rolloutValidationPrompts, rolloutSteps: opts.rolloutSteps,
     rolloutLearningRate: opts.rolloutLr,

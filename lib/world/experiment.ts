@@ -1,22 +1,35 @@
 // `spo experiment`: the paper's comparisons (Tables 2-5) in miniature on the
-// shapes world. Every row trains from the same shipped base model at an equal
-// budget of sampled images, then the judge scores the same test prompts with
-// the same sampling seeds (so rows are paired), for several training seeds.
+// shapes world, either track. Every row trains from the same base model at an
+// equal budget of UNet evaluations, with its learning rate chosen on the
+// validation split from one grid shared by every row; the chosen rate is then
+// trained with several seeds and each run is judged once on the test split
+// (the same prompts and sampling seeds for every row, so rows are paired).
 //
-// The budget counts images the preference signal is computed on:
-//   SPO (any resampler / evaluator / k): prompts x branch steps x k per round
-//   D3PO: 2 final images per prompt per round
-//   Diffusion-DPO: 2 base-model images per judge-labelled pair
+// The budget counts guided UNet evaluations of one latent (the classifier-free
+// pair counts once), sampling and update together, as the engine counts them:
+//   SPO and D3PO: the Trainer's samplingEvaluations + updateEvaluations (from
+//     its events), summed over whole rounds, as many as bring the sum nearest
+//     the budget (within half a round, above or below; the table shows each
+//     run's count);
+//   Diffusion-DPO: its judge-labelled pairs are sampled by the base model
+//     (2 images x steps evaluations per pair, samplingEvaluations below) and it
+//     trains one epoch over the kept pairs (the engine's updateEvaluations,
+//     4 per pair and step); pairs are drawn a batch at a time, as many batches
+//     as bring sampling plus the epoch's update nearest the budget.
+// The learned evaluators and the judge are not UNets and cost nothing here.
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { trainDiffusionDpo } from '../baselines';
+import { InvalidArgumentError } from '../errors';
 import { Evaluator } from '../evaluator';
-import type { JobOptions } from '../jobs';
 import type { PreferencePair } from '../pairs';
 import { Pipeline } from '../pipeline';
-import { Trainer, type SpoSettings } from '../trainer';
+import { Trainer, type SpoSettings, type TrainerEvent } from '../trainer';
 import { WorldJudgeScorer } from './judge-scorer';
-import { JUDGE_TIE_MARGIN, SHAPES_WORLD_SPO, worldPrompts } from './world';
-import { pairedDifference, partInterval, sampleAndJudge, type Interval, type JudgedSet } from './evaluation';
+import { JUDGE_PARTS, type WorldTrack } from './tracks';
+import { JUDGE_TIE_MARGIN, SHAPES_WORLD_SPO, worldPrompts, worldSplitOf, type WorldSplit } from './world';
+import { interval, sampleAndJudge, type Interval } from './evaluation';
 
 export type ExperimentTable = 2 | 3 | 4 | 5;
 /** A shipped evaluator, or the judge itself as an oracle step evaluator. */
@@ -50,119 +63,311 @@ export const EXPERIMENT_ROWS: ExperimentRow[] = [
   spo('k8', [5], 'k = 8', { k: 8 }),
 ];
 
-export interface ExperimentOptions {
+/** The parts each track's tables report: the total and the parts it is the weighted sum of (JUDGE_PARTS' head). */
+export const EXPERIMENT_PARTS = {
+  relations: ['total', 'alignment', 'quality'],
+  scenes: ['total', 'alignment', 'coarse', 'fine'],
+} as const satisfies { [T in WorldTrack]: readonly (typeof JUDGE_PARTS)[T][number][] };
+
+/** The default learning-rate grid: the world preset's rate and a factor of about 3 either side. */
+export const EXPERIMENT_LEARNING_RATES = [3e-4, 1e-3, 3e-3];
+
+/** What every run of one experiment shares. */
+export interface ExperimentPlan {
+  world: WorldTrack;
+  /** A shapes-world folder of that world: base/, evaluator-{step-aware,step-agnostic,plain}/. */
   assets: string;
-  rows: ExperimentRow[];
-  seeds: number[];
-  /** Sampled images per training run (see the header). */
+  /** Guided UNet evaluations per training run, sampling and update together (see the header). */
   budget: number;
-  /** Test prompts judged per row (the split has 500). */
-  testPrompts: number;
-  /** Sampling seed of the judged test images (the same for every row). */
+  /** Settings over SHAPES_WORLD_SPO for every row and the judged samples (tests make them small). */
+  settings?: Partial<SpoSettings>;
+  /** Sampling seed of every judged image (the same for every row and split). */
   evalSeed: number;
-  work: string;
 }
 
-export interface RowResult {
-  row: ExperimentRow;
-  seed: number;
-  budget: number;
-  testPrompts: number;
+/** A run's guided UNet evaluations. */
+export interface Evaluations {
+  sampling: number;
+  update: number;
+  all: number;
+}
+
+/** The settings a row trains with at learning rate `lr`: the preset, the plan's, the row's. */
+export function rowSettings(row: ExperimentRow, plan: Pick<ExperimentPlan, 'settings'>, lr?: number): Partial<SpoSettings> {
+  return { ...SHAPES_WORLD_SPO, ...plan.settings, ...row.settings, ...(lr === undefined ? {} : { learningRate: lr }) };
+}
+
+/** Guided evaluations of sampling `images` images with `steps` DDIM steps: one per image and step. */
+export function samplingEvaluations(images: number, steps: number): number {
+  return images * steps;
+}
+
+/** The guided evaluations of one Trainer run, summed from its events (the pairs and update events of every round). */
+function countEvents(into: { sampling: number; update: number; perRound: Map<number, number> }) {
+  const add = (round: number, n: number) => into.perRound.set(round, (into.perRound.get(round) ?? 0) + n);
+  return (e: TrainerEvent) => {
+    if (e.type === 'pairs') { into.sampling += e.samplingEvaluations; add(e.round, e.samplingEvaluations); }
+    if (e.type === 'update') {
+      const n = e.policyEvaluations + e.referenceEvaluations;
+      into.update += n;
+      add(e.round, n);
+    }
+  };
+}
+
+/**
+ * Whether another whole unit (a round, a batch of pairs) of about `unit`
+ * evaluations brings a run nearer its budget, `left` evaluations away: so every
+ * method ends within half a unit of the budget, above or below.
+ */
+export function moreRounds(left: number, unit: number): boolean {
+  return left > unit / 2;
+}
+
+/** A trained pipeline (the caller disposes it) and what its training cost. */
+export interface TrainedRun {
+  pipeline: Pipeline;
+  /** SPO / D3PO rounds, or Diffusion-DPO's optimiser steps. */
   rounds: number;
-  images: number;
+  pairs: number;
+  evaluations: Evaluations;
   seconds: number;
-  total: Interval;
-  alignment: Interval;
-  quality: Interval;
-  /** After - base over the same prompts and sampling seeds. */
-  gain: Interval;
 }
 
-const settingsOf = (row: ExperimentRow) => ({ ...SHAPES_WORLD_SPO, ...row.settings });
-
-/** Images one training round samples for `row` (the budget's unit). */
-export function imagesPerRound(row: ExperimentRow): number {
-  const s = settingsOf(row);
-  const prompts = s.sampleBatchSize;
-  if (row.method === 'd3po') return prompts * 2;
-  return prompts * (s.steps - s.divertStartStep) * (s.k ?? 4);
-}
-
-export function roundsFor(row: ExperimentRow, budget: number): number {
-  return Math.max(1, Math.round(budget / imagesPerRound(row)));
-}
-
-/** Judge-labelled pairs of base-model samples (the Pick-a-Pic stand-in) for Diffusion-DPO. */
-async function judgedPairs(pipeline: Pipeline, prompts: string[], seed: number, options?: JobOptions): Promise<PreferencePair[]> {
-  const sampling = { steps: SHAPES_WORLD_SPO.steps, guidanceScale: SHAPES_WORLD_SPO.guidanceScale };
-  const a = await sampleAndJudge(pipeline, prompts, { ...sampling, seed }, options);
-  const b = await sampleAndJudge(pipeline, prompts, { ...sampling, seed: seed + 1_000_003 }, options);
-  return prompts.map((prompt, i) => {
-    const d = a.scores[i]!.total - b.scores[i]!.total;
-    return { prompt, image0: a.images[i]!, image1: b.images[i]!, label: Math.abs(d) < JUDGE_TIE_MARGIN ? 'tie' : d > 0 ? 0 : 1 };
-  });
-}
-
-function trainPrompts(seed: number, count: number): string[] {
-  const all = worldPrompts('train');
-  const out: string[] = [];
-  for (let i = 0; i < count; ++i) out.push(all[(seed * 7919 + i * 104729) % all.length]!);
-  return out;
-}
-
-/** Trains one row from the base model and judges it; `base` is the base model's judged test set. */
-export async function runRow(row: ExperimentRow, seed: number, o: ExperimentOptions, base: JudgedSet,
-  options?: JobOptions): Promise<RowResult> {
+/**
+ * SPO or D3PO in whole rounds, as many as bring the engine's count of
+ * evaluations nearest the budget (moreRounds): chunks of rounds, each resumed
+ * from the previous chunk's checkpoint on a fresh pipeline, the chunk sized by
+ * the most any round has cost so far.
+ */
+export async function trainToBudget(row: ExperimentRow, plan: ExperimentPlan, lr: number, seed: number,
+  signal?: AbortSignal): Promise<TrainedRun> {
+  if (row.method !== 'spo' && row.method !== 'd3po') throw new InvalidArgumentError(`trainToBudget: ${row.id} is not SPO or D3PO`);
   const started = performance.now();
-  const pipeline = await Pipeline.load(path.join(o.assets, 'base'), { signal: options?.signal });
-  let rounds = 0, images = 0;
+  const checkpointDir = mkdtempSync(path.join(os.tmpdir(), 'spo-experiment-'));
+  const count = { sampling: 0, update: 0, perRound: new Map<number, number>() };
+  let pipeline: Pipeline | undefined, rounds = 0, pairs = 0;
   try {
-    if (row.method === 'spo' || row.method === 'd3po') {
-      const evaluator = row.evaluator === 'oracle' ? new WorldJudgeScorer()
-        : await Evaluator.load(path.join(o.assets, `evaluator-${row.evaluator}`), { signal: options?.signal });
-      rounds = roundsFor(row, o.budget);
-      images = rounds * imagesPerRound(row);
+    while (true) {
+      const most = Math.max(0, ...count.perRound.values()), left = plan.budget - count.sampling - count.update;
+      if (most > 0 && !moreRounds(left, most)) break;
+      const chunk = most === 0 ? 1 : Math.max(1, Math.floor(left / most));
+      pipeline?.dispose();
+      pipeline = undefined;
+      pipeline = await Pipeline.load(path.join(plan.assets, 'base'), { signal });
+      const evaluator = row.evaluator === 'oracle' ? new WorldJudgeScorer(10, { track: plan.world })
+        : await Evaluator.load(path.join(plan.assets, `evaluator-${row.evaluator}`), { signal });
       try {
-        await new Trainer({
-          pipeline, evaluator, prompts: worldPrompts('train'), ...settingsOf(row), seed, maxRounds: rounds,
-        }).train({ signal: options?.signal });
+        const r = await new Trainer({
+          pipeline, evaluator, prompts: worldPrompts('train', plan.world), ...rowSettings(row, plan, lr), seed,
+          checkpointDir, maxRounds: rounds + chunk,
+        }).train({ signal, onEvent: countEvents(count) });
+        if (r.roundsDone !== rounds + chunk) throw new Error(`${row.id} stopped at round ${r.roundsDone}, not ${rounds + chunk}`);
+        rounds = r.roundsDone;
+        pairs += r.pairsKept;
       } finally {
         if (evaluator instanceof Evaluator) evaluator.dispose();
       }
-    } else if (row.method === 'diffusion-dpo') {
-      const count = Math.max(1, Math.floor(o.budget / 2));
-      images = count * 2;
-      // Ties carry no preference (Diffusion-DPO skips them); with none left the row stays the base model.
-      const pairs = (await judgedPairs(pipeline, trainPrompts(seed, count), seed, options)).filter((p) => p.label !== 'tie');
-      // The row's own settings over the world's, as for SPO and D3PO: a learning-rate grid reaches Diffusion-DPO too.
-      const s = settingsOf(row);
-      // One optimiser step per train batch of pairs, as SPO's update makes.
-      rounds = pairs.length === 0 ? 0 : Math.ceil(pairs.length / s.trainBatchSize);
-      if (rounds > 0) await trainDiffusionDpo({
-        pipeline, pairs, steps: rounds, batchSize: s.trainBatchSize, learningRate: s.learningRate,
-        loraRank: s.loraRank, loraAlpha: s.loraAlpha, seed,
-      }, { signal: options?.signal });
     }
-    const judged = row.method === 'base' ? base : await sampleAndJudge(pipeline, base.prompts, {
-      seed: o.evalSeed, steps: SHAPES_WORLD_SPO.steps, guidanceScale: SHAPES_WORLD_SPO.guidanceScale,
-    }, { signal: options?.signal });
-    return {
-      row, seed, budget: o.budget, testPrompts: base.prompts.length, rounds, images, seconds: (performance.now() - started) / 1000,
-      total: partInterval(judged.scores, 'total'), alignment: partInterval(judged.scores, 'alignment'),
-      quality: partInterval(judged.scores, 'quality'), gain: pairedDifference(base.scores, judged.scores, 'total'),
-    };
+  } catch (e) {
+    pipeline?.dispose();
+    throw e;
   } finally {
+    rmSync(checkpointDir, { recursive: true, force: true });
+  }
+  return {
+    pipeline: pipeline!, rounds, pairs, seconds: (performance.now() - started) / 1000,
+    evaluations: { sampling: count.sampling, update: count.update, all: count.sampling + count.update },
+  };
+}
+
+/** The train prompts Diffusion-DPO's pairs are drawn from: a fixed stride through the split per seed. */
+function trainPrompts(world: WorldTrack, seed: number, start: number, count: number): string[] {
+  const all = worldPrompts('train', world);
+  return Array.from({ length: count }, (_, i) => all[(seed * 7919 + (start + i) * 104729) % all.length]!);
+}
+
+/**
+ * Diffusion-DPO at the budget: judge-labelled pairs of base-model samples (the
+ * Pick-a-Pic stand-in; ties carry no preference and are dropped), a batch of
+ * sampleBatchSize prompts at a time, as many batches as bring sampling plus
+ * one epoch of updates over the kept pairs nearest the budget, then that epoch.
+ */
+export async function trainDiffusionDpoToBudget(row: ExperimentRow, plan: ExperimentPlan, lr: number, seed: number,
+  signal?: AbortSignal): Promise<TrainedRun> {
+  const started = performance.now();
+  const s = rowSettings(row, plan, lr);
+  const steps = s.steps!, batch = s.trainBatchSize!, chunk = s.sampleBatchSize!;
+  const sampling = { steps, guidanceScale: s.guidanceScale, track: plan.world, batch: chunk };
+  const pipeline = await Pipeline.load(path.join(plan.assets, 'base'), { signal });
+  try {
+    const pairs: PreferencePair[] = [];
+    let sampled = 0;
+    const updateCost = (kept: number) => 4 * batch * Math.ceil(kept / batch);
+    // A batch of pairs costs its sampling and, at most (no ties), 4 update evaluations per pair.
+    const unit = samplingEvaluations(2 * chunk, steps) + 4 * chunk;
+    while (sampled === 0 || moreRounds(plan.budget - samplingEvaluations(2 * sampled, steps) - updateCost(pairs.length), unit)) {
+      const prompts = trainPrompts(plan.world, seed, sampled, chunk);
+      const a = await sampleAndJudge(pipeline, prompts, { ...sampling, seed: seed * 1_000_003 + 2 * sampled }, { signal });
+      const b = await sampleAndJudge(pipeline, prompts, { ...sampling, seed: seed * 1_000_003 + 2 * sampled + 1 }, { signal });
+      sampled += prompts.length;
+      prompts.forEach((prompt, i) => {
+        const d = a.scores[i]!.total - b.scores[i]!.total;
+        if (Math.abs(d) >= JUDGE_TIE_MARGIN) pairs.push({ prompt, image0: a.images[i]!, image1: b.images[i]!, label: d > 0 ? 0 : 1 });
+      });
+    }
+    const optimizerSteps = Math.ceil(pairs.length / batch);
+    let update = 0;
+    if (optimizerSteps > 0) {
+      const r = await trainDiffusionDpo({
+        pipeline, pairs, steps: optimizerSteps, batchSize: batch, learningRate: lr, loraRank: s.loraRank, loraAlpha: s.loraAlpha, seed,
+      }, { signal });
+      update = r.updateEvaluations;
+    }
+    const sampledEvaluations = samplingEvaluations(2 * sampled, steps);
+    return {
+      pipeline, rounds: optimizerSteps, pairs: pairs.length, seconds: (performance.now() - started) / 1000,
+      evaluations: { sampling: sampledEvaluations, update, all: sampledEvaluations + update },
+    };
+  } catch (e) {
     pipeline.dispose();
+    throw e;
   }
 }
 
-/** The base model's judged test set (computed once, shared by every row). */
-export async function judgeBase(o: ExperimentOptions, options?: JobOptions): Promise<JudgedSet> {
-  const pipeline = await Pipeline.load(path.join(o.assets, 'base'), { signal: options?.signal });
+/** Trains `row` at `lr` from the base model at the plan's budget (the base row: the base model, untrained). */
+export async function trainRow(row: ExperimentRow, plan: ExperimentPlan, lr: number, seed: number,
+  signal?: AbortSignal): Promise<TrainedRun> {
+  if (row.method === 'spo' || row.method === 'd3po') return trainToBudget(row, plan, lr, seed, signal);
+  if (row.method === 'diffusion-dpo') return trainDiffusionDpoToBudget(row, plan, lr, seed, signal);
+  const pipeline = await Pipeline.load(path.join(plan.assets, 'base'), { signal });
+  return { pipeline, rounds: 0, pairs: 0, evaluations: { sampling: 0, update: 0, all: 0 }, seconds: 0 };
+}
+
+/** Per judged image, each of the track's experiment parts. */
+export type PartValues = Record<string, number>[];
+
+/** `count` prompts of a split (its first, in the grammar's fixed order). */
+export function splitPrompts(world: WorldTrack, split: 'validation' | 'test', count: number): string[] {
+  const all = worldPrompts(split, world);
+  if (!Number.isInteger(count) || count < 1 || count > all.length) {
+    throw new InvalidArgumentError(`${split} prompts: an integer in [1, ${all.length}], not ${count}`);
+  }
+  return all.slice(0, count);
+}
+
+/**
+ * Judges a pipeline on prompts of `split`, one image each with the plan's
+ * sampling seed. Every prompt must belong to `split`: tuning passes
+ * 'validation', so no test prompt can reach a learning-rate choice.
+ */
+export async function judgeSplit(pipeline: Pipeline, plan: ExperimentPlan, split: WorldSplit, prompts: string[],
+  signal?: AbortSignal): Promise<PartValues> {
+  const stray = prompts.find((p) => worldSplitOf(p, plan.world) !== split);
+  if (stray !== undefined) {
+    throw new InvalidArgumentError(`judging on the ${split} split, but "${stray}" is a ${worldSplitOf(stray, plan.world)} prompt` +
+      (split === 'validation' ? ' (tuning reads the validation split only; the test split is read once per final run)' : ''));
+  }
+  const s = { ...SHAPES_WORLD_SPO, ...plan.settings };
+  const judged = await sampleAndJudge(pipeline, prompts, {
+    seed: plan.evalSeed, steps: s.steps, guidanceScale: s.guidanceScale, track: plan.world,
+  }, { signal });
+  const parts = EXPERIMENT_PARTS[plan.world] as readonly string[];
+  return judged.scores.map((score) => Object.fromEntries(parts.map((q) => [q, (score as unknown as Record<string, number>)[q]!])));
+}
+
+/** One part's mean with its 95% interval over the images, and the paired gain over the base's images. */
+export function partSummary(values: PartValues, base: PartValues, part: string): { value: Interval; gain: Interval } {
+  if (values.length !== base.length) throw new InvalidArgumentError(`${values.length} judged images against the base's ${base.length}`);
+  return {
+    value: interval(values.map((v) => v[part]!)),
+    gain: interval(values.map((v, i) => v[part]! - base[i]![part]!)),
+  };
+}
+
+/** A tuning run: `row` at `lr` (seed `seed`), judged on the validation prompts. */
+export interface TuningResult {
+  row: string;
+  lr: number;
+  seed: number;
+  /** Mean judge total on the validation prompts and its paired gain over the base there. */
+  total: Interval;
+  gain: Interval;
+  evaluations: Evaluations;
+  rounds: number;
+  seconds: number;
+}
+
+/** Trains `row` at `lr` and judges it on validation prompts only (InvalidArgumentError for any other prompt). */
+export async function tuneRow(row: ExperimentRow, plan: ExperimentPlan, lr: number, seed: number, validation: string[],
+  baseOnValidation: PartValues, signal?: AbortSignal): Promise<TuningResult> {
+  // Refused before any training: a tuning run never reads another split.
+  const stray = validation.find((p) => worldSplitOf(p, plan.world) !== 'validation');
+  if (stray !== undefined) {
+    throw new InvalidArgumentError(`tuning reads the validation split only; "${stray}" is a ${worldSplitOf(stray, plan.world)} prompt`);
+  }
+  const run = await trainRow(row, plan, lr, seed, signal);
   try {
-    return await sampleAndJudge(pipeline, worldPrompts('test').slice(0, o.testPrompts), {
-      seed: o.evalSeed, steps: SHAPES_WORLD_SPO.steps, guidanceScale: SHAPES_WORLD_SPO.guidanceScale,
-    }, options);
+    const started = performance.now();
+    const values = await judgeSplit(run.pipeline, plan, 'validation', validation, signal);
+    const { value, gain } = partSummary(values, baseOnValidation, 'total');
+    return {
+      row: row.id, lr, seed, total: value, gain, evaluations: run.evaluations, rounds: run.rounds,
+      seconds: run.seconds + (performance.now() - started) / 1000,
+    };
+  } finally {
+    run.pipeline.dispose();
+  }
+}
+
+/** The grid's learning rate with the highest mean validation total for `row` (the first of equals); undefined without runs. */
+export function chooseLearningRate(row: string, tuning: readonly TuningResult[], grid: readonly number[]): number | undefined {
+  let best: TuningResult | undefined;
+  for (const lr of grid) {
+    const r = tuning.find((x) => x.row === row && x.lr === lr);
+    if (r === undefined) return undefined;  // the choice waits for every rate of the grid
+    if (best === undefined || r.total.mean > best.total.mean) best = r;
+  }
+  return best?.lr;
+}
+
+/** A final run: the chosen rate with one training seed, judged once on the test prompts. */
+export interface FinalResult {
+  row: string;
+  lr: number;
+  seed: number;
+  /** Each experiment part: the mean over the test images and the paired gain over the base. */
+  parts: Record<string, { value: Interval; gain: Interval }>;
+  evaluations: Evaluations;
+  rounds: number;
+  pairs: number;
+  seconds: number;
+}
+
+/** Trains `row` at `lr` with `seed` and judges it once on the test prompts, paired with the base's test images. */
+export async function finalRun(row: ExperimentRow, plan: ExperimentPlan, lr: number, seed: number, test: string[],
+  baseOnTest: PartValues, signal?: AbortSignal): Promise<FinalResult> {
+  const run = await trainRow(row, plan, lr, seed, signal);
+  try {
+    const started = performance.now();
+    const values = await judgeSplit(run.pipeline, plan, 'test', test, signal);
+    const parts = Object.fromEntries((EXPERIMENT_PARTS[plan.world] as readonly string[])
+      .map((q) => [q, partSummary(values, baseOnTest, q)]));
+    return {
+      row: row.id, lr, seed, parts, evaluations: run.evaluations, rounds: run.rounds, pairs: run.pairs,
+      seconds: run.seconds + (performance.now() - started) / 1000,
+    };
+  } finally {
+    run.pipeline.dispose();
+  }
+}
+
+/** The base model judged on `prompts` of `split` (shared by every row's pairing). */
+export async function judgeBase(plan: ExperimentPlan, split: 'validation' | 'test', prompts: string[],
+  signal?: AbortSignal): Promise<PartValues> {
+  const pipeline = await Pipeline.load(path.join(plan.assets, 'base'), { signal });
+  try {
+    return await judgeSplit(pipeline, plan, split, prompts, signal);
   } finally {
     pipeline.dispose();
   }

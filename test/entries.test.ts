@@ -86,4 +86,33 @@ export const s = new WorldJudgeScorer();
     expect(bad.status).not.toBe(0);
     expect(bad.stdout).toMatch(/has no exported member 'WorldJudgeScorer'/);
   }, 120_000);
+
+  it('types spo-diffusion/world for consumers on moduleResolution node10 (typesVersions) and bundler too', () => {
+    const consumer = path.join(work, 'older');
+    mkdirSync(path.join(consumer, 'node_modules'), { recursive: true });
+    symlinkSync(root, path.join(consumer, 'node_modules', 'spo-diffusion'), 'dir');
+    writeFileSync(path.join(consumer, 'package.json'), JSON.stringify({ name: 'older', private: true }));
+    // Real types, not an untyped module: the call below must be an error (an unused @ts-expect-error is one too).
+    writeFileSync(path.join(consumer, 'consumer.ts'), `import { Trainer, type StepScorer } from 'spo-diffusion';
+import { WorldJudgeScorer, suitability, worldPrompts, type WorldTrack } from 'spo-diffusion/world';
+const track: WorldTrack = 'scenes';
+export const scorer: StepScorer = new WorldJudgeScorer(10, { track });
+export const make = (o: ConstructorParameters<typeof Trainer>[0]) => new Trainer({ ...o, evaluator: scorer });
+export const prompts: string[] = worldPrompts('validation', track);
+export const verdict: suitability.Verdict = suitability.verdict({ figures: [] });
+// @ts-expect-error a split is 'train', 'validation' or 'test'
+worldPrompts('nowhere');
+`);
+    for (const [resolution, module, world] of [['node10', 'commonjs', 'index.d.ts'], ['bundler', 'esnext', 'index.d.mts']]) {
+      const r = spawnSync(process.execPath, [path.join(root, 'node_modules', 'typescript', 'bin', 'tsc'),
+        '--noEmit', '--strict', '--module', module!, '--moduleResolution', resolution!, '--target', 'es2022',
+        '--lib', 'es2022,dom', '--typeRoots', path.join(root, 'node_modules', '@types'), '--types', 'node', '--skipLibCheck',
+        '--traceResolution', 'consumer.ts'], { cwd: consumer, encoding: 'utf8', maxBuffer: 256 * 2 ** 20 });
+      expect(r.stdout.split('\n').filter((l) => /error TS/.test(l)), resolution).toEqual([]);
+      expect(r.status, resolution).toBe(0);
+      const resolved = [...r.stdout.matchAll(/Module name 'spo-diffusion\/world' was successfully resolved to '([^']+)'/g)]
+        .map((m) => path.relative(dist, m[1]!));
+      expect([...new Set(resolved)], resolution).toEqual([path.join('world', world!)]);
+    }
+  }, 120_000);
 });

@@ -1,5 +1,5 @@
 // The shapes world from TypeScript: the fixed splits, the renderer and judge,
-// the shipped models (assets/shapes-world), `spo demo` and every `spo experiment` mode.
+// the shipped models (assets/shapes-world) and `spo demo` (`spo experiment`: test/experiment.test.ts).
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -226,25 +226,4 @@ describe('spo demo', () => {
     expect([png.width, png.height]).toEqual([2 * 128 + 3 * 4, 4 * 128 + 5 * 4]);
     expect(existsSync(path.join(out, 'lora', 'pytorch_lora_weights.safetensors'))).toBe(true);
   }, 600_000);
-});
-
-describe('spo experiment', () => {
-  it('runs every row of Tables 2-5 at a tiny budget and reports them', () => {
-    const results = path.join(work, 'exp', 'results.json');
-    const report = path.join(work, 'exp', 'RESULTS.md');
-    const r = spo('experiment', '--prompts', '2', '--seeds', '1', '--budget', '1', '--results', results, '--report', report);
-    expect(r.status, r.stderr).toBe(0);
-    const rows = JSON.parse(readFileSync(results, 'utf8')) as { row: { id: string }; rounds: number }[];
-    expect(rows.map((x) => x.row.id).sort()).toEqual([
-      'base', 'd3po', 'diffusion-dpo', 'evaluator-oracle', 'evaluator-plain', 'evaluator-step-agnostic', 'k2', 'k8',
-      'resampler-lose', 'resampler-none', 'resampler-win', 'spo'].sort());
-    const md = readFileSync(report, 'utf8');
-    for (const title of ['Table 2', 'Table 3', 'Table 4', 'Table 5', 'D3PO', 'Diffusion-DPO', 'k = 8', 'resampler lose', 'oracle']) {
-      expect(md).toContain(title);
-    }
-    // A second call finds every row done and only rewrites the report.
-    const again = spo('experiment', '--prompts', '2', '--seeds', '1', '--budget', '1', '--results', results, '--report', report);
-    expect(again.status, again.stderr).toBe(0);
-    expect(again.stderr).not.toMatch(/seed 1 .*\.\.\./);
-  }, 1_200_000);
 });

@@ -1,4 +1,5 @@
-// World v2's suitability checks 2-6 (scripts/world/suitability.mjs): each
+// World v2's suitability checks 2-6 (spo-diffusion/world's `suitability`,
+// lib/world/suitability/, and its command scripts/world/suitability.mjs): each
 // figure's statistic against a hand computation on made-up numbers, the
 // branching helpers against the engine, the command end to end on models
 // pretrained here at a tiny scale, and the refusal of the test split.
@@ -8,23 +9,18 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Pipeline, Sampler } from '../dist/index.js';
-import { JUDGE_TIE_MARGIN, judgeWorld, pretrainWorld, worldPrompts, worldSplitOf } from '../dist/world/index.js';
+import {
+  JUDGE_TIE_MARGIN, judgeWorld, pretrainWorld, suitability, worldPrompts, worldSplitOf, type WorldPretrainingReport,
+} from '../dist/world/index.js';
 import { judgeInput } from './helpers';
 
-const dir = path.resolve(__dirname, '..', 'scripts', 'world');
-const stats = await import(path.join(dir, 'suitability', 'stats.mjs'));
-const room = await import(path.join(dir, 'suitability', 'check2-room.mjs'));
-const decided = await import(path.join(dir, 'suitability', 'check3-decided.mjs'));
-const x0 = await import(path.join(dir, 'suitability', 'check4-x0.mjs'));
-const spoCheck = await import(path.join(dir, 'suitability', 'check6-spo.mjs'));
-const guard = await import(path.join(dir, 'suitability', 'prompts.mjs'));
+type Figure = suitability.Figure;
 
-const command = path.join(dir, 'suitability.mjs');
+const command = path.resolve(__dirname, '..', 'scripts', 'world', 'suitability.mjs');
 const run = (...args: string[]) => spawnSync(process.execPath, [command, ...args], { encoding: 'utf8', timeout: 900_000 });
 const work = mkdtempSync(path.join(os.tmpdir(), 'spo-suitability-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
-type Figure = { name: string; value: number | string; criterion: string; pass: boolean | null };
 const byName = (figures: Figure[], start: string) => {
   const f = figures.find((x) => x.name.startsWith(start));
   if (!f) throw new Error(`no figure '${start}' in ${figures.map((x) => x.name).join('; ')}`);
@@ -36,20 +32,20 @@ const score = (total: number, alignment: number, coarse: number, fine: number) =
 describe('the statistics, against hand computations', () => {
   it('pooled within-prompt sd and the share of prompts whose best and worst differ beyond the margin', () => {
     // Variances (n - 1): [1, 2, 3, 4] -> 5/3, [2, 2, 2, 2] -> 0; pooled sd sqrt((5/3 + 0) / 2).
-    expect(stats.pooledWithinSd([[1, 2, 3, 4], [2, 2, 2, 2]])).toBeCloseTo(Math.sqrt(5 / 6), 12);
+    expect(suitability.pooledWithinSd([[1, 2, 3, 4], [2, 2, 2, 2]])).toBeCloseTo(Math.sqrt(5 / 6), 12);
     // Ranges 0.5, 0.25 (not beyond 0.25: strictly more is asked), 0.125; exact in binary.
-    expect(stats.shareSpreadBeyond([[0, 0.5], [0.5, 0.75], [0, 0.125]], 0.25)).toBeCloseTo(1 / 3, 12);
+    expect(suitability.shareSpreadBeyond([[0, 0.5], [0.5, 0.75], [0, 0.125]], 0.25)).toBeCloseTo(1 / 3, 12);
   });
 
   it('the share of variance still open: mean within-branch variance over the variance of independent samples', () => {
     // Branches of two shared x_t: [1, 3] and [5, 7] (variances 2 and 2); independent samples [0, 4] (variance 8).
-    expect(stats.shareOpen([[1, 3], [5, 7]], [[0, 4]])).toBeCloseTo(0.25, 12);
+    expect(suitability.shareOpen([[1, 3], [5, 7]], [[0, 4]])).toBeCloseTo(0.25, 12);
     // A part settled at x_t (identical branches) has nothing open.
-    expect(stats.shareOpen([[0.7, 0.7, 0.7]], [[0, 1]])).toBeCloseTo(0, 12);
+    expect(suitability.shareOpen([[0.7, 0.7, 0.7]], [[0, 1]])).toBeCloseTo(0, 12);
   });
 
   it('agreement on decided pairs: same order 1, opposite 0, equal readings 1/2; ties of the outcome left out', () => {
-    const a = stats.agreement([
+    const a = suitability.agreement([
       // pairs (0,1) d 1, r 0.4: agrees; (0,2) d 0.5, r 0.4: agrees; (1,2) d -0.5, r 0: half.
       { reading: [0.9, 0.5, 0.5], outcome: [1, 0, 0.5] },
       // d 0.01 <= margin: not decided; (0,2) d -0.5, r +0.2: disagrees; (1,2) d -0.51, r +0.1: disagrees.
@@ -57,13 +53,13 @@ describe('the statistics, against hand computations', () => {
     ], 0.02);
     expect(a.pairs).toBe(5);
     expect(a.agreement).toBeCloseTo(2.5 / 5, 12);
-    expect(Number.isNaN(stats.agreement([{ reading: [1, 0], outcome: [0.5, 0.5] }], 0.02).agreement)).toBe(true);
+    expect(Number.isNaN(suitability.agreement([{ reading: [1, 0], outcome: [0.5, 0.5] }], 0.02).agreement)).toBe(true);
   });
 
   it('the paired 95% interval and the bands of t', () => {
     // Differences 1, 2, 3: mean 2, sd 1, half 1.96 / sqrt(3).
-    expect(stats.pairedInterval([0, 0, 0], [1, 2, 3])).toEqual({ mean: 2, half: expect.closeTo(1.96 / Math.sqrt(3), 12), n: 3 });
-    expect([-1, 0, 1, 299, 300, 599, 600, 999].map(stats.band))
+    expect(suitability.pairedInterval([0, 0, 0], [1, 2, 3])).toEqual({ mean: 2, half: expect.closeTo(1.96 / Math.sqrt(3), 12), n: 3 });
+    expect([-1, 0, 1, 299, 300, 599, 600, 999].map(suitability.band))
       .toEqual(['final', 'final', '1-299', '1-299', '300-599', '300-599', '600-999', '600-999']);
   });
 });
@@ -74,7 +70,7 @@ describe('each check\'s figures from made-up judge scores', () => {
       [score(0.9, 1, 0.8, 0.9), score(0.95, 1, 1, 0.9), score(0.9, 1, 0.8, 0.9), score(0.95, 1, 1, 0.9)],
       [score(0.5, 1, 1, 1), score(0.5, 1, 1, 0.9), score(0.5, 1, 1, 1), score(0.5, 1, 1, 0.9)],
     ];
-    const f: Figure[] = room.roomFigures(perPrompt, 0.02);
+    const f: Figure[] = suitability.roomFigures(perPrompt, 0.02);
     // coarse: variances 0.04 / 3 and 0; fine: 0 and 0.01 / 3.
     expect(byName(f, 'within-prompt sd of coarse').value).toBeCloseTo(Math.sqrt(0.04 / 6), 12);
     expect(byName(f, 'within-prompt sd of coarse').pass).toBe(true);  // 0.082 >= 0.05
@@ -88,7 +84,7 @@ describe('each check\'s figures from made-up judge scores', () => {
     const parts = (coarse: number[], fine: number[]) => ({ total: [coarse], alignment: [coarse], coarse: [coarse], fine: [fine] });
     const branched = { 501: parts([0.8, 0.8], [0.6, 1]), 251: parts([0.8, 0.8], [0.8, 1]) };
     const independent = { total: [[0.6, 1]], alignment: [[0.6, 1]], coarse: [[0.6, 1]], fine: [[0.6, 1]] };
-    const f: Figure[] = decided.decidedFigures(branched, independent);
+    const f: Figure[] = suitability.decidedFigures(branched, independent);
     // Var of [0.6, 1] = 0.08; of [0.8, 1] = 0.02: fine open 1 at 501, 0.25 at 251; coarse 0.
     expect(byName(f, 'share of coarse variance open at t = 501').value).toBe(0);
     expect(byName(f, 'share of coarse variance open at t = 501').pass).toBe(true);
@@ -104,7 +100,7 @@ describe('each check\'s figures from made-up judge scores', () => {
     // Band 1-299: 21 groups agreeing on total and fine, 4 disagreeing; coarse and alignment never decide.
     const groups = [...Array.from({ length: 21 }, (_, i) => group(1 + i, false)), ...Array.from({ length: 4 }, () => group(251, true)),
       group(501, true), group(-1, false)];
-    const f: Figure[] = x0.x0Figures(groups, 0.02);
+    const f: Figure[] = suitability.x0Figures(groups, 0.02);
     const total = byName(f, 'agreement at t 1-299, total');
     expect(total.name).toContain('(25 decided pairs)');
     expect(total.value).toBeCloseTo(21 / 25, 12);
@@ -118,12 +114,12 @@ describe('each check\'s figures from made-up judge scores', () => {
   it('check 6: SPO must beat the base beyond its interval and gain at least as much as D3PO', () => {
     const rows = (totals: number[]) => totals.map((t) => score(t, t, t, t));
     const base = rows([0.5, 0.6, 0.7, 0.8]);
-    const f: Figure[] = spoCheck.spoFigures(base, rows([0.6, 0.7, 0.8, 0.9]), rows([0.55, 0.7, 0.75, 0.85]));
+    const f: Figure[] = suitability.spoFigures(base, rows([0.6, 0.7, 0.8, 0.9]), rows([0.55, 0.7, 0.75, 0.85]));
     // SPO - base: 0.1 each (half 0); D3PO - base: 0.05, 0.1, 0.05, 0.05: mean 0.0625.
     expect(byName(f, 'SPO - base, total: lower end').value).toBeCloseTo(0.1, 12);
     expect(byName(f, 'SPO - base, total: lower end').pass).toBe(true);
     expect(byName(f, '(SPO - base) - (D3PO - base)').value).toBeCloseTo(0.0375, 12);
-    const worse: Figure[] = spoCheck.spoFigures(base, rows([0.5, 0.7, 0.7, 0.8]), rows([0.55, 0.7, 0.75, 0.85]));
+    const worse: Figure[] = suitability.spoFigures(base, rows([0.5, 0.7, 0.7, 0.8]), rows([0.55, 0.7, 0.75, 0.85]));
     expect(byName(worse, 'SPO - base, total: lower end').pass).toBe(false);  // 0.025 ± 0.049 reaches below 0
   });
 
@@ -135,8 +131,8 @@ describe('each check\'s figures from made-up judge scores', () => {
     let perCandidate = 0;
     for (let i = 4; i < 20; ++i) perCandidate += ts.filter((t) => t < ts[i]!).length;
     expect(perCandidate).toBe(120);
-    expect(spoCheck.rolloutEvaluations({ steps: 20, divertStartStep: 4, k: 4, sampleBatchSize: 8 }, 3)).toBe(3 * 8 * 4 * 120);
-    expect(() => spoCheck.rolloutEvaluations({ steps: 20, divertStartStep: 4, k: 4, sampleBatchSize: 8, transitionsPerChain: 2 }, 1))
+    expect(suitability.rolloutEvaluations({ steps: 20, divertStartStep: 4, k: 4, sampleBatchSize: 8 }, 3)).toBe(3 * 8 * 4 * 120);
+    expect(() => suitability.rolloutEvaluations({ steps: 20, divertStartStep: 4, k: 4, sampleBatchSize: 8, transitionsPerChain: 2 }, 1))
       .toThrow(/transitionsPerChain 1/);
   });
 });
@@ -144,9 +140,9 @@ describe('each check\'s figures from made-up judge scores', () => {
 describe('the test split is refused', () => {
   it('by the prompt guard and by the command, before any model is read', () => {
     const test = worldPrompts('test', 'scenes');
-    expect(() => guard.refuseTestPrompts([worldPrompts('validation', 'scenes')[0], test[3]])).toThrow(/test prompt/);
-    expect(() => guard.promptsOf('test', 10)).toThrow(guard.TestSplitRefused);
-    const picked: string[] = guard.promptsOf('validation', 50);
+    expect(() => suitability.refuseTestPrompts([worldPrompts('validation', 'scenes')[0], test[3]])).toThrow(/test prompt/);
+    expect(() => suitability.promptsOf('test', 10)).toThrow(suitability.TestSplitRefused);
+    const picked: string[] = suitability.promptsOf('validation', 50);
     expect(picked).toHaveLength(50);
     expect(new Set(picked.map((p) => worldSplitOf(p, 'scenes')))).toEqual(new Set(['validation']));
     // A folder that does not exist: the split is refused first, by name.
@@ -158,8 +154,9 @@ describe('the test split is refused', () => {
 
 describe('on scenes models pretrained here at a tiny scale', () => {
   const assets = path.join(work, 'scenes-tiny');
+  let pretrained: WorldPretrainingReport;
   beforeAll(async () => {
-    await pretrainWorld({ outDir: assets, world: 'scenes', scale: 0.002, samplingSteps: 2, validationPrompts: 2 });
+    pretrained = await pretrainWorld({ outDir: assets, world: 'scenes', scale: 0.002, samplingSteps: 2, validationPrompts: 2 });
   }, 600_000);
 
   it('refuses the test split here too, and a relations folder', () => {
@@ -173,22 +170,21 @@ describe('on scenes models pretrained here at a tiny scale', () => {
   });
 
   it('the branching helpers: the guided output at x_T is the engine\'s, and deterministic branches coincide', async () => {
-    const t = await import(path.join(dir, 'suitability', 'trajectories.mjs'));
-    const model = await t.openBase(assets, { steps: 20, guidanceScale: 5 });
+    const model = await suitability.openBase(assets, { steps: 20, guidanceScale: 5 });
     try {
       const prompts = worldPrompts('validation', 'scenes').slice(0, 3);
-      const s5 = await t.advance(model, await t.startStates(model, prompts, 7), 5, 11);
+      const s5 = await suitability.advance(model, await suitability.startStates(model, prompts, 7), 5, 11);
       // advance's modelOutput is the engine's guided output at x_t (candidates with predictX0).
-      const mine = await t.guidedOutput(model, s5.latents, model.timesteps[5], prompts);
+      const mine = await suitability.guidedOutput(model, s5.latents, model.timesteps[5], prompts);
       let worst = 0;
       mine.data.forEach((v: number, i: number) => { worst = Math.max(worst, Math.abs(v - s5.modelOutput.data[i])); });
       expect(worst).toBeLessThan(1e-4);
       // eta 0: branches from one x_t are the same image; eta 1: they are not.
-      const same = await t.branchToEnd(model, s5, 2, 3, 0);
+      const same = await suitability.branchToEnd(model, s5, 2, 3, 0);
       const n = same.data.length / 6;
       const row = (img: { data: Float32Array }, i: number) => Array.from(img.data.subarray(i * n, (i + 1) * n));
       expect(row(same, 0)).toEqual(row(same, 1));
-      const apart = await t.branchToEnd(model, s5, 2, 3, 1);
+      const apart = await suitability.branchToEnd(model, s5, 2, 3, 1);
       expect(row(apart, 0)).not.toEqual(row(apart, 1));
     } finally {
       model.dispose();
@@ -209,7 +205,7 @@ describe('on scenes models pretrained here at a tiny scale', () => {
     expect(r.status).toBe(summary.pass ? 0 : 1);
 
     // Check 2 recomputed from its samples: 4 samples of the 3 prompts, sample s with seed 2000 + 1000 s.
-    const prompts: string[] = guard.promptsOf('validation', 3);
+    const prompts: string[] = suitability.promptsOf('validation', 3);
     const pipeline = await Pipeline.load(path.join(assets, 'base'));
     const perPrompt: { total: number; coarse: number; fine: number }[][] = prompts.map(() => []);
     for (let s = 0; s < 4; ++s) {
@@ -234,12 +230,15 @@ describe('on scenes models pretrained here at a tiny scale', () => {
     const report = JSON.parse(readFileSync(path.join(assets, 'report.json'), 'utf8'))['evaluator-step-aware'].after;
     const check5 = summary.checks[3].figures as Figure[];
     expect(byName(check5, 'accuracy on held-out decided pairs at t = 251').value).toBe(report.accuracy['251']);
+    // pretrainWorld's typed report holds the same figure: timesteps and accuracies as parallel arrays.
+    const after = pretrained.evaluatorStepAware!.after!;
+    expect(after.accuracy[after.timesteps.indexOf(251)]).toBe(report.accuracy['251']);
   }, 900_000);
 
   it('check 6 gives D3PO at least SPO\'s UNet evaluations, and less than one D3PO round more', async () => {
-    const prompts: string[] = guard.promptsOf('validation', 2);
+    const prompts: string[] = suitability.promptsOf('validation', 2);
     const trainPrompts = worldPrompts('train', 'scenes').slice(0, 40);
-    const result = await spoCheck.checkSpo({
+    const result = await suitability.checkSpo({
       assets, prompts, trainPrompts, rounds: 1, images: 1,
       overrides: { steps: 6, divertStartStep: 2, sampleBatchSize: 2, trainBatchSize: 4 },
     });

@@ -6,5 +6,7 @@ export * from './tracks';
 export * from './world';
 export * from './judge-scorer';
 export * from './pretraining';
+export * from './pretraining-report';
 export * from './evaluation';
 export * from './prompt-forms';
+export * as suitability from './suitability';

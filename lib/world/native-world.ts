@@ -47,7 +47,7 @@ export interface NativeWorldAddon {
   renderWorld(prompt: string, size: number, seed: number | bigint, track?: string, defects?: string[]): { data: Float32Array; shape: number[] };
   judgeWorld(images: Tensor, prompts: string[], track?: string): NativeJudgeScore[] | NativeScenesJudgeScore[];
   worldJudgeScorer(options: { scale: number; track?: string; rollout?: boolean }): NativeStepScorer;
-  pretrainWorld(options: WorldPretrainingOptions, ...job: Job): Promise<Record<string, unknown>>;
+  pretrainWorld(options: WorldPretrainingOptions, ...job: Job): Promise<unknown>;  // report.json's form: toWorldPretrainingReport types it
 }
 
 /** The addon with the world's functions (loaded once, as native() loads it). */

@@ -3,6 +3,7 @@ import { InvalidArgumentError, captureCallSite } from '../errors';
 import { runJob, type JobOptions } from '../jobs';
 import { withoutUndefined } from '../native-args';
 import { worldNative } from './native-world';
+import { toWorldPretrainingReport, type WorldPretrainingReport } from './pretraining-report';
 
 export interface WorldPretrainingOptions {
   /** Where the models go: base/ (a diffusers pipeline), evaluator-{plain,step-aware,step-agnostic}/, report.json. */
@@ -55,11 +56,11 @@ export interface WorldPretrainingOptions {
  * step-agnostic evaluators). A stage already finished in `outDir` is skipped.
  * Progress stages: vae, diffusion, sample, clip, train, validate.
  */
-export async function pretrainWorld(options: WorldPretrainingOptions, jobOptions?: JobOptions): Promise<Record<string, unknown>> {
+export async function pretrainWorld(options: WorldPretrainingOptions, jobOptions?: JobOptions): Promise<WorldPretrainingReport> {
   const site = captureCallSite(pretrainWorld);
   if (typeof options !== 'object' || options === null || typeof options.outDir !== 'string' || options.outDir === '') {
     throw new InvalidArgumentError('pretrainWorld needs options.outDir');
   }
   const args = withoutUndefined(options);
-  return runJob(site, jobOptions, (token, progress) => worldNative().pretrainWorld(args, token, progress));
+  return toWorldPretrainingReport(await runJob(site, jobOptions, (token, progress) => worldNative().pretrainWorld(args, token, progress)));
 }

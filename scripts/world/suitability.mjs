@@ -5,6 +5,8 @@
 // (the lines go to stderr). Reads validation (or train) prompts only: the test
 // split is refused. Check 1 is scripts/world/vae-round-trip.mjs. Needs `npm run
 // build` first. Exit status: 0 every check run passes, 1 one fails, 2 refused.
+// The checks themselves are spo-diffusion/world's `suitability` (lib/world/suitability/);
+// this file only reads the command line.
 //
 //   node scripts/world/suitability.mjs --assets DIR [--check N]... [--prompts N] [--json]
 //
@@ -15,13 +17,13 @@
 // --measure-evaluator  check 5 measures even when report.json has the figures
 // --rounds N      check 6: SPO rounds (default 3); --images N: samples per prompt judged (default 1)
 // --lr X, --threshold X  check 6: SPO's learning rate and tie threshold (default the world's preset)
-import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { TestSplitRefused, promptsOf } from './suitability/prompts.mjs';
-import { formatCheck, verdict } from './suitability/report.mjs';
 
-const DEFAULT_PROMPTS = { 2: 200, 3: 24, 4: 24, 5: 100, 6: 100 };
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const { suitability } = await import(path.join(root, 'dist/world/index.js'));
+const { CHECKS, TestSplitRefused, formatCheck, promptsOf, runSuitability, suitabilityFolderProblem } = suitability;
 
 function usage(message) {
   process.stderr.write(`suitability: ${message}\nusage: suitability.mjs --assets DIR [--check N]... [--prompts N] ` +
@@ -57,66 +59,30 @@ const number = (name, v) => {
 
 // The test split is refused first, before any folder or model is read.
 const promptCount = o.prompts === undefined ? undefined : positiveInt('prompts', o.prompts);
-let promptsFor;
 try {
   promptsOf(o.split, 1);
-  promptsFor = (check) => promptsOf(o.split, promptCount ?? DEFAULT_PROMPTS[check]);
+  if (promptCount !== undefined) promptsOf(o.split, promptCount);
 } catch (e) {
   if (e instanceof TestSplitRefused || e instanceof RangeError) usage(e.message);
   throw e;
 }
 if (!o.assets) usage('--assets DIR is required');
-const init = path.join(o.assets, 'stages', 'init.json');
-if (!existsSync(init)) usage(`${o.assets} is not a models folder of spo pretrain-world (no stages/init.json)`);
-const madeFor = JSON.parse(readFileSync(init, 'utf8')).world ?? 'relations';
-if (madeFor !== 'scenes') usage(`${o.assets} was made for the ${madeFor} world; the suitability checks are world v2's (scenes)`);
+const problem = suitabilityFolderProblem(o.assets);
+if (problem) usage(problem);
 const checks = (o.check ?? ['2,3,4,5,6']).flatMap((c) => c.split(',')).map((c) => {
   const n = Number(c);
-  if (![2, 3, 4, 5, 6].includes(n)) usage(`--check must be 2, 3, 4, 5 or 6 (check 1 is vae-round-trip.mjs), got '${c}'`);
+  if (!CHECKS.includes(n)) usage(`--check must be 2, 3, 4, 5 or 6 (check 1 is vae-round-trip.mjs), got '${c}'`);
   return n;
 });
+const rounds = positiveInt('rounds', o.rounds), images = positiveInt('images', o.images);
+const learningRate = number('lr', o.lr), threshold = number('threshold', o.threshold);
 
-const { world } = await import('./suitability/api.mjs');
-const sampling = { steps: world.SHAPES_WORLD_SPO.steps, guidanceScale: world.SHAPES_WORLD_SPO.guidanceScale };
 const log = (text) => (o.json ? process.stderr : process.stdout).write(`${text}\n`);
 log(`suitability checks ${checks.join(', ')} on ${o.assets} (${o.split} prompts)`);
-
-let model;
-const base = async () => {
-  if (!model) model = await (await import('./suitability/trajectories.mjs')).openBase(o.assets, sampling);
-  return model;
-};
-const results = [];
-try {
-  for (const n of [...new Set(checks)].sort()) {
-    const prompts = promptsFor(n);
-    let result;
-    if (n === 2) {
-      result = await (await import('./suitability/check2-room.mjs')).checkRoom({ assets: o.assets, prompts, ...sampling });
-    } else if (n === 3) {
-      result = await (await import('./suitability/check3-decided.mjs')).checkDecided({ model: await base(), prompts });
-    } else if (n === 4) {
-      result = await (await import('./suitability/check4-x0.mjs')).checkX0({ model: await base(), prompts });
-    } else if (n === 5) {
-      result = await (await import('./suitability/check5-evaluator.mjs')).checkEvaluator({
-        assets: o.assets, prompts, measure: o['measure-evaluator'], ...sampling,
-      });
-    } else {
-      const held = new Set(prompts);
-      const trainPrompts = world.worldPrompts('train', 'scenes').filter((p) => !held.has(p));
-      result = await (await import('./suitability/check6-spo.mjs')).checkSpo({
-        assets: o.assets, prompts, trainPrompts, rounds: positiveInt('rounds', o.rounds), images: positiveInt('images', o.images),
-        learningRate: number('lr', o.lr), threshold: number('threshold', o.threshold),
-      });
-    }
-    result.prompts = prompts.length;
-    result.verdict = verdict(result);
-    results.push(result);
-    log(formatCheck(result));
-  }
-} finally {
-  model?.dispose();
-}
+const results = await runSuitability({
+  assets: o.assets, checks, split: o.split, prompts: promptCount, measureEvaluator: o['measure-evaluator'],
+  rounds, images, learningRate, threshold, onCheck: (result) => log(formatCheck(result)),
+});
 const failed = results.some((r) => r.verdict === 'FAIL');
 if (o.json) {
   process.stdout.write(`${JSON.stringify({ assets: path.resolve(o.assets), split: o.split, checks: results, pass: !failed }, null, 2)}\n`);

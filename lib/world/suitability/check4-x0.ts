@@ -6,24 +6,27 @@
 // the pairs the outcome decides (|difference| > the tie margin), per band of
 // the candidates' timestep and per part. Criterion (docs/SHAPES_WORLD.md):
 // >= 0.65 for t < 300, per part where the part decides.
-import { world } from './api.mjs';
-import { atLeast, reported } from './report.mjs';
-import { agreement, band } from './stats.mjs';
-import { advance, branchAndRollOut, judge, startStates } from './trajectories.mjs';
+import { JUDGE_TIE_MARGIN } from '../world';
+import { PARTS, type PartScores } from './parts';
+import { atLeast, reported, type CheckResult, type Figure } from './report';
+import { agreement, band, type TimestepBand } from './stats';
+import { advance, branchAndRollOut, judge, startStates, type BaseModel } from './trajectories';
 
-const { JUDGE_TIE_MARGIN } = world;
-
-export const PARTS = ['total', 'alignment', 'coarse', 'fine'];
-export const BANDS = ['1-299', '300-599', '600-999', 'final'];
+export const BANDS: readonly TimestepBand[] = ['1-299', '300-599', '600-999', 'final'];
 /** Fewer decided pairs than this in a band leave its figure unread. */
 export const MIN_PAIRS = 20;
 
-/**
- * The figures from judged groups: each { t (the candidates' timestep, < 1 when
- * clean), x0: scores of the k x0 predictions, final: scores of the k outcomes }.
- */
-export function x0Figures(groups, tieMargin, minPairs = MIN_PAIRS) {
-  const figures = [];
+/** k candidates of one prompt at one branch step: what the judge reads of each x0, and of each outcome. */
+export interface X0Group {
+  /** The candidates' timestep (< 1 when clean). */
+  t: number;
+  x0: readonly PartScores[];
+  final: readonly PartScores[];
+}
+
+/** The figures from judged groups, per band of t and per part. */
+export function x0Figures(groups: readonly X0Group[], tieMargin: number, minPairs = MIN_PAIRS): Figure[] {
+  const figures: Figure[] = [];
   for (const b of BANDS) {
     const inBand = groups.filter((g) => band(g.t) === b);
     if (b === 'final' && inBand.length === 0) continue;  // only a branch at the last step has clean candidates
@@ -39,10 +42,19 @@ export function x0Figures(groups, tieMargin, minPairs = MIN_PAIRS) {
   return figures;
 }
 
-export async function checkX0({ model, prompts, k = 4, branchSteps = [4, 6, 8, 10, 12, 14, 15, 16, 17, 18], seed = 4000 }) {
+export interface X0CheckOptions {
+  model: BaseModel;
+  prompts: string[];
+  k?: number;
+  branchSteps?: number[];
+  seed?: number;
+}
+
+export async function checkX0({ model, prompts, k = 4, branchSteps = [4, 6, 8, 10, 12, 14, 15, 16, 17, 18], seed = 4000 }:
+  X0CheckOptions): Promise<CheckResult> {
   const started = performance.now();
-  const repeated = prompts.flatMap((p) => Array(k).fill(p));
-  const groups = [];
+  const repeated = prompts.flatMap((p) => Array<string>(k).fill(p));
+  const groups: X0Group[] = [];
   let state = await startStates(model, prompts, seed);
   for (const i of [...branchSteps].sort((a, b) => a - b)) {
     if (i >= model.steps) throw new Error(`check 4: branch step ${i} is past the ${model.steps}-step schedule`);

@@ -1,10 +1,10 @@
 // The statistics behind the suitability figures, on plain numbers (no models),
-// so that the test can check each one against a hand computation.
+// so that a test can check each one against a hand computation.
 
-export const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
+export const mean = (xs: readonly number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
 
 /** The unbiased sample variance (n - 1); 0 for a single value. */
-export function variance(xs) {
+export function variance(xs: readonly number[]): number {
   if (xs.length < 2) return 0;
   const m = mean(xs);
   return xs.reduce((a, x) => a + (x - m) ** 2, 0) / (xs.length - 1);
@@ -14,12 +14,12 @@ export function variance(xs) {
  * The pooled within-group standard deviation: sqrt of the mean over groups of
  * each group's unbiased variance (groups of equal size: the usual pooled sd).
  */
-export function pooledWithinSd(groups) {
+export function pooledWithinSd(groups: readonly (readonly number[])[]): number {
   return Math.sqrt(mean(groups.map(variance)));
 }
 
 /** The share of groups whose largest and smallest value differ by more than `margin`. */
-export function shareSpreadBeyond(groups, margin) {
+export function shareSpreadBeyond(groups: readonly (readonly number[])[], margin: number): number {
   return groups.filter((g) => Math.max(...g) - Math.min(...g) > margin).length / groups.length;
 }
 
@@ -31,25 +31,30 @@ export function shareSpreadBeyond(groups, margin) {
  * variances, so the ratio estimates the share without a small-sample bias in
  * either term.
  */
-export function shareOpen(branches, independent) {
+export function shareOpen(branches: readonly (readonly number[])[], independent: readonly (readonly number[])[]): number {
   return mean(branches.map(variance)) / mean(independent.map(variance));
+}
+
+/** A group of candidates: what a reading says of each, and how each ended. */
+export interface ReadingGroup {
+  reading: readonly number[];
+  outcome: readonly number[];
 }
 
 /**
  * Whether a reading agrees with the outcome on the decided pairs of each group:
  * every pair (i < j) whose outcomes differ by more than `margin` counts, scoring
  * 1 when the readings order it the same way, 0 the other way, 1/2 when the
- * readings are equal (a guess). Returns { pairs, agreement } (agreement NaN
- * without a decided pair).
+ * readings are equal (a guess). agreement is NaN without a decided pair.
  */
-export function agreement(groups, margin) {
+export function agreement(groups: readonly ReadingGroup[], margin: number): { pairs: number; agreement: number } {
   let pairs = 0, agreed = 0;
   for (const { reading, outcome } of groups) {
     for (let i = 0; i < outcome.length; ++i) {
       for (let j = i + 1; j < outcome.length; ++j) {
-        const d = outcome[i] - outcome[j];
+        const d = outcome[i]! - outcome[j]!;
         if (!(Math.abs(d) > margin)) continue;
-        const r = reading[i] - reading[j];
+        const r = reading[i]! - reading[j]!;
         pairs += 1;
         agreed += r === 0 ? 0.5 : Math.sign(r) === Math.sign(d) ? 1 : 0;
       }
@@ -58,14 +63,23 @@ export function agreement(groups, margin) {
   return { pairs, agreement: pairs === 0 ? NaN : agreed / pairs };
 }
 
-/** Mean and 95% half-width (normal approximation, 1.96 standard errors) of after - before, paired. */
-export function pairedInterval(before, after) {
-  const d = after.map((a, i) => a - before[i]);
+export interface PairedInterval {
+  mean: number;
+  /** 95% half-width: 1.96 standard errors (normal approximation). */
+  half: number;
+  n: number;
+}
+
+/** Mean and 95% half-width of after - before, paired. */
+export function pairedInterval(before: readonly number[], after: readonly number[]): PairedInterval {
+  const d = after.map((a, i) => a - before[i]!);
   return { mean: mean(d), half: 1.96 * Math.sqrt(variance(d) / d.length), n: d.length };
 }
 
+export type TimestepBand = 'final' | '1-299' | '300-599' | '600-999';
+
 /** The band of a candidate's timestep that check 4 reports: final (clean), 1-299, 300-599, 600-999. */
-export function band(t) {
+export function band(t: number): TimestepBand {
   if (t < 1) return 'final';
   if (t < 300) return '1-299';
   if (t < 600) return '300-599';

@@ -6,19 +6,25 @@
 // E[Var(part | x_t)] / Var(part | prompt) (stats.shareOpen). Criteria
 // (docs/SHAPES_WORLD.md): at t = 501 the coarse part's share is smaller than
 // the fine part's, and at t = 251 the fine part keeps >= 1/3 of its variance.
-import { atLeast, lessThan, reported } from './report.mjs';
-import { shareOpen } from './stats.mjs';
-import { advance, branchToEnd, judge, startStates } from './trajectories.mjs';
+import { PARTS, type CheckedPart, type PartScores } from './parts';
+import { atLeast, lessThan, reported, type CheckResult, type Figure } from './report';
+import { shareOpen } from './stats';
+import { advance, branchToEnd, judge, startStates, type BaseModel } from './trajectories';
 
-export const PARTS = ['total', 'alignment', 'coarse', 'fine'];
+/** Per part, a list of groups of values. */
+export type PartGroups = Record<CheckedPart, number[][]>;
 
 /**
  * The figures from judged values: branched[t][part] lists, per shared x_t,
  * the part's values of its branches; independent[part] lists, per prompt, the
- * part's values of independent samples.
+ * part's values of independent samples. branched must hold t = 501 and 251.
  */
-export function decidedFigures(branched, independent) {
-  const open = (t, part) => shareOpen(branched[t][part], independent[part]);
+export function decidedFigures(branched: Record<number, PartGroups>, independent: PartGroups): Figure[] {
+  const open = (t: number, part: CheckedPart) => {
+    const at = branched[t];
+    if (!at) throw new Error(`check 3: no branches at t = ${t}`);
+    return shareOpen(at[part], independent[part]);
+  };
   const figures = [
     lessThan('share of coarse variance open at t = 501', open(501, 'coarse'), open(501, 'fine'), 'fine\'s'),
     atLeast('share of fine variance open at t = 251', open(251, 'fine'), 1 / 3),
@@ -29,7 +35,22 @@ export function decidedFigures(branched, independent) {
   return figures;
 }
 
-export async function checkDecided({ model, prompts, roots = 2, branches = 4, checkpoints = [751, 501, 251, 101], seed = 3000 }) {
+export interface DecidedCheckOptions {
+  model: BaseModel;
+  prompts: string[];
+  roots?: number;
+  branches?: number;
+  checkpoints?: number[];
+  seed?: number;
+}
+
+const emptyGroups = (): PartGroups => ({ total: [], alignment: [], coarse: [], fine: [] });
+const groupsOf = (rows: readonly (readonly PartScores[])[]): PartGroups =>
+  ({ total: rows.map((r) => r.map((s) => s.total)), alignment: rows.map((r) => r.map((s) => s.alignment)),
+    coarse: rows.map((r) => r.map((s) => s.coarse)), fine: rows.map((r) => r.map((s) => s.fine)) });
+
+export async function checkDecided({ model, prompts, roots = 2, branches = 4, checkpoints = [751, 501, 251, 101], seed = 3000 }:
+  DecidedCheckOptions): Promise<CheckResult> {
   const started = performance.now();
   for (const t of [501, 251]) if (!checkpoints.includes(t)) throw new Error(`check 3 needs t = ${t} among its checkpoints`);
   const indices = checkpoints.map((t) => {
@@ -37,29 +58,28 @@ export async function checkDecided({ model, prompts, roots = 2, branches = 4, ch
     if (i < 0) throw new Error(`check 3: t = ${t} is not a timestep of the ${model.steps}-step schedule`);
     return i;
   }).sort((a, b) => a - b);
-  const repeated = prompts.flatMap((p) => Array(branches).fill(p));
-  const branched = Object.fromEntries(checkpoints.map((t) => [t, Object.fromEntries(PARTS.map((q) => [q, []]))]));
-  const finals = prompts.map(() => []);
+  const repeated = prompts.flatMap((p) => Array<string>(branches).fill(p));
+  const branched: Record<number, PartGroups> = Object.fromEntries(checkpoints.map((t) => [t, emptyGroups()]));
+  const finals: PartScores[][] = prompts.map(() => []);
   for (let r = 0; r < roots; ++r) {
     const rootSeed = seed + 1000 * r;
     let state = await startStates(model, prompts, rootSeed);
     for (const i of indices) {
       if (i > state.index) state = await advance(model, state, i, rootSeed + 1 + i);
       const scores = judge(await branchToEnd(model, state, branches, rootSeed + 100 + i), repeated);
-      const t = model.timesteps[i];
+      const at = branched[model.timesteps[i]!]!;
       prompts.forEach((_, p) => {
         const own = scores.slice(p * branches, (p + 1) * branches);
-        for (const q of PARTS) branched[t][q].push(own.map((s) => s[q]));
+        for (const q of PARTS) at[q].push(own.map((s) => s[q]));
       });
     }
     const own = judge(await branchToEnd(model, state, 1, rootSeed + 999), prompts);
-    own.forEach((s, p) => finals[p].push(s));
+    own.forEach((s, p) => finals[p]!.push(s));
   }
-  const independent = Object.fromEntries(PARTS.map((q) => [q, finals.map((f) => f.map((s) => s[q]))]));
   return {
     check: 3,
     title: `when each part is decided: ${prompts.length} prompts x ${roots} trajectories, ${branches} branches at t = ${checkpoints.join(', ')}`,
-    figures: decidedFigures(branched, independent), notes: [],
+    figures: decidedFigures(branched, groupsOf(finals)), notes: [],
     seconds: (performance.now() - started) / 1000,
   };
 }

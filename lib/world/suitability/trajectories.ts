@@ -9,23 +9,56 @@
 // (eps_u + w (eps_c - eps_u), the empty prompt unconditional).
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { spo, world } from './api.mjs';
+import { imagesToTensor } from '../../image';
+import { Pipeline, Sampler } from '../../pipeline';
+import { DDIMScheduler } from '../../scheduler';
+import type { Tensor } from '../../tensor';
+import { TextEncoder } from '../../text-encoder';
+import { Tokenizer } from '../../tokenizer';
+import { UNet } from '../../unet';
+import type { ScenesJudgeScore } from '../tracks';
+import { judgeWorld } from '../world';
 
 /** The base pipeline with the parts that compute the guided output at x_T, and the schedule's timesteps. */
-export async function openBase(assets, { steps, guidanceScale }) {
+export interface BaseModel {
+  pipeline: Pipeline;
+  sampler: Sampler;
+  unet: UNet;
+  textEncoder: TextEncoder;
+  tokenizer: Tokenizer;
+  /** The `steps`-step schedule's timesteps, first (noisiest) to last. */
+  timesteps: number[];
+  steps: number;
+  guidanceScale: number;
+  /** [C, h, w] of one latent. */
+  latentShape: number[];
+  dispose(): void;
+}
+
+/** P trajectories at step `index` of the schedule: x_t and the guided output there. */
+export interface TrajectoryState {
+  prompts: string[];
+  index: number;
+  latents: Tensor;
+  modelOutput: Tensor;
+  predOriginal?: Tensor;
+}
+
+export async function openBase(assets: string, sampling: { steps: number; guidanceScale: number }): Promise<BaseModel> {
+  const { steps, guidanceScale } = sampling;
   const base = path.join(assets, 'base');
-  const pipeline = await spo.Pipeline.load(base);
-  const unet = await spo.UNet.load(path.join(base, 'unet'));
-  const textEncoder = await spo.TextEncoder.load(path.join(base, 'text_encoder'));
-  const tokenizer = await spo.Tokenizer.load(path.join(base, 'tokenizer'));
+  const pipeline = await Pipeline.load(base);
+  const unet = await UNet.load(path.join(base, 'unet'));
+  const textEncoder = await TextEncoder.load(path.join(base, 'text_encoder'));
+  const tokenizer = await Tokenizer.load(path.join(base, 'tokenizer'));
   const schedulerConfig = JSON.parse(readFileSync(path.join(base, 'scheduler', 'scheduler_config.json'), 'utf8'));
-  const scheduler = spo.DDIMScheduler.fromDiffusersConfig(schedulerConfig);
+  const scheduler = DDIMScheduler.fromDiffusersConfig(schedulerConfig);
   const timesteps = scheduler.setTimesteps(steps);
   scheduler.dispose();
   const info = pipeline.info;
   const side = info.defaultSize / info.vaeScaleFactor;
   return {
-    pipeline, sampler: new spo.Sampler(pipeline), unet, textEncoder, tokenizer, timesteps, steps, guidanceScale,
+    pipeline, sampler: new Sampler(pipeline), unet, textEncoder, tokenizer, timesteps, steps, guidanceScale,
     latentShape: [info.latentChannels, side, side],
     dispose() {
       pipeline.dispose(); unet.dispose(); textEncoder.dispose(); tokenizer.dispose();
@@ -33,13 +66,13 @@ export async function openBase(assets, { steps, guidanceScale }) {
   };
 }
 
-async function encode(model, texts) {
+async function encode(model: BaseModel, texts: string[]): Promise<Tensor> {
   const ids = model.tokenizer.encodeBatch(texts, model.tokenizer.info.modelMaxLength);
   return (await model.textEncoder.forward(ids)).lastHiddenState;
 }
 
 /** The guided model output eps_u + w (eps_c - eps_u) at latents [P, C, h, w] and timestep t. */
-export async function guidedOutput(model, latents, t, prompts) {
+export async function guidedOutput(model: BaseModel, latents: Tensor, t: number, prompts: string[]): Promise<Tensor> {
   const P = prompts.length;
   const cond = await encode(model, prompts);
   const uncond = await encode(model, prompts.map(() => ''));
@@ -48,12 +81,12 @@ export async function guidedOutput(model, latents, t, prompts) {
   });
   const n = both.data.length / 2, w = model.guidanceScale;
   const out = new Float32Array(n);
-  for (let i = 0; i < n; ++i) out[i] = both.data[i] + w * (both.data[n + i] - both.data[i]);
+  for (let i = 0; i < n; ++i) out[i] = both.data[i]! + w * (both.data[n + i]! - both.data[i]!);
   return { data: out, shape: [P, ...both.shape.slice(1)] };
 }
 
 /** x_T ~ N(0, I) for P prompts, from a seeded generator (splitmix64 + Box-Muller). */
-export function gaussianLatents(P, shape, seed) {
+export function gaussianLatents(P: number, shape: readonly number[], seed: number): Tensor {
   const n = P * shape.reduce((a, b) => a * b, 1);
   const data = new Float32Array(n);
   let s = BigInt.asUintN(64, BigInt(seed) * 0x9E3779B97F4A7C15n + 1n);
@@ -74,25 +107,25 @@ export function gaussianLatents(P, shape, seed) {
 }
 
 /** A trajectory per prompt at step 0: x_T and its guided output. */
-export async function startStates(model, prompts, seed) {
+export async function startStates(model: BaseModel, prompts: string[], seed: number): Promise<TrajectoryState> {
   const latents = gaussianLatents(prompts.length, model.latentShape, seed);
-  return { prompts, index: 0, latents, modelOutput: await guidedOutput(model, latents, model.timesteps[0], prompts) };
+  return { prompts, index: 0, latents, modelOutput: await guidedOutput(model, latents, model.timesteps[0]!, prompts) };
 }
 
 /**
  * The states moved on to step `index` (> state.index, < steps) by the model's own
  * stochastic DDIM (eta 1), one trajectory per prompt; with the x0 prediction there.
  */
-export async function advance(model, state, index, seed) {
+export async function advance(model: BaseModel, state: TrajectoryState, index: number, seed: number): Promise<TrajectoryState> {
   const r = await model.sampler.candidates({
-    prompts: state.prompts, latents: state.latents, modelOutput: state.modelOutput, timestep: model.timesteps[state.index],
+    prompts: state.prompts, latents: state.latents, modelOutput: state.modelOutput, timestep: model.timesteps[state.index]!,
     steps: model.steps, k: 1, transitionsPerChain: index - state.index, guidanceScale: model.guidanceScale, eta: 1, seed,
     predictX0: true,
   });
   if (r.prevTimestep !== model.timesteps[index]) throw new Error(`advance: landed at t ${r.prevTimestep}, not ${model.timesteps[index]}`);
   return {
-    prompts: state.prompts, index, latents: squeezeK(r.candidates), modelOutput: squeezeK(r.modelOutput),
-    predOriginal: squeezeK(r.predOriginal),
+    prompts: state.prompts, index, latents: squeezeK(r.candidates), modelOutput: squeezeK(r.modelOutput!),
+    predOriginal: squeezeK(r.predOriginal!),
   };
 }
 
@@ -101,58 +134,56 @@ export async function advance(model, state, index, seed) {
  * own sampling; eta 0: deterministic DDIM, the rollout oracle's), decoded.
  * Returns images as the judge reads them (8-bit, [P * k, 3, H, W], prompt-major).
  */
-export async function branchToEnd(model, state, k, seed, eta = 1) {
+export async function branchToEnd(model: BaseModel, state: TrajectoryState, k: number, seed: number, eta = 1): Promise<Tensor> {
   const r = await model.sampler.candidates({
-    prompts: state.prompts, latents: state.latents, modelOutput: state.modelOutput, timestep: model.timesteps[state.index],
+    prompts: state.prompts, latents: state.latents, modelOutput: state.modelOutput, timestep: model.timesteps[state.index]!,
     steps: model.steps, k, transitionsPerChain: model.steps - state.index, guidanceScale: model.guidanceScale, eta, seed, decode: true,
   });
-  return imagesToTensor(r.images.flat());
+  return imagesToTensor(r.images!.flat());
+}
+
+/** Candidates' decoded x0 predictions and where each ends (checks 4's raw material). */
+export interface RolledOutBranch {
+  /** The candidates' timestep; negative at the last step, where the candidates are clean. */
+  candidateT: number;
+  x0Images: Tensor;
+  finalImages: Tensor;
 }
 
 /**
  * SPO's branching step at state.index: k candidates (eta 1) with their decoded x0
  * predictions at the candidates' timestep, and where each ends when continued by
- * deterministic DDIM (the rollout oracle's outcome). `candidateT` is negative at
- * the last step, where the candidates are clean and the two images coincide.
+ * deterministic DDIM (the rollout oracle's outcome). At the last step the
+ * candidates are clean and the two images coincide.
  */
-export async function branchAndRollOut(model, state, k, seed) {
+export async function branchAndRollOut(model: BaseModel, state: TrajectoryState, k: number, seed: number): Promise<RolledOutBranch> {
   const r = await model.sampler.candidates({
-    prompts: state.prompts, latents: state.latents, modelOutput: state.modelOutput, timestep: model.timesteps[state.index],
+    prompts: state.prompts, latents: state.latents, modelOutput: state.modelOutput, timestep: model.timesteps[state.index]!,
     steps: model.steps, k, transitionsPerChain: 1, guidanceScale: model.guidanceScale, eta: 1, seed, predictX0: true, decode: true,
   });
-  const x0Images = imagesToTensor(r.images.flat());
+  const x0Images = imagesToTensor(r.images!.flat());
   if (r.prevTimestep < 0) return { candidateT: r.prevTimestep, x0Images, finalImages: x0Images };
-  const prompts = state.prompts.flatMap((p) => Array(k).fill(p));
+  const prompts = state.prompts.flatMap((p) => Array<string>(k).fill(p));
   const rolled = await model.sampler.candidates({
-    prompts, latents: flattenK(r.candidates), modelOutput: flattenK(r.modelOutput), timestep: r.prevTimestep,
+    prompts, latents: flattenK(r.candidates), modelOutput: flattenK(r.modelOutput!), timestep: r.prevTimestep,
     steps: model.steps, k: 1, transitionsPerChain: model.steps - state.index - 1, guidanceScale: model.guidanceScale, eta: 0, seed,
     decode: true,
   });
-  return { candidateT: r.prevTimestep, x0Images, finalImages: imagesToTensor(rolled.images.flat()) };
+  return { candidateT: r.prevTimestep, x0Images, finalImages: imagesToTensor(rolled.images!.flat()) };
 }
 
 /** Judge v2 of images [B, 3, H, W] against their prompts. */
-export function judge(images, prompts) {
-  return world.judgeWorld(images, prompts, 'scenes');
+export function judge(images: Tensor, prompts: string[]): ScenesJudgeScore[] {
+  return judgeWorld(images, prompts, 'scenes');
 }
 
-/** 8-bit images as the judge reads them (sampleAndJudge's way): [B, 3, H, W], x / 127.5 - 1. */
-export function imagesToTensor(images) {
-  const { width: w, height: h } = images[0];
-  const data = new Float32Array(images.length * 3 * h * w);
-  images.forEach((img, b) => {
-    for (let i = 0; i < h * w; ++i) for (let c = 0; c < 3; ++c) data[(b * 3 + c) * h * w + i] = img.data[i * 3 + c] / 127.5 - 1;
-  });
-  return { data, shape: [images.length, 3, h, w] };
-}
-
-function concat(tensors) {
+function concat(tensors: readonly Tensor[]): Tensor {
   const data = new Float32Array(tensors.reduce((n, t) => n + t.data.length, 0));
   let at = 0;
   for (const t of tensors) { data.set(t.data, at); at += t.data.length; }
-  return { data, shape: [tensors.reduce((n, t) => n + t.shape[0], 0), ...tensors[0].shape.slice(1)] };
+  return { data, shape: [tensors.reduce((n, t) => n + t.shape[0]!, 0), ...tensors[0]!.shape.slice(1)] };
 }
 
 // [P, 1, ...] -> [P, ...] and [P, k, ...] -> [P * k, ...]: the same row-major data.
-const squeezeK = (t) => ({ data: t.data, shape: [t.shape[0], ...t.shape.slice(2)] });
-const flattenK = (t) => ({ data: t.data, shape: [t.shape[0] * t.shape[1], ...t.shape.slice(2)] });
+const squeezeK = (t: Tensor): Tensor => ({ data: t.data, shape: [t.shape[0]!, ...t.shape.slice(2)] });
+const flattenK = (t: Tensor): Tensor => ({ data: t.data, shape: [t.shape[0]! * t.shape[1]!, ...t.shape.slice(2)] });

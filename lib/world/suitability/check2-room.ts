@@ -5,13 +5,16 @@
 // each; best and worst total differ by more than the tie margin on >= half of
 // the prompts.
 import path from 'node:path';
-import { spo, world } from './api.mjs';
-import { atLeast, reported } from './report.mjs';
-import { mean, pooledWithinSd, shareSpreadBeyond } from './stats.mjs';
+import { Pipeline } from '../../pipeline';
+import { sampleAndJudge, type JudgedSet } from '../evaluation';
+import { JUDGE_TIE_MARGIN } from '../world';
+import type { CheckedPart, PartScores } from './parts';
+import { atLeast, reported, type CheckResult, type Figure } from './report';
+import { mean, pooledWithinSd, shareSpreadBeyond } from './stats';
 
 /** The figures from judge scores per prompt: perPrompt[p][s] is sample s of prompt p. */
-export function roomFigures(perPrompt, tieMargin) {
-  const part = (name) => perPrompt.map((samples) => samples.map((s) => s[name]));
+export function roomFigures(perPrompt: readonly (readonly PartScores[])[], tieMargin: number): Figure[] {
+  const part = (name: CheckedPart) => perPrompt.map((samples) => samples.map((s) => s[name]));
   return [
     atLeast('within-prompt sd of coarse', pooledWithinSd(part('coarse')), 0.05),
     atLeast('within-prompt sd of fine', pooledWithinSd(part('fine')), 0.05),
@@ -22,24 +25,34 @@ export function roomFigures(perPrompt, tieMargin) {
   ];
 }
 
-export async function checkRoom({ assets, prompts, samples = 4, seed = 2000, steps, guidanceScale }) {
+export interface RoomCheckOptions {
+  /** A models folder of `spo pretrain-world --world scenes`. */
+  assets: string;
+  prompts: string[];
+  samples?: number;
+  seed?: number;
+  steps: number;
+  guidanceScale: number;
+}
+
+export async function checkRoom({ assets, prompts, samples = 4, seed = 2000, steps, guidanceScale }: RoomCheckOptions): Promise<CheckResult> {
   const started = performance.now();
-  const pipeline = await spo.Pipeline.load(path.join(assets, 'base'));
-  const sets = [];
+  const pipeline = await Pipeline.load(path.join(assets, 'base'));
+  const sets: JudgedSet<'scenes'>[] = [];
   try {
     for (let s = 0; s < samples; ++s) {
       // Sample s draws batch b with seed + 1000 s + b (sampleAndJudge): every sample its own x_T.
-      sets.push(await world.sampleAndJudge(pipeline, prompts, {
+      sets.push(await sampleAndJudge(pipeline, prompts, {
         seed: seed + 1000 * s, steps, guidanceScale, eta: 1, track: 'scenes', batch: 50,
       }));
     }
   } finally {
     pipeline.dispose();
   }
-  const perPrompt = prompts.map((_, p) => sets.map((set) => set.scores[p]));
+  const perPrompt = prompts.map((_, p) => sets.map((set) => set.scores[p]!));
   return {
     check: 2, title: `room for preference: ${samples} base samples x ${prompts.length} prompts`,
-    figures: roomFigures(perPrompt, world.JUDGE_TIE_MARGIN), notes: [],
+    figures: roomFigures(perPrompt, JUDGE_TIE_MARGIN), notes: [],
     seconds: (performance.now() - started) / 1000,
   };
 }

@@ -61,6 +61,76 @@ export interface BenchRatios {
   round: number;
 }
 
+// The report keeps the harness's JSON names (snake_case, seconds as *_s): it is the
+// format `spo bench --json` writes, bench/python_baseline.py mirrors and
+// `spo bench --compare` reads from earlier runs (docs/benchmarks.md).
+
+/** Where the benchmark ran. */
+export interface BenchMachine {
+  device: string;
+  dtype: string;
+  intra_op_threads: number;
+}
+
+/** The machine's measured matmul ceiling, and a 3x3 convolution's rate. */
+export interface BenchCeiling {
+  best_gflops: number;
+  dtype: string;
+  sizes: { n: number; gflops: number; time: Timing }[];
+  conv3x3: { shape: string; gflops: number; time: Timing };
+}
+
+/** One model component's forward at the request's batch. */
+export interface BenchComponent {
+  name: string;
+  batch: number;
+  time: Timing;
+  gflop: number;
+  gflops: number;
+  share_of_ceiling: number;
+  /** What the FLOP count covers. */
+  flops_counted: string;
+}
+
+/** One side of the update comparison: the engine's default path or the authors' parity path. */
+export interface BenchUpdateSide {
+  time: Timing;
+  policy_evaluations: number;
+  reference_evaluations: number;
+  evaluations_per_pair: number;
+}
+
+/** One optimiser step, with and without gradient checkpointing. */
+export interface BenchOptimizerStep {
+  gradient_checkpointing: boolean;
+  time: Timing;
+  model_gflop: number;
+  gflops: number;
+  share_of_ceiling: number;
+  /** CUDA only. */
+  peak_device_bytes?: number;
+  live_device_bytes_before?: number;
+}
+
+/** The update section; only `skipped` when the sampling round kept no pair. */
+export interface BenchUpdate {
+  skipped?: string;
+  pairs?: number;
+  default?: BenchUpdateSide;
+  parity?: BenchUpdateSide;
+  speedup_vs_parity?: number;
+  optimizer_step?: { pairs: number; variants: BenchOptimizerStep[]; lora_dtype: string; flops_counted: string };
+}
+
+/** A fused kernel against its ATen composition, forward and backward. */
+export interface BenchKernel {
+  name: string;
+  shape: number[];
+  fused: Timing;
+  aten: Timing;
+  speedup: number;
+}
+
 /** The round section as the harness writes it. */
 export interface BenchRound {
   prompts: number;
@@ -69,8 +139,17 @@ export interface BenchRound {
   sampling_s: number;
   update_s: number;
   pairs_kept: number;
+  pairs_tied: number;
+  sampling_evaluations: number;
+  update_evaluations: number;
+  sampling_evaluations_per_kept_pair: number;
+  update_evaluations_per_kept_pair: number;
+  pairs_per_second: number;
+  peak_rss_bytes: number;
   profile: RoundProfile;
-  [key: string]: unknown;
+  /** CUDA only. */
+  sampling_peak_device_bytes?: number;
+  peak_device_bytes?: number;
 }
 
 /** The Python baseline's round (bench/python_baseline.py). */
@@ -84,12 +163,37 @@ export interface PythonBaselineRound {
   profile: RoundProfile;
 }
 
-/** The report as the harness writes it (see docs/benchmarks.md); `spo bench` adds the Python baseline and the ratios. */
+/** What bench/python_baseline.py reports, or why it did not run. */
+export interface PythonBaselineReport {
+  skipped?: string;
+  torch?: string;
+  threads?: number;
+  update_unet_calls_per_minibatch?: number;
+  /** The update step on the same pairs. */
+  update?: Timing;
+  pairs?: number;
+  round?: PythonBaselineRound;
+}
+
+/**
+ * The report: runBenchmark fills machine, settings and the sections asked for
+ * (see docs/benchmarks.md); `spo bench` adds the models, command, date, the
+ * Python baseline and the ratios.
+ */
 export interface BenchReport {
+  machine: BenchMachine;
+  /** The resolved SPO settings of the round and the update. */
+  settings: SpoSettings;
+  ceiling?: BenchCeiling;
+  components?: BenchComponent[];
+  update?: BenchUpdate;
+  kernels?: BenchKernel[];
   round?: BenchRound;
-  python_baseline?: { round?: PythonBaselineRound; skipped?: string; [key: string]: unknown };
+  models?: { model: string; evaluator: string };
+  command?: string;
+  date?: string;
+  python_baseline?: PythonBaselineReport;
   ratios?: BenchRatios;
-  [key: string]: unknown;
 }
 
 /** The ratios of a round measured by the engine and by the Python baseline. */

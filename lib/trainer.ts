@@ -60,6 +60,15 @@ export interface TrainerOptions extends Partial<Omit<SpoSettings, 'preset'>> {
 
 export type TrainResult = NativeTrainResult;
 
+/**
+ * Trainer.train's job options: the engine's own (signal; onProgress, the raw
+ * progress as every job reports it) and onEvent, the same progress as typed
+ * TrainerEvents.
+ */
+export interface TrainJobOptions extends JobOptions {
+  onEvent?: (event: TrainerEvent) => void;
+}
+
 export type TrainerEvent =
   | { type: 'round'; round: number; totalRounds: number; epoch: number; prompts: number }
   | { type: 'sampling'; round: number; step: number; totalSteps: number; pairsKept: number }
@@ -145,8 +154,8 @@ export class Trainer {
    * Leaving the loop early (break, return, a throw in its body) cancels the
    * native job and waits for it to stop before the loop statement completes.
    */
-  async *run(options: { signal?: AbortSignal } = {}): AsyncGenerator<TrainerEvent, TrainResult, void> {
-    const { signal } = options;
+  async *run(options: JobOptions = {}): AsyncGenerator<TrainerEvent, TrainResult, void> {
+    const { signal, onProgress } = options;
     if (signal !== undefined && !(signal instanceof AbortSignal)) {
       throw new InvalidArgumentError('options.signal must be an AbortSignal');
     }
@@ -163,6 +172,7 @@ export class Trainer {
     let result: TrainResult | undefined;
     const job = this.train({
       signal: stop.signal,
+      onProgress,
       onEvent: (e) => { queue.push(e); wake?.(); },
     }).then((r) => { result = r; }, (e: unknown) => { failure = e; }).finally(() => { finished = true; wake?.(); });
     try {
@@ -184,12 +194,15 @@ export class Trainer {
     return result!;
   }
 
-  /** Runs training to the end (or to maxRounds); onEvent sees every event of run(). */
-  async train(options: { signal?: AbortSignal; onEvent?: (event: TrainerEvent) => void } = {}): Promise<TrainResult> {
+  /** Runs training to the end (or to maxRounds); onEvent sees every event of run(), onProgress the raw progress. */
+  async train(options: TrainJobOptions = {}): Promise<TrainResult> {
     const site = captureCallSite(this.train);
     if (this.#running) throw new InvalidArgumentError('this Trainer is already running');
-    const { signal, onEvent } = options;
+    const { signal, onEvent, onProgress } = options;
     if (onEvent !== undefined && typeof onEvent !== 'function') throw new InvalidArgumentError('onEvent must be a function');
+    if (onProgress !== undefined && typeof onProgress !== 'function') {
+      throw new InvalidArgumentError('options.onProgress must be a function');
+    }
     this.#running = true;
     try {
       const o = this.#options;
@@ -204,7 +217,11 @@ export class Trainer {
       });
       const result = await runJob(site, {
         signal,
-        onProgress: onEvent && ((p) => { const e = toEvent(p, round); if (e) onEvent(e); }),
+        onProgress: (onEvent || onProgress) && ((p) => {
+          onProgress?.(p);
+          const e = onEvent && toEvent(p, round);
+          if (e) onEvent!(e);
+        }),
       }, (token, progress) => native().trainSpo(args, token, progress));
       return result;
     } finally {

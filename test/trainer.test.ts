@@ -8,7 +8,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   AbortError, DisposedError, Evaluator, InvalidArgumentError, NotFoundError, Pipeline, StepScorer, Trainer, diagnostics,
-  readPrompts, resolveSettings, type TrainerEvent,
+  readPrompts, resolveSettings, type Progress, type TrainerEvent,
 } from '../lib/index';
 
 const root = path.resolve(__dirname, '..');
@@ -199,7 +199,13 @@ describe('Trainer runs', () => {
 
   it('parity mode gives the same first loss with twice the update evaluations', async () => {
     const a = await Pipeline.load(pipelineDir), b = await Pipeline.load(pipelineDir);
-    const spo = await new Trainer({ pipeline: a, evaluator, prompts, ...tiny, maxRounds: 1 }).train();
+    // Job options as on every other job ({ signal, onProgress }), with onEvent beside: both see the run.
+    const raw: Progress[] = [], typed: TrainerEvent[] = [];
+    const spo = await new Trainer({ pipeline: a, evaluator, prompts, ...tiny, maxRounds: 1 })
+      .train({ onProgress: (p) => raw.push(p), onEvent: (e) => typed.push(e) });
+    expect(raw.filter((p) => p.stage === 'update')).toHaveLength(spo.losses.length);
+    expect(typed.filter((e) => e.type === 'update')).toHaveLength(spo.losses.length);
+    expect(raw.filter((p) => p.stage === 'round').map((p) => p.step)).toEqual([1]);
     const parity = await new Trainer({ pipeline: b, evaluator, prompts, ...tiny, maxRounds: 1, mode: 'parity' }).train();
     expect(parity.pairsKept).toBe(spo.pairsKept);
     expect(parity.updateEvaluations).toBe(2 * spo.updateEvaluations);

@@ -46,6 +46,12 @@ describe('the budget: guided UNet evaluations, sampling and update, counted thro
     // sampled pairs are counted with gives the engine's own count.
     expect(runs.d3po!.evaluations.sampling).toBe(runs.d3po!.rounds * 2 * P * n);
     expect(samplingEvaluations(2 * P * runs.d3po!.rounds, n)).toBe(runs.d3po!.evaluations.sampling);
+    // The updates by hand. SPO: the two candidates of a pair leave the same x_t, so one policy and one
+    // reference evaluation there serve both: 2 per kept pair. D3PO: every step of both trajectories,
+    // policy and reference, but the first step's x_T is shared: 2 (2n - 1) per kept prompt (n pairs).
+    expect(runs.spo!.evaluations.update).toBe(2 * runs.spo!.pairs);
+    expect(runs.d3po!.pairs % n).toBe(0);
+    expect(runs.d3po!.evaluations.update).toBe((runs.d3po!.pairs / n) * 2 * (2 * n - 1));
     // Diffusion-DPO: whole pairs of samples, and the engine's 4 evaluations per pair of each batch.
     expect(runs['diffusion-dpo']!.evaluations.sampling % (2 * n * P)).toBe(0);
     expect(runs['diffusion-dpo']!.evaluations.update).toBe(4 * TINY.trainBatchSize * runs['diffusion-dpo']!.rounds);

@@ -74,8 +74,8 @@ program
 program
   .command('experiment')
   .description("the paper's Tables 2-5 in miniature on the shapes world (equal UNet-evaluation budgets, learning rates chosen on the validation split, several seeds, test split)")
-  .option('--world <track>', "'relations' (the shipped models) or 'scenes'", worldTrack, 'relations')
-  .option('--assets <dir>', 'shapes-world models of that world (default: the package\'s assets/shapes-world)')
+  .option('--world <track>', "'relations' or 'scenes' (default: the world the models were made for)", worldTrack)
+  .option('--assets <dir>', 'shapes-world models (default: the package\'s assets/shapes-world)')
   .option('--tables <list>', 'which tables, e.g. 2,3', '2,3,4,5')
   .option('--rows <ids>', 'only these rows (ids: base, spo, diffusion-dpo, d3po, resampler-none, resampler-win, resampler-lose, evaluator-step-agnostic, evaluator-plain, evaluator-oracle, k2, k8)')
   .option('--seeds <n>', 'training seeds per row', number('seeds', { integer: true, min: 1, max: 100 }), 3)

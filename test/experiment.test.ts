@@ -163,8 +163,8 @@ describe('the report', () => {
     expect(md).toMatch(/\| D3PO \| not run \|/);
     // The learning-rate section: the validation totals per rate, the higher one chosen and in bold.
     const lrLine = md.split('\n').find((l: string) => l.startsWith('| SPO (random') && l.includes('**'))!;
-    expect(cells(lrLine)).toEqual(['SPO (random resampler, step-aware, k = 4)', '0.600 ± 0.010 (+0.100)', '**0.700 ± 0.010 (+0.100)**', '0.003']);
-    expect(md).toContain('| Diffusion-DPO | not run | not run | not yet |');
+    expect(cells(lrLine)).toEqual(['SPO (random resampler, step-aware, k = 4)', '0.600 ± 0.010 (+0.100)', '**0.700 ± 0.010 (+0.100)**', '0.003', '0.0']);
+    expect(md).toContain('| Diffusion-DPO | not run | not run | not yet | 0.0 |');
   });
 });
 
@@ -188,6 +188,7 @@ describe('spo experiment end to end (tiny settings)', () => {
       expect(md).toContain(title);
     }
     expect(md).not.toContain('Table 2');
+    expect(md).toContain('Learning rate: 0.001 for every row (a grid of one: not tuned).');
     // A second call finds every run done and only rewrites the report.
     const again = spo(...args);
     expect(again.status, again.stderr).toBe(0);
@@ -203,7 +204,8 @@ describe('spo experiment end to end (tiny settings)', () => {
     it('tunes each Table 2 row on validation prompts, then runs the chosen rate per seed on the test prompts', () => {
       const results = path.join(work, 'scenes', 'results.json'), report = path.join(work, 'scenes', 'RESULTS.md');
       const budget = 60;
-      const r = spo('experiment', '--world', 'scenes', '--assets', assets, '--tables', '2', '--lrs', '1e-3,3e-3', '--seeds', '2',
+      // No --world: the world the models were made for (stages/init.json).
+      const r = spo('experiment', '--assets', assets, '--tables', '2', '--lrs', '1e-3,3e-3', '--seeds', '2',
         '--budget', String(budget), '--prompts', '2', '--validation-prompts', '2', '--settings', settings,
         '--results', results, '--report', report);
       expect(r.status, r.stderr).toBe(0);

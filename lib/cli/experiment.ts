@@ -103,8 +103,10 @@ export function experimentReport(r: ReportInput): string {
       'the count nearest the budget; Diffusion-DPO: 2 x steps per sampled pair plus one epoch of updates over the kept pairs, ' +
       '4 per pair, in whole batches of pairs likewise). ' +
       'The evaluators and the judge are not UNets and cost nothing here.',
-    `Learning rate: each trained row's own, chosen from the grid ${r.grid.join(', ')} by the mean judge total on the first ` +
-      `${r.validationPrompts} validation prompts (training seed ${TUNING_SEED}); the test split is not read while choosing.`,
+    r.grid.length > 1
+      ? `Learning rate: each trained row's own, chosen from the grid ${r.grid.join(', ')} by the mean judge total on the first ` +
+        `${r.validationPrompts} validation prompts (training seed ${TUNING_SEED}); the test split is not read while choosing.`
+      : `Learning rate: ${r.grid[0]} for every row (a grid of one: not tuned).`,
     `Test: the first ${r.testPrompts} test prompts, one image each, sampling seed ${r.evalSeed} for every row (rows are paired); ` +
       `the chosen rate trained with seeds ${r.seeds.join(', ')}, each run judged once.`,
     ...(Object.keys(r.settings).length > 0 ? [`Settings over the world preset: \`${JSON.stringify(r.settings)}\`.`] : []),
@@ -114,7 +116,8 @@ export function experimentReport(r: ReportInput): string {
   ];
   if (trained.length > 0 && r.grid.length > 1) {
     lines.push('## Learning rate per row (validation split: judge total, gain over base)', '',
-      `| row | ${r.grid.map((lr) => `lr ${lr}`).join(' | ')} | chosen |`, `|---|${r.grid.map(() => '---|').join('')}---|`);
+      `| row | ${r.grid.map((lr) => `lr ${lr}`).join(' | ')} | chosen | tuning minutes |`,
+      `|---|${r.grid.map(() => '---|').join('')}---|---|`);
     for (const row of trained) {
       const chosen = chooseLearningRate(row.id, r.tuning, r.grid);
       const cells = r.grid.map((lr) => {
@@ -123,7 +126,8 @@ export function experimentReport(r: ReportInput): string {
         const cell = `${formatInterval(t.total)} (${t.gain.mean >= 0 ? '+' : ''}${t.gain.mean.toFixed(3)})`;
         return lr === chosen ? `**${cell}**` : cell;
       });
-      lines.push(`| ${row.label} | ${cells.join(' | ')} | ${chosen ?? 'not yet'} |`);
+      const minutes = r.tuning.filter((x) => x.row === row.id && r.grid.includes(x.lr)).reduce((a, x) => a + x.seconds, 0) / 60;
+      lines.push(`| ${row.label} | ${cells.join(' | ')} | ${chosen ?? 'not yet'} | ${minutes.toFixed(1)} |`);
     }
     lines.push('');
   }
@@ -174,9 +178,9 @@ async function readStore(file: string): Promise<Store> {
 }
 
 export async function runExperiment(opts: ExperimentCliOptions, signal?: AbortSignal): Promise<number> {
-  const world = opts.world ?? 'relations';
   const assets = path.resolve(opts.assets ?? shapesWorldAssets());
   const madeFor = await assetsWorld(assets);
+  const world = opts.world ?? madeFor;
   if (madeFor !== world) throw new InvalidArgumentError(`${assets} holds models of the ${madeFor} world, not ${world}`);
   const tables = opts.tables.split(',').map(Number) as ExperimentTable[];
   const wanted = opts.rows?.split(',');

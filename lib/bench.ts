@@ -78,6 +78,10 @@ export interface BenchCeiling {
   dtype: string;
   sizes: { n: number; gflops: number; time: Timing }[];
   conv3x3: { shape: string; gflops: number; time: Timing };
+  /** What the ceiling is measured as. */
+  note: string;
+  /** CUDA only: fp32 at::mm at 8192, beside the pipeline dtype's best. */
+  fp32_mm_8192_gflops?: number;
 }
 
 /** One model component's forward at the request's batch. */
@@ -90,6 +94,8 @@ export interface BenchComponent {
   share_of_ceiling: number;
   /** What the FLOP count covers. */
   flops_counted: string;
+  /** CUDA only. */
+  peak_device_bytes?: number;
 }
 
 /** One side of the update comparison: the engine's default path or the authors' parity path. */

@@ -28,6 +28,29 @@ describe('runBenchmark', () => {
     const evaluator = await Evaluator.load(path.join(work, 'evaluator', 'step_aware'));
     const report = await runBenchmark({ pipeline, evaluator, prompts: ['a red circle', 'a blue square'], reps: 2, warmup: 0,
       settings: { steps: 4, divertStartStep: 1, k: 3, threshold: 0, trainBatchSize: 2 } }) as Record<string, any>;
+    // The harness writes exactly the fields BenchReport declares (lib/bench.ts; a CPU run: no device-memory fields).
+    const keys = (o: object) => Object.keys(o).sort();
+    expect(keys(report)).toEqual(['ceiling', 'components', 'kernels', 'machine', 'round', 'settings', 'update']);
+    expect(keys(report.machine)).toEqual(['device', 'dtype', 'intra_op_threads']);
+    expect(keys(report.ceiling)).toEqual(['best_gflops', 'conv3x3', 'dtype', 'note', 'sizes']);
+    expect(keys(report.ceiling.sizes[0])).toEqual(['gflops', 'n', 'time']);
+    expect(keys(report.ceiling.conv3x3)).toEqual(['gflops', 'shape', 'time']);
+    expect(keys(report.ceiling.conv3x3.time)).toEqual(['median_s', 'min_s', 'reps', 'seconds', 'spread']);
+    for (const c of report.components) {
+      expect(keys(c)).toEqual(['batch', 'flops_counted', 'gflop', 'gflops', 'name', 'share_of_ceiling', 'time']);
+    }
+    expect(keys(report.update)).toEqual(['default', 'optimizer_step', 'pairs', 'parity', 'speedup_vs_parity']);
+    expect(keys(report.update.parity)).toEqual(['evaluations_per_pair', 'policy_evaluations', 'reference_evaluations', 'time']);
+    expect(keys(report.update.optimizer_step)).toEqual(['flops_counted', 'lora_dtype', 'pairs', 'variants']);
+    for (const v of report.update.optimizer_step.variants) {
+      expect(keys(v)).toEqual(['gflops', 'gradient_checkpointing', 'model_gflop', 'share_of_ceiling', 'time']);
+    }
+    for (const k of report.kernels) expect(keys(k)).toEqual(['aten', 'fused', 'name', 'shape', 'speedup']);
+    expect(keys(report.round)).toEqual(['k', 'pairs_kept', 'pairs_per_second', 'pairs_tied', 'peak_rss_bytes', 'profile', 'prompts',
+      'sampling_evaluations', 'sampling_evaluations_per_kept_pair', 'sampling_s', 'steps', 'update_evaluations',
+      'update_evaluations_per_kept_pair', 'update_s']);
+    expect(keys(report.round.profile)).toEqual(['sampling', 'update']);
+    expect(keys(report.round.profile.update)).toEqual(['calls', 'seconds', 'total_s']);
     expect(report.ceiling.best_gflops).toBeGreaterThan(0);
     expect(report.components.map((c: any) => c.name)).toEqual(['text encoding', 'UNet forward (guided: 2B rows)',
       'UNet forward+backward (guided, LoRA)', 'VAE decode', 'preference model score',

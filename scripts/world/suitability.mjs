@@ -23,6 +23,10 @@ import { parseArgs } from 'node:util';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const { suitability } = await import(path.join(root, 'dist/world/index.js'));
+if (!suitability) {
+  process.stderr.write('suitability: dist/ predates lib/world/suitability/; run `npm run build:ts` first\n');
+  process.exit(2);
+}
 const { CHECKS, TestSplitRefused, formatCheck, promptsOf, runSuitability, suitabilityFolderProblem } = suitability;
 
 function usage(message) {

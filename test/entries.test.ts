@@ -35,22 +35,24 @@ describe('entry points', () => {
     expect(cjs.prompts).toBe(500);
     // The engine's entry holds none of the world's names (and the world none of the engine's classes).
     expect(cjs.names).toEqual(expect.arrayContaining(['WorldJudgeScorer', 'worldPrompts', 'renderWorld', 'judgeWorld',
-      'pretrainWorld', 'shapesWorldAssets', 'SHAPES_WORLD_SPO', 'trainHalves', 'sampleAndJudge']));
+      'pretrainWorld', 'shapesWorldAssets', 'SHAPES_WORLD_SPO', 'trainHalves', 'sampleAndJudge', 'readWorldPretrainingReport',
+      'suitability']));
     expect(cjs.engineNames).toEqual(expect.arrayContaining(['Trainer', 'Evaluator', 'StepScorer']));
     expect(cjs.engineNames.filter((n: string) => cjs.names.includes(n))).toEqual([]);
     expect(cjs.engineNames.filter((n: string) => /world|judge/i.test(n))).toEqual([]);
 
     const esm = node(['--input-type=module', '-e', `
-      import { WorldJudgeScorer, worldPrompts } from 'spo-diffusion/world';
+      import { WorldJudgeScorer, suitability, worldPrompts } from 'spo-diffusion/world';
       import world from 'spo-diffusion/world';
       import { StepScorer } from 'spo-diffusion';
       import { createRequire } from 'node:module';
       const required = createRequire(import.meta.url)('spo-diffusion/world');
       console.log(JSON.stringify({ entry: import.meta.resolve('spo-diffusion/world'),
         sameClass: WorldJudgeScorer === required.WorldJudgeScorer && world.WorldJudgeScorer === WorldJudgeScorer,
+        suitability: suitability.verdict({ figures: [{ pass: true }] }) + ' ' + (suitability.TestSplitRefused === required.suitability.TestSplitRefused),
         isScorer: new WorldJudgeScorer(5, { track: 'scenes' }) instanceof StepScorer, prompts: worldPrompts('test', 'scenes').length }));`]);
     expect(esm).toEqual({ entry: pathToFileURL(path.join(dist, 'world', 'index.mjs')).href, sameClass: true, isScorer: true,
-      prompts: 500 });
+      prompts: 500, suitability: 'PASS true' });
   });
 
   it('types both entries for a TypeScript consumer (nodenext), and the engine entry has no world type', () => {

@@ -1,0 +1,126 @@
+// The VAE decode on a diffusers `vae` directory, timed, and per ATen op where
+// its time goes (not a test; run by hand, beside bench/vae_decode_profile.py
+// which times diffusers' AutoencoderKL.decode on the same weights and shapes):
+//   build/tests/spo_vae_decode_bench <vae dir> [batch] [latent side] [reps] [profile]
+// Threads: $SPO_NUM_THREADS (else the machine's cores), as the engine uses.
+// The decodes run on a second thread, as the engine's jobs do (glibc serves
+// large blocks differently there). Each rep prints wall time and this
+// process's CPU time and page faults, which a loaded machine distorts less.
+// SPO_CPU_BLOCK_CACHE_MB=0 turns the buffer pool off (runtime/cpu_block_cache.h).
+#include <ATen/ATen.h>
+#include <ATen/record_function.h>
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "models/autoencoder_kl_loading.h"
+#include "runtime/threads.h"
+
+using namespace spo;
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Self time per op name (its time minus the ops it called), on this thread.
+struct OpTimes {
+  struct Frame {
+    std::string name;
+    Clock::time_point start;
+    double children = 0;
+  };
+  std::vector<Frame> stack;
+  std::map<std::string, std::pair<double, int>> self;  // name -> (seconds, calls)
+};
+OpTimes* g_times = nullptr;
+
+std::unique_ptr<at::ObserverContext> on_enter(const at::RecordFunction& fn) {
+  if (g_times) g_times->stack.push_back({fn.name(), Clock::now(), 0});
+  return nullptr;
+}
+
+void on_exit(const at::RecordFunction&, at::ObserverContext*) {
+  if (!g_times || g_times->stack.empty()) return;
+  auto f = g_times->stack.back();
+  g_times->stack.pop_back();
+  const double total = std::chrono::duration<double>(Clock::now() - f.start).count();
+  auto& slot = g_times->self[f.name];
+  slot.first += total - f.children;
+  slot.second += 1;
+  if (!g_times->stack.empty()) g_times->stack.back().children += total;
+}
+
+struct Usage {
+  double cpu_s;
+  long faults;
+};
+
+Usage usage() {
+  rusage r{};
+  getrusage(RUSAGE_SELF, &r);
+  auto sec = [](const timeval& t) { return static_cast<double>(t.tv_sec) + 1e-6 * static_cast<double>(t.tv_usec); };
+  return {sec(r.ru_utime) + sec(r.ru_stime), r.ru_minflt};
+}
+
+}  // namespace
+
+int run(int argc, char** argv);
+
+int main(int argc, char** argv) {
+  int rc = 0;
+  std::thread worker([&] { rc = run(argc, argv); });
+  worker.join();
+  return rc;
+}
+
+int run(int argc, char** argv) {
+  if (argc < 2) {
+    std::fprintf(stderr, "usage: spo_vae_decode_bench <vae dir> [batch] [latent side] [reps] [profile]\n");
+    return 2;
+  }
+  const int64_t batch = argc > 2 ? std::atoll(argv[2]) : 8;
+  const int64_t side = argc > 3 ? std::atoll(argv[3]) : 32;
+  const int reps = argc > 4 ? std::atoi(argv[4]) : 3;
+  const bool profile = argc > 5;
+  const int threads = configure_intra_op_threads();
+  at::NoGradGuard no_grad;
+  auto vae = models::load_autoencoder_kl(argv[1], at::TensorOptions());
+  vae->eval();
+  const auto z = at::randn({batch, vae->config.latent_channels, side, side});
+  vae->decode(z);  // warm-up
+  std::printf("engine decode %lldx%lldx%lldx%lld, %d threads:\n", static_cast<long long>(batch),
+              static_cast<long long>(z.size(1)), static_cast<long long>(side), static_cast<long long>(side), threads);
+  for (int i = 0; i < reps; ++i) {
+    const auto u0 = usage();
+    const auto a = Clock::now();
+    vae->decode(z);
+    const double wall = std::chrono::duration<double>(Clock::now() - a).count();
+    const auto u1 = usage();
+    std::printf("  wall %.3f s, cpu %.3f s, page faults %ld\n", wall, u1.cpu_s - u0.cpu_s, u1.faults - u0.faults);
+  }
+  if (!profile) return 0;
+
+  OpTimes times;
+  g_times = &times;
+  auto handle = at::addThreadLocalCallback(at::RecordFunctionCallback(on_enter, on_exit).scopes({at::RecordScope::FUNCTION}));
+  vae->decode(z);
+  at::removeCallback(handle);
+  g_times = nullptr;
+  std::vector<std::pair<double, std::string>> rows;
+  double sum = 0;
+  for (const auto& [name, v] : times.self) {
+    rows.push_back({v.first, name + " (" + std::to_string(v.second) + ")"});
+    sum += v.first;
+  }
+  std::sort(rows.rbegin(), rows.rend());
+  std::printf("self time by op (one decode, %.3f s in ops):\n", sum);
+  for (size_t i = 0; i < rows.size() && i < 25; ++i) std::printf("  %9.3f ms  %s\n", rows[i].first * 1e3, rows[i].second.c_str());
+  return 0;
+}

@@ -4,6 +4,7 @@
 #include "evaluator/pair_rule.h"
 #include "evaluator/pairs_file.h"
 #include "evaluator/preference_training.h"
+#include "latent_evaluator_binding.h"
 #include "pipeline_binding.h"
 #include "runtime/errors.h"
 #include "step_scorer_binding.h"
@@ -338,6 +339,7 @@ void RegisterEvaluatorBindings(Napi::Env env, Napi::Object exports) {
   exports.Set("comparePairScores", Napi::Function::New<ComparePairScores>(env, "comparePairScores"));
   EvaluatorBinding::Export(env, exports, "loadEvaluator");
   exports.Set("readPairsFile", Napi::Function::New<EvaluatorBinding::ReadPairsFile>(env, "readPairsFile"));
+  RegisterLatentEvaluatorBindings(env, exports);  // the second kind: LatentEvaluator, loadLatentEvaluator, ...
 }
 
 }  // namespace spo::addon

@@ -29,6 +29,10 @@ class ImageScorer {
                                       int64_t max_batch) {
     return score_images(images, prompts, timesteps, max_batch);
   }
+
+  // False for a scorer that judges the candidates' latents alone (the latent
+  // evaluator): SPO's round then skips the x0 prediction and the VAE decode.
+  virtual bool needs_images() const { return true; }
 };
 
 }  // namespace spo::evaluator

@@ -57,10 +57,11 @@ SamplingRound run_d3po_round(pipeline::Pipeline& pipe, evaluator::ImageScorer& j
   }
 
   // Judge the two final images of each prompt; the label holds for every step.
-  auto images = pipe.decode(x);
+  // (A latent scorer judges the clean latents themselves: no decode.)
+  auto images = judge.needs_images() ? pipe.decode(x) : at::Tensor();
   std::vector<std::string> prompts2;
   for (const auto& p : prompts) prompts2.insert(prompts2.end(), {p, p});
-  auto scores = judge.score_images(images, prompts2, at::zeros({rows}, at::kLong), s.max_batch).view({P, 2});
+  auto scores = judge.score_candidates(images, x, prompts2, at::zeros({rows}, at::kLong), s.max_batch).view({P, 2});
   st.images_scored += rows;
   ++st.branch_steps;  // the one comparison of the round
   for (int64_t p = 0; p < P; ++p) {

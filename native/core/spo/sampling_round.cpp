@@ -97,6 +97,9 @@ SamplingRound run_sampling_round(pipeline::Pipeline& pipe, evaluator::ImageScore
   }
 
   const int64_t per_row = independent ? 1 : s.k;
+  // A latent scorer judges the candidates themselves: no x0 prediction, no decode; the
+  // next branch's guided output is then computed for the kept trajectories alone.
+  const bool pixels = judge.needs_images();
   at::Tensor eps;
   {
     profile::PhaseScope phase(profile::Phase::CandidateUnet);
@@ -119,28 +122,29 @@ SamplingRound run_sampling_round(pipeline::Pipeline& pipe, evaluator::ImageScore
     req.guidance_scale = s.guidance_scale;
     req.eta = s.eta;
     req.seed = draw_seed(gen);
-    req.predict_x0 = true;
-    req.decode = true;
+    req.predict_x0 = pixels;
+    req.decode = pixels;
     req.max_batch = s.max_batch;
     req.conditioning = rows_cond;  // encoded once per round
     auto res = pipe.candidates(req, ctx);
     // A non-finite policy poisons every later latent: no round can go on from here.
-    if (!at::isfinite(res.candidates).all().item<bool>() || !at::isfinite(res.images).all().item<bool>())
+    if (!at::isfinite(res.candidates).all().item<bool>() || (pixels && !at::isfinite(res.images).all().item<bool>()))
       throw NumericFault("sampling: a candidate latent or its decoded image is NaN or Inf at t = " +
                          std::to_string(ts[i]) + " (non-finite UNet or LoRA weights?)");
     const bool last = res.prev_timestep < 0;
-    st.model_evaluations += rows * per_row * ((j - 1) + (last ? 0 : 1));
+    st.model_evaluations += rows * per_row * ((j - 1) + (last || !pixels ? 0 : 1));
     ++st.branch_steps;
 
     // Score every candidate at its own timestep (clean latents at t = 0).
     const int64_t score_t = last ? 0 : res.prev_timestep;
-    auto images = res.images.flatten(0, 1);  // [rows * per_row, 3, H, W]
+    const int64_t scored = rows * per_row;
+    auto images = pixels ? res.images.flatten(0, 1) : at::Tensor();  // [rows * per_row, 3, H, W]
     auto scores = [&] {
       profile::PhaseScope phase(profile::Phase::Evaluator);
       return judge.score_candidates(images, res.candidates.flatten(0, 1), repeat_each(rows_prompts, per_row),
-                                    at::full({images.size(0)}, score_t, at::kLong), s.max_batch);
+                                    at::full({scored}, score_t, at::kLong), s.max_batch);
     }().view({P, s.k});
-    st.images_scored += images.size(0);
+    st.images_scored += scored;
     auto chain = res.chain.view({P, s.k, j, x.size(1), x.size(2), x.size(3)});
     const bool cut = s.kappa >= 0 && ts[i] > s.kappa;
 
@@ -179,11 +183,17 @@ SamplingRound run_sampling_round(pipeline::Pipeline& pipe, evaluator::ImageScore
     auto outs = res.model_output;
     if (independent) {
       x = cands.select(1, 0);
-      eps = outs.select(1, 0);
+      if (pixels) eps = outs.select(1, 0);
     } else {
       auto index = at::tensor(next, at::kLong);
       x = cands.index({at::arange(P), index});
-      eps = outs.index({at::arange(P), index});
+      if (pixels) eps = outs.index({at::arange(P), index});
+    }
+    if (!pixels) {
+      profile::PhaseScope phase(profile::Phase::CandidateUnet);
+      eps = pipe.guided_model_output(x.to(pipe.options().device), at::full({rows}, ts[i], at::kLong), rows_cond,
+                                     s.guidance_scale, s.max_batch).to(at::kCPU);
+      st.model_evaluations += rows;
     }
   }
   for (auto& p : round.pairs) {  // own the data: the views above pin the whole round's tensors

@@ -19,7 +19,31 @@ import type { Tensor } from './tensor';
 import type { Device, DType } from './device';
 
 export type TimeConditioning = 'plain' | 'step-aware' | 'step-agnostic';
-export type EvaluatorInfo = NativeEvaluatorInfo;
+/** 'pixel': the CLIP model on decoded x0 predictions; 'latent-step-aware': a network on the latents x_t. */
+export type EvaluatorKind = 'pixel' | 'latent-step-aware';
+export type EvaluatorInfo = NativeEvaluatorInfo & {
+  kind: EvaluatorKind;
+  /** Latent kind only: the network's size (see docs/evaluator.md, "Latent evaluator"). */
+  latentChannels?: number;
+  width?: number;
+  blocks?: number;
+};
+
+/** A fresh latent evaluator's network (Evaluator.createLatent). */
+export interface LatentEvaluatorCreateOptions extends JobOptions {
+  /** Channels of the base model's latents (default 4). */
+  latentChannels?: number;
+  /** Channels of every block (default 64; a multiple of `groups`). */
+  width?: number;
+  /** Residual blocks (default 4), a 2x pool after every `blocksPerLevel` (default 2). */
+  blocks?: number;
+  blocksPerLevel?: number;
+  /** GroupNorm groups (default 8). */
+  groups?: number;
+  /** Seed of the initialisation (default 42). */
+  seed?: number | bigint;
+  device?: Device;
+}
 export type ValidationReport = NativeValidationReport;
 
 export interface EvaluatorLoadOptions extends JobOptions {
@@ -38,9 +62,12 @@ export interface EvaluatorLoadOptions extends JobOptions {
 export interface ScoreRequest {
   /** Images to score: Image objects, or an image tensor [B, 3, H, W] in [-1, 1]. */
   images?: Image[] | Tensor;
-  /** Or noisy latents x_t [B, C, h, w], scored through `pipeline`'s guided x0 prediction and VAE (SPO's path). */
+  /**
+   * Or noisy latents x_t [B, C, h, w], scored through `pipeline`'s guided x0 prediction and VAE (SPO's path);
+   * a latent evaluator scores them as they are (no pipeline needed).
+   */
   latents?: Tensor;
-  /** The base model for `latents`. */
+  /** The base model for `latents` (pixel evaluators). */
   pipeline?: Pipeline;
   /** One prompt per image. */
   prompts: string[];
@@ -124,20 +151,46 @@ function checkObject(value: unknown, what: string): asserts value is object {
 export class Evaluator extends StepScorer {
   // A StepScorer already, so it holds the handle plumbing rather than extending Handle.
   readonly #native: NativeHandle<NativeEvaluator>;
+  readonly #kind: EvaluatorKind;
 
-  private constructor(handle: NativeEvaluator) {
+  private constructor(handle: NativeEvaluator, kind: EvaluatorKind) {
     super();
     this.#native = new NativeHandle(handle, 'Evaluator');
+    this.#kind = kind;
   }
 
-  /** Loads a CLIPModel directory (PickScore layout: config.json, model.safetensors, vocab.json, merges.txt). */
+  /**
+   * Loads a CLIPModel directory (PickScore layout: config.json, model.safetensors, vocab.json, merges.txt),
+   * or a latent evaluator folder (config.json's spo_evaluator_kind "latent-step-aware"; device option only).
+   */
   static async load(dir: string, options: EvaluatorLoadOptions = {}): Promise<Evaluator> {
     const site = captureCallSite(Evaluator.load);
     checkObject(options, 'options');
     const { signal, onProgress, ...rest } = options;
+    const latent = typeof dir === 'string' && callSync(() => native().isLatentEvaluatorFolder(dir));
+    const handle = await runJob(site, { signal, onProgress }, (token, progress) => latent
+      ? native().loadLatentEvaluator(dir, rest, token, progress)
+      : native().loadEvaluator(dir, rest, token, progress));
+    return new Evaluator(handle, latent ? 'latent-step-aware' : 'pixel');
+  }
+
+  /**
+   * A fresh latent evaluator (docs/evaluator.md, "Latent evaluator"): a small network that scores
+   * latents x_t at t, over the frozen text tower of the pixel evaluator in `textFrom`. Train it with
+   * `train` on the same pairs as the pixel model, then `save`; `Evaluator.load` reads the folder back.
+   */
+  static async createLatent(textFrom: string, options: LatentEvaluatorCreateOptions = {}): Promise<Evaluator> {
+    const site = captureCallSite(Evaluator.createLatent);
+    checkObject(options, 'options');
+    const { signal, onProgress, ...rest } = options;
     const handle = await runJob(site, { signal, onProgress },
-      (token, progress) => native().loadEvaluator(dir, rest, token, progress));
-    return new Evaluator(handle);
+      (token, progress) => native().createLatentEvaluator(textFrom, withoutUndefined(rest), token, progress));
+    return new Evaluator(handle, 'latent-step-aware');
+  }
+
+  /** 'pixel' (the CLIP model on decoded images) or 'latent-step-aware' (a network on latents). */
+  get kind(): EvaluatorKind {
+    return this.#kind;
   }
 
   /**
@@ -152,7 +205,7 @@ export class Evaluator extends StepScorer {
   }
 
   get info(): EvaluatorInfo {
-    return callSync(() => this.#handle().info);
+    return { kind: this.#kind, ...callSync(() => this.#handle().info) };
   }
 
   /** Scores s = exp(logit_scale) * cos(image, text) (about 100 x cos), one per image. */
@@ -164,7 +217,11 @@ export class Evaluator extends StepScorer {
       throw new InvalidArgumentError('give exactly one of images and latents');
     }
     let out: Tensor;
-    if (latents !== undefined) {
+    if (latents !== undefined && this.#kind === 'latent-step-aware') {
+      // The latents are judged as they are: no x0 prediction, no decode (the native side refuses guidanceScale).
+      const args = withoutUndefined({ latents, prompts, timesteps, guidanceScale, maxBatch });
+      out = await runJob(site, options, (token, progress) => this.#handle().scoreLatents(args as never, token, progress));
+    } else if (latents !== undefined) {
       if (!(pipeline instanceof Pipeline)) throw new InvalidArgumentError('scoring latents needs the base model: pipeline');
       const args = { pipeline: pipeline.nativeHandle(), latents, prompts, timesteps, guidanceScale, clean, maxBatch };
       out = await runJob(site, options, (token, progress) => this.#handle().scoreLatents(withoutUndefined(args), token, progress));

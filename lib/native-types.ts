@@ -7,7 +7,7 @@
 import type { DiffusionDpoRequest } from './baselines';
 import type { BenchReport, BenchRequest } from './bench';
 import type {
-  Evaluator, EvaluatorLoadOptions, EvaluatorTrainRequest, EvaluatorTrainResult, PairDecision, ScoreRequest,
+  Evaluator, EvaluatorLoadOptions, LatentEvaluatorCreateOptions, EvaluatorTrainRequest, EvaluatorTrainResult, PairDecision, ScoreRequest,
   TimeConditioning,
 } from './evaluator';
 import type { Device, DType } from './device';
@@ -259,6 +259,10 @@ export interface NativeAddon {
   loadPipeline(dir: string, options: WithoutJob<PipelineLoadOptions>, ...job: Job): Promise<NativePipeline>;
 
   loadEvaluator(dir: string, options: WithoutJob<EvaluatorLoadOptions>, ...job: Job): Promise<NativeEvaluator>;
+  /** The latent kind (native/addon/latent_evaluator_binding.h): the same members as an Evaluator handle. */
+  loadLatentEvaluator(dir: string, options: WithoutJob<EvaluatorLoadOptions>, ...job: Job): Promise<NativeEvaluator>;
+  createLatentEvaluator(textFrom: string, options: WithoutJob<LatentEvaluatorCreateOptions>, ...job: Job): Promise<NativeEvaluator>;
+  isLatentEvaluatorFolder(dir: string): boolean;
   readPairsFile(path: string, ...job: Job): Promise<NativePairRecord[]>;
   comparePairScores(scores: number[], threshold: number): PairDecision;
 

@@ -28,6 +28,8 @@ const { values: a } = parseArgs({
     steps: { type: 'string', default: '1500' }, rounds: { type: 'string', default: '3' },
     'judge-prompts': { type: 'string', default: '200' }, 'skip-spo': { type: 'boolean', default: false },
     'timing-rounds': { type: 'string', default: '2' },
+    // Reuse --out's trained evaluator-latent: only the timing and SPO runs.
+    'spo-only': { type: 'boolean', default: false },
   },
 });
 if (!a.out) throw new Error('--out DIR is required');
@@ -48,6 +50,8 @@ async function judgedPairs(pipeline, prompts, seed) {
   });
 }
 
+const latentDir = path.join(a.out, 'evaluator-latent');
+if (!a['spo-only']) {
 const pipeline = await Pipeline.load(base);
 log('making pairs ...');
 const train = await judgedPairs(pipeline, worldPrompts('train').slice(0, Number(a['train-prompts'])), 14);
@@ -73,13 +77,13 @@ summary.latentValidations = trained.validations;
 summary.latentAccuracy = trained.validations.at(-1);
 const tail = trained.losses.slice(-50);
 summary.latentFinalLoss = tail.reduce((s, x) => s + x, 0) / tail.length;
-const latentDir = path.join(a.out, 'evaluator-latent');
 await latent.save(latentDir);
 log(`latent: ${JSON.stringify(summary.latentAccuracy.accuracy)}, loss ${summary.latentFinalLoss.toFixed(4)} ` +
   `(${summary.latentTrainSeconds.toFixed(0)} s); saved ${latentDir}`);
 pixel.dispose();
 latent.dispose();
 pipeline.dispose();
+}
 
 // Time per SPO round (the world's preset, same prompts and seed) and the sampling part of it.
 async function spoRun(evaluatorDir, rounds, judgePrompts) {
@@ -90,7 +94,8 @@ async function spoRun(evaluatorDir, rounds, judgePrompts) {
   const marks = [];
   const stamp = (e) => marks.push({ type: e.type, round: e.round, at: performance.now() });
   const result = await new Trainer({ pipeline: pipe, evaluator, prompts: worldPrompts('train'), ...SHAPES_WORLD_SPO,
-    seed: 3, maxRounds: rounds }).train({ onEvent: (e) => { if (e.type === 'round' || e.type === 'pairs' || e.type === 'done') stamp(e); } });
+    seed: 3, maxRounds: rounds }).train({ onEvent: (e) => { if (e.type === 'round' || e.type === 'pairs') stamp(e); } });
+  stamp({ type: 'done' });
   const perRound = [];
   for (let r = 0; r < marks.length; ++r) {
     if (marks[r].type !== 'round') continue;

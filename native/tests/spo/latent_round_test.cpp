@@ -82,6 +82,7 @@ TEST(LatentRound, D3poJudgesTheCleanLatents) {
   auto judge = latent_judge();
   SpoSettings s;
   s.steps = 3;
+  s.divert_start_step = 0;
   s.threshold = 0.0;
   const auto round = run_d3po_round(*pipe, *judge, {"a red circle", "a blue square"}, s, 4);
   EXPECT_EQ(round.stats.images_scored, 4);

@@ -2,7 +2,7 @@
 // binding (splits, renders with named defects, judge v2's parts), and `spo demo`
 // on either track, with every judged image and its manifest line.
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -111,6 +111,13 @@ describe('world v2 (the scenes track) through the binding', () => {
   });
 });
 
+/** The __metadata__ of a safetensors file, each value parsed as JSON. */
+function safetensorsMetadata(file: string): Record<string, unknown> {
+  const bytes = readFileSync(file);
+  const header = JSON.parse(bytes.subarray(8, 8 + Number(bytes.readBigUInt64LE(0))).toString('utf8'));
+  return Object.fromEntries(Object.entries(header.__metadata__ as Record<string, string>).map(([k, v]) => [k, JSON.parse(v)]));
+}
+
 /** One [B, 3, H, W] tensor of [3, H, W] renders. */
 function batch(images: { data: Float32Array; shape: number[] }[]) {
   const size = images[0]!.data.length;
@@ -214,6 +221,39 @@ describe('spo demo on either track', () => {
     it("trains the VAE for the scenes world's own default of 1000 steps (x scale), which suitability check 1 needs", () => {
       const vae = JSON.parse(readFileSync(path.join(assets, 'stages', 'vae.json'), 'utf8'));
       expect(vae.steps).toBe(Math.round(1000 * 0.002));  // relations' 300 would give 1
+    });
+
+    it("pairs every untied two of a prompt's 6 samples, sampled on SPO's 20-step schedule unless told", () => {
+      const pairs = JSON.parse(readFileSync(path.join(assets, 'stages', 'pairs.json'), 'utf8'));
+      expect(pairs).toMatchObject({ samplesPerPrompt: 6, samplingSteps: 2, tiesKept: false, tieMargin: 0.02 });
+      // Each cached pass's totals (the safetensors header's metadata) give the pairs by hand:
+      // n (n - 1) / 2 = 15 per prompt, those whose totals differ by at least the margin kept.
+      for (const [split, count, ties] of [['train', pairs.train, pairs.trainTies], ['validation', pairs.validation, pairs.validationTies]]) {
+        const files = readdirSync(path.join(assets, 'work', 'pairs')).filter((f) => f.startsWith(`${split}-`)).sort();
+        expect(files).toHaveLength(6);
+        const totals = files.map((f) => safetensorsMetadata(path.join(assets, 'work', 'pairs', f)).totals as number[]);
+        const prompts = totals[0]!.length;
+        expect(prompts).toBe(split === 'train' ? pairs.trainPrompts : pairs.validationPrompts);
+        let decided = 0;
+        for (let p = 0; p < prompts; p++) {
+          for (let a = 0; a < 6; a++) for (let b = a + 1; b < 6; b++) decided += Math.abs(totals[a]![p]! - totals[b]![p]!) >= 0.02 ? 1 : 0;
+        }
+        expect(count, split).toBe(decided);
+        expect(count + ties, split).toBe(15 * prompts);
+      }
+    });
+
+    it("gives the evaluator's CLIP captions that name defects, in a vocabulary the base model does not have", () => {
+      const clip = JSON.parse(readFileSync(path.join(assets, 'stages', 'clip.json'), 'utf8'));
+      expect(clip.captionShare).toBe(0.5);
+      const vocab = (dir: string) => JSON.parse(readFileSync(path.join(assets, dir, 'vocab.json'), 'utf8'));
+      const base = vocab('base/tokenizer'), evaluator = vocab('evaluator-step-aware');
+      for (const word of ['blurry', 'grainy', 'tinted', 'textured']) {
+        expect(base[`${word}</w>`], word).toBeUndefined();
+        expect(evaluator[`${word}</w>`], word).toBeDefined();
+      }
+      // Prompt words keep their ids.
+      expect(evaluator['circles</w>']).toBe(base['circles</w>']);
     });
 
     it('reports judge v2: table rows total, alignment, coarse, fine, colour, shape, count; no spatial section', async () => {

@@ -134,8 +134,11 @@ program
   .option('--world <track>', 'relations (positions and relations; the shipped models) or scenes (world v2: renders with defects, judge v2)', worldTrack, 'relations')
   .option('--vae-steps <n>', 'VAE steps (default: relations 300, scenes 1000)', number('vae-steps', { integer: true, min: 1 }))
   .option('--diffusion-steps <n>', 'text encoder + UNet steps (default 3600)', number('diffusion-steps', { integer: true, min: 1 }))
-  .option('--pair-prompts <n>', 'train prompts sampled twice and judged (default 1500)', number('pair-prompts', { integer: true, min: 1 }))
-  .option('--validation-prompts <n>', 'validation prompts sampled twice and judged (default 200)', number('validation-prompts', { integer: true, min: 1, max: 500 }))
+  .option('--pair-prompts <n>', 'train prompts sampled and judged for the pairs (default 1500)', number('pair-prompts', { integer: true, min: 1 }))
+  .option('--validation-prompts <n>', 'validation prompts sampled and judged (default: relations 200, scenes 100)', number('validation-prompts', { integer: true, min: 1, max: 500 }))
+  .option('--samples-per-prompt <n>', 'samples per prompt for the pairs (default: relations 2, scenes 6: every untied pair)', number('samples-per-prompt', { integer: true, min: 2, max: 64 }))
+  .option('--caption-share <x>', 'share of CLIP captions naming their defects (default: relations 0, scenes 0.5)', number('caption-share', { min: 0, max: 1 }))
+  .option('--sampling-steps <n>', 'DDIM steps of the base samples and pairs (default: relations 10, scenes 20)', number('sampling-steps', { integer: true, min: 1, max: 1000 }))
   .option('--tie-margin <x>', 'judge totals closer than this are a tie (default 0.02)', number('tie-margin', { min: 0, max: 0.99 }))
   .option('--plain-lr <x>', 'plain evaluator learning rate (default 3e-4)', number('plain-lr', { min: 1e-9, max: 0.5 }))
   .option('--noisy-lr <x>', 'step-aware / step-agnostic learning rate (default 1e-4)', number('noisy-lr', { min: 1e-9, max: 0.5 }))
@@ -149,7 +152,8 @@ program
   .action(cancellable((opts, signal) => runPretrainWorld({
     outDir: opts.out, seed: opts.seed, scale: opts.scale, prediction: opts.prediction, world: opts.world, vaeSteps: opts.vaeSteps, diffusionSteps: opts.diffusionSteps,
     pairPrompts: opts.pairPrompts, clipSteps: opts.clipSteps, plainSteps: opts.plainSteps, noisySteps: opts.noisySteps,
-    validationPrompts: opts.validationPrompts, tieMargin: opts.tieMargin, plainLearningRate: opts.plainLr,
+    validationPrompts: opts.validationPrompts, samplesPerPrompt: opts.samplesPerPrompt, captionShare: opts.captionShare,
+    samplingSteps: opts.samplingSteps, tieMargin: opts.tieMargin, plainLearningRate: opts.plainLr,
     noisyLearningRate: opts.noisyLr, rolloutPrompts: opts.rolloutPrompts,
     rolloutValidationPrompts: opts.rolloutValidationPrompts, rolloutSteps: opts.rolloutSteps,
     rolloutLearningRate: opts.rolloutLr,

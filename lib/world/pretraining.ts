@@ -26,12 +26,25 @@ export interface WorldPretrainingOptions {
   /** VAE steps; default the world's own: relations 300, scenes 1000 (suitability check 1 needs them). */
   vaeSteps?: number;
   diffusionSteps?: number;
+  /** Train prompts sampled and judged for the evaluators' pairs (default: relations 1500, scenes 1500). */
   pairPrompts?: number;
+  /**
+   * Samples per prompt for the pairs (2 to 64; default the world's own). Relations 2: one
+   * pair per prompt, ties kept. Scenes 6: every untied pair of one prompt's samples
+   * (up to 15 a prompt), each pass cached under outDir/work/pairs.
+   */
+  samplesPerPrompt?: number;
   clipSteps?: number;
+  /**
+   * Share of contrastive CLIP captions that name the defects their render carries
+   * ("two red circles, blurry"), 0 to 1; default relations 0, scenes 0.5.
+   */
+  captionShare?: number;
   plainSteps?: number;
   noisySteps?: number;
+  /** DDIM steps (eta 1, guidance 5) of the base samples and the pairs; default relations 10, scenes 20. */
   samplingSteps?: number;
-  /** Validation prompts sampled twice and judged (at most 500, the whole split). */
+  /** Validation prompts sampled and judged like the train prompts (at most 500; default relations 200, scenes 100). */
   validationPrompts?: number;
   /** Judge totals closer than this make a tied pair (0 to 1). */
   tieMargin?: number;

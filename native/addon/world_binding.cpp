@@ -193,7 +193,8 @@ Napi::Value PretrainWorld(const Napi::CallbackInfo& info) {
     RejectUnknownKeys(env, o, {"outDir", "seed", "scale", "vaeSteps", "diffusionSteps", "pairPrompts", "clipSteps",
                                "plainSteps", "noisySteps", "samplingSteps", "validationPrompts", "tieMargin",
                                "plainLearningRate", "noisyLearningRate", "rolloutPrompts", "rolloutValidationPrompts",
-                               "rolloutSteps", "rolloutLearningRate", "prediction", "world"},
+                               "rolloutSteps", "rolloutLearningRate", "prediction", "world", "samplesPerPrompt",
+                               "captionShare"},
                       "pretraining options");
     pretraining::WorldPretrainingOptions p;
     p.out_dir = RequireString(env, o.Get("outDir"), "outDir");
@@ -210,6 +211,10 @@ Napi::Value PretrainWorld(const Napi::CallbackInfo& info) {
     p.noisy_steps = OptionalInteger(env, o, "noisySteps", 1, big).value_or(p.noisy_steps);
     p.sampling_steps = OptionalInteger(env, o, "samplingSteps", 1, 1000).value_or(p.sampling_steps);
     p.validation_prompts = OptionalInteger(env, o, "validationPrompts", 1, 500).value_or(p.validation_prompts);
+    p.samples_per_prompt = OptionalInteger(env, o, "samplesPerPrompt", 2, 64).value_or(p.samples_per_prompt);
+    p.caption_share = OptionalNumber(env, o, "captionShare").value_or(p.caption_share);
+    if (!o.Get("captionShare").IsUndefined() && !(p.caption_share >= 0 && p.caption_share <= 1))
+      throw InvalidArgument("captionShare must be in [0, 1]");
     p.tie_margin = OptionalNumber(env, o, "tieMargin").value_or(p.tie_margin);
     if (!(p.tie_margin >= 0 && p.tie_margin < 1)) throw InvalidArgument("tieMargin must be in [0, 1)");
     p.rollout_prompts = OptionalInteger(env, o, "rolloutPrompts", 0, 36'056).value_or(p.rollout_prompts);

@@ -2,6 +2,8 @@
 // matching contrastively (CLIP's symmetric InfoNCE over a batch of distinct
 // prompts and their renders), as PickScore started from a contrastive CLIP.
 // Preference fine-tuning on judged pairs comes after (evaluator/preference_training).
+// `caption_share`: the share of training captions that name their render's
+// defects (defect_captions.h); retrieval is measured on the prompts alone.
 #pragma once
 #include <string>
 #include <vector>
@@ -20,6 +22,6 @@ struct ClipStageResult {
 ClipStageResult train_world_clip(models::ClipModel& clip, const text::ClipTokenizer& tokenizer,
                                  const std::vector<std::string>& train_prompts,
                                  const std::vector<std::string>& held_out_prompts, const StageOptions& options,
-                                 const JobContext& ctx);
+                                 const JobContext& ctx, double caption_share = 0);
 
 }  // namespace spo::pretraining

@@ -40,4 +40,34 @@ std::vector<evaluator::PreferencePair> judged_pairs(pipeline::Pipeline& pipe, wo
                                                     const SamplingOptions& options, double tie_margin,
                                                     const JobContext& ctx);
 
+// One pass of samples over a prompt list: sample i of every prompt, its judge total.
+// Passes of one prompt list are what within_prompt_pairs pairs up.
+struct JudgedPass {
+  std::vector<std::string> prompts;
+  at::Tensor images;          // [P, 3, S, S] fp32, clamped to [-1, 1]
+  std::vector<double> totals;  // [P] the judge's totals
+};
+
+// sample_and_judge with the pass's seed, keeping the totals.
+JudgedPass sample_pass(pipeline::Pipeline& pipe, world::Track track, const std::vector<std::string>& prompts,
+                       const SamplingOptions& options, const JobContext& ctx);
+
+// A pass kept between runs (a pass of 1,500 prompts costs minutes): safetensors
+// with images [P, 3, S, S] F32 and the prompts and totals as JSON in the metadata.
+void save_pass(const std::string& path, const JudgedPass& pass);
+JudgedPass load_pass(const std::string& path);
+
+// How many of the within-prompt pairs were decided and tied.
+struct PairCounts {
+  int64_t decided = 0, ties = 0;
+};
+
+// Every pair (a, b), a < b, of one prompt's samples across `passes` (n passes
+// of the same prompts: n (n - 1) / 2 pairs per prompt), image_0 from pass a,
+// labelled by the totals (world::label_totals: a tie when they differ by less
+// than tie_margin). Ties are kept only when `keep_ties`. Images are views
+// into the passes (no copies). InvalidArgument when the passes' prompts differ.
+std::vector<evaluator::PreferencePair> within_prompt_pairs(const std::vector<JudgedPass>& passes, double tie_margin,
+                                                           bool keep_ties, PairCounts* counts = nullptr);
+
 }  // namespace spo::pretraining

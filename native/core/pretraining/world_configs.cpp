@@ -26,8 +26,8 @@ void write_json(const std::string& path, const Json& j) { io::write_file_atomic(
 // Distinct init streams per component, so changing one does not move the others.
 uint64_t component_seed(uint64_t seed, uint64_t component) { return seed * 1000003ull + component; }
 
-Json text_config_with(int64_t hidden, int64_t layers, int64_t heads, world::Track track) {
-  const auto v = world_vocabulary(track);
+Json text_config_with(int64_t hidden, int64_t layers, int64_t heads, world::Track track, bool caption_words = false) {
+  const auto v = world_vocabulary(track, caption_words);
   return Json{{"architectures", {"CLIPTextModel"}},
               {"model_type", "clip_text_model"},
               {"vocab_size", static_cast<int64_t>(v.tokens.size())},
@@ -109,7 +109,7 @@ Json world_model_index() {
 }
 
 Json world_evaluator_config(world::Track track) {
-  auto text = text_config_with(64, 3, 4, track);
+  auto text = text_config_with(64, 3, 4, track, evaluator_caption_words(track));
   Json vision{{"model_type", "clip_vision_model"},
               {"hidden_size", 64},
               {"intermediate_size", 256},
@@ -176,7 +176,7 @@ void write_initial_world_evaluator(const std::string& dir, uint64_t seed, world:
   }
   write_json(dir + "/config.json", json);
   save_module(*clip, dir + "/model.safetensors");
-  write_world_tokenizer(dir, track);
+  write_world_tokenizer(dir, track, evaluator_caption_words(track));
 }
 
 }  // namespace spo::pretraining

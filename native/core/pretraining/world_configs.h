@@ -26,7 +26,9 @@ nlohmann::ordered_json world_text_encoder_config(world::Track track = world::Tra
 // SD-1.5's DDIM training schedule; prediction "epsilon" (SD-1.5) or "v_prediction" (SD-2.x)
 nlohmann::ordered_json world_scheduler_config(const std::string& prediction = "epsilon");
 nlohmann::ordered_json world_model_index();          // a StableDiffusionPipeline directory
-nlohmann::ordered_json world_evaluator_config(world::Track track = world::Track::Relations);  // a plain CLIPModel (PickScore's architecture)
+// A plain CLIPModel (PickScore's architecture); its text tower also embeds the
+// defect caption words where the track's evaluator reads them (world_tokenizer.h).
+nlohmann::ordered_json world_evaluator_config(world::Track track = world::Track::Relations);
 
 // Writes every parameter and buffer of `module` under its own name to `path` (safetensors, atomic).
 void save_module(const torch::nn::Module& module, const std::string& path);

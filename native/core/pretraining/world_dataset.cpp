@@ -2,6 +2,7 @@
 
 #include <set>
 
+#include "pretraining/defect_captions.h"
 #include "runtime/errors.h"
 
 namespace spo::pretraining {
@@ -15,7 +16,7 @@ uint64_t mix_seed(uint64_t seed, uint64_t a, uint64_t b) {
 }
 
 WorldBatch world_batch(world::Track track, const std::vector<std::string>& prompts, int64_t batch, int64_t size,
-                       uint64_t seed, int64_t step, bool distinct) {
+                       uint64_t seed, int64_t step, bool distinct, double caption_share) {
   require(!prompts.empty(), "world batch: no prompts");
   require(!distinct || batch <= static_cast<int64_t>(prompts.size()), "world batch: more distinct prompts asked than exist");
   WorldBatch out;
@@ -27,7 +28,11 @@ WorldBatch world_batch(world::Track track, const std::vector<std::string>& promp
     const uint64_t index = mix_seed(seed, s, draw++) % prompts.size();
     if (distinct && !used.insert(index).second) continue;
     out.prompts.push_back(prompts[index]);
-    images.push_back(world::training_render(track, prompts[index], size, mix_seed(seed ^ 0x5A5A, s, draw)));
+    auto render = world::tagged_training_render(track, prompts[index], size, mix_seed(seed ^ 0x5A5A, s, draw));
+    images.push_back(render.image);
+    out.captions.push_back(names_defects(caption_share, seed, step, draw)
+                               ? caption_with_defects(prompts[index], render.defects)
+                               : prompts[index]);
   }
   out.images = at::stack(images);
   return out;

@@ -1,5 +1,6 @@
 #include "pretraining/world_pretraining.h"
 
+#include <chrono>
 #include <cmath>
 #include <filesystem>
 
@@ -74,6 +75,38 @@ Json judge_json(world::Track track, const std::vector<world::Verdict>& scores) {
   return j;
 }
 
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+// `samples` passes of sampling over `prompts` (pass i with seed seed + i),
+// each cached in `dir` under a name that says what it holds, so a rerun (or
+// an interrupted stage) samples only the passes not yet on disk.
+std::vector<JudgedPass> cached_passes(pipeline::Pipeline& pipe, world::Track track,
+                                      const std::vector<std::string>& prompts, const SamplingOptions& sampling,
+                                      int64_t samples, const std::string& dir, const std::string& name,
+                                      const JobContext& ctx) {
+  fs::create_directories(dir);
+  std::vector<JudgedPass> passes;
+  for (int64_t i = 0; i < samples; ++i) {
+    SamplingOptions pass_sampling = sampling;
+    pass_sampling.seed = sampling.seed + static_cast<uint64_t>(i);
+    const std::string path = dir + "/" + name + "-p" + std::to_string(prompts.size()) + "-steps" +
+                             std::to_string(sampling.steps) + "-seed" + std::to_string(pass_sampling.seed) +
+                             ".safetensors";
+    if (fs::exists(path)) {
+      auto pass = load_pass(path);
+      if (pass.prompts == prompts) {
+        passes.push_back(std::move(pass));
+        continue;
+      }
+    }
+    passes.push_back(sample_pass(pipe, track, prompts, pass_sampling, ctx));
+    save_pass(path, passes.back());
+  }
+  return passes;
+}
+
 Json validation_json(const evaluator::ValidationReport& r) {
   Json acc;
   for (size_t i = 0; i < r.timesteps.size(); ++i) acc[std::to_string(r.timesteps[i])] = r.accuracy[i];
@@ -96,6 +129,14 @@ Json pretrain_world(const WorldPretrainingOptions& o, const JobContext& ctx) {
   Stages stages(o.out_dir);
   const auto cpu = at::TensorOptions().dtype(at::kFloat);
   const auto train_prompts = world::track_prompts(track, world::Split::Train);
+  // The world's own defaults where an option is left at 0 (or < 0).
+  const bool scenes = track == world::Track::Scenes;
+  const int64_t pair_prompts = o.pair_prompts > 0 ? o.pair_prompts : 1500;
+  const int64_t pair_validation_prompts = o.validation_prompts > 0 ? o.validation_prompts : (scenes ? 100 : 200);
+  const int64_t samples_per_prompt = o.samples_per_prompt > 0 ? o.samples_per_prompt : (scenes ? 6 : 2);
+  const double caption_share = o.caption_share >= 0 ? o.caption_share : (scenes ? 0.5 : 0.0);
+  require(samples_per_prompt >= 2, "pretrain world: samples per prompt must be at least 2");
+  require(caption_share <= 1, "pretrain world: the caption share must be in [0, 1]");
   const auto validation_prompts = world::track_prompts(track, world::Split::Validation);
 
   // The options every from-scratch stage shares: AdamW 1e-3, warm-up of a tenth of
@@ -113,7 +154,6 @@ Json pretrain_world(const WorldPretrainingOptions& o, const JobContext& ctx) {
 
   if (!stages.done("init")) {
     write_initial_world_pipeline(base, o.seed, o.prediction, track);
-    write_initial_world_evaluator(work + "/clip-init", o.seed, track);
     stages.finish("init", Json{{"seed", o.seed}, {"prediction", o.prediction}, {"world", o.world}});
   }
   // A folder keeps the world it was made for (folders from before the option are relations).
@@ -156,7 +196,7 @@ Json pretrain_world(const WorldPretrainingOptions& o, const JobContext& ctx) {
 
   auto pipe = pipeline::Pipeline::load(base);
   SamplingOptions sampling;
-  sampling.steps = o.sampling_steps;
+  sampling.steps = o.sampling_steps > 0 ? o.sampling_steps : (scenes ? 20 : 10);
   sampling.guidance_scale = o.guidance_scale;
   sampling.seed = o.seed * 11 + 3;
 
@@ -169,32 +209,49 @@ Json pretrain_world(const WorldPretrainingOptions& o, const JobContext& ctx) {
   const bool evaluators_done = stages.done("evaluator-plain") && stages.done("evaluator-step-aware") &&
                                stages.done("evaluator-step-agnostic");
   std::vector<evaluator::PreferencePair> train_pairs, validation_pairs;
+  std::vector<JudgedPass> train_passes, validation_passes;  // the pairs' images live here
   if (!evaluators_done) {
-    train_pairs = judged_pairs(*pipe, track, first_prompts(track, world::Split::Train, scaled(o.pair_prompts, o.scale)),
-                               sampling, o.tie_margin, ctx);
+    // Relations: two samples a prompt, ties kept (the shipped models' pairs,
+    // as before). Scenes: every decided pair of n samples of a prompt.
+    const auto started = std::chrono::steady_clock::now();
+    const bool keep_ties = !scenes;
+    const auto train_pair_prompts = first_prompts(track, world::Split::Train, scaled(pair_prompts, o.scale));
+    train_passes = cached_passes(*pipe, track, train_pair_prompts, sampling, samples_per_prompt, work + "/pairs", "train", ctx);
+    PairCounts train_counts, validation_counts;
+    train_pairs = within_prompt_pairs(train_passes, o.tie_margin, keep_ties, &train_counts);
     SamplingOptions val_sampling = sampling;
     val_sampling.seed += 100;
-    validation_pairs = judged_pairs(
-        *pipe, track, first_prompts(track, world::Split::Validation, scaled(o.validation_prompts, o.scale)),
-        val_sampling, o.tie_margin, ctx);
-    int64_t ties = 0;
-    for (const auto& p : train_pairs) ties += p.label_0 == 0.5;
+    const auto validation_pair_prompts =
+        first_prompts(track, world::Split::Validation, scaled(pair_validation_prompts, o.scale));
+    validation_passes = cached_passes(*pipe, track, validation_pair_prompts, val_sampling, samples_per_prompt,
+                                      work + "/pairs", "validation", ctx);
+    validation_pairs = within_prompt_pairs(validation_passes, o.tie_margin, keep_ties, &validation_counts);
     stages.finish("pairs", Json{{"train", train_pairs.size()}, {"validation", validation_pairs.size()},
-                                {"trainTies", ties}, {"tieMargin", o.tie_margin}});
+                                {"trainTies", train_counts.ties}, {"validationTies", validation_counts.ties},
+                                {"tiesKept", keep_ties}, {"tieMargin", o.tie_margin},
+                                {"trainPrompts", train_pair_prompts.size()},
+                                {"validationPrompts", validation_pair_prompts.size()},
+                                {"samplesPerPrompt", samples_per_prompt}, {"samplingSteps", sampling.steps},
+                                {"seconds", seconds_since(started)}});
   }
 
   if (!stages.done("clip")) {
+    // The initial CLIP is made here (seeded, so the same weights whenever it
+    // is made): a folder whose base came from elsewhere still gets one in the
+    // vocabulary this code gives the track's evaluator.
+    write_initial_world_evaluator(work + "/clip-init", o.seed, track);
     auto clip = models::load_clip_model(work + "/clip-init", cpu);
     auto tokenizer = text::ClipTokenizer::from_directory(work + "/clip-init");
     auto so = stage_options(o.clip_steps, o.clip_batch, 100, 4);
     so.weight_decay = 0.1;
-    auto r = train_world_clip(clip, tokenizer, train_prompts, validation_prompts, so, ctx);
+    auto r = train_world_clip(clip, tokenizer, train_prompts, validation_prompts, so, ctx, caption_share);
     fs::create_directories(work + "/clip");
     save_module(*clip, work + "/clip/model.safetensors");
     io::write_file_atomic(work + "/clip/config.json", io::read_json(work + "/clip-init/config.json").dump(2) + "\n");
-    write_world_tokenizer(work + "/clip", track);
+    write_world_tokenizer(work + "/clip", track, evaluator_caption_words(track));
     auto j = stage_json(r.stage);
     j["retrievalAccuracy@64"] = r.retrieval_accuracy;
+    j["captionShare"] = caption_share;
     stages.finish("clip", j);
   }
 
@@ -203,6 +260,7 @@ Json pretrain_world(const WorldPretrainingOptions& o, const JobContext& ctx) {
                              const std::vector<evaluator::PreferencePair>& train_pairs,
                              const std::vector<evaluator::PreferencePair>& validation_pairs) {
     if (stages.done(name)) return;
+    const auto started = std::chrono::steady_clock::now();
     evaluator::PreferenceModelOptions mo;
     mo.time_conditioning = mode;
     mo.init_seed = o.seed * 11 + 5;
@@ -217,15 +275,21 @@ Json pretrain_world(const WorldPretrainingOptions& o, const JobContext& ctx) {
     to.seed = o.seed * 11 + 6;
     to.clean = clean;
     if (clean) to.validation_timesteps = {0};
-    auto before = evaluator::validate_preference_model(*model, *pipe, validation_pairs, to.validation_timesteps,
-                                                       to.guidance_scale, to.seed, 0, ctx, clean);
+    require(!train_pairs.empty(), "pretrain world: " + name + " has no training pairs (every pair tied?)");
+    // Scenes pairs drop ties, so a tiny run's validation set can be empty: then there is nothing to measure.
+    const Json before = validation_pairs.empty()
+                            ? Json(nullptr)
+                            : validation_json(evaluator::validate_preference_model(
+                                  *model, *pipe, validation_pairs, to.validation_timesteps, to.guidance_scale,
+                                  to.seed, 0, ctx, clean));
     auto r = evaluator::train_preference_model(*model, *pipe, train_pairs, validation_pairs, to, ctx);
     model->save(o.out_dir + "/" + name);
     double tail = 0;
     const size_t n = r.losses.size(), k = std::min<size_t>(n, 50);
     for (size_t i = n - k; i < n; ++i) tail += r.losses[i];
-    Json j{{"steps", to.steps}, {"clean", clean}, {"before", validation_json(before)},
-           {"finalLoss", k ? tail / static_cast<double>(k) : 0.0}};
+    Json j{{"steps", to.steps}, {"clean", clean}, {"before", before},
+           {"finalLoss", k ? tail / static_cast<double>(k) : 0.0}, {"learningRate", lr},
+           {"trainPairs", train_pairs.size()}};
     if (!r.validations.empty()) j["after"] = validation_json(r.validations.back());
     if (clean && !validation_pairs.empty() && validation_pairs.front().timestep != validation_pairs.back().timestep) {
       // Pairs at their own timesteps: accuracy per band of t, before and after.
@@ -242,6 +306,7 @@ Json pretrain_world(const WorldPretrainingOptions& o, const JobContext& ctx) {
             evaluator::validate_preference_model(*model, *pipe, band, {0}, to.guidance_scale, to.seed, 0, ctx, true));
       }
     }
+    j["seconds"] = seconds_since(started);
     stages.finish(name, j);
   };
   train_evaluator("evaluator-plain", work + "/clip", models::TimeConditioning::Plain, true, o.plain_steps,

@@ -40,17 +40,31 @@ struct WorldPretrainingOptions {
   // check 1, docs/SHAPES_WORLD.md); at 300 they are lost.
   int64_t vae_steps = 0, vae_batch = 32;
   int64_t diffusion_steps = 3600, diffusion_batch = 32;
-  int64_t pair_prompts = 1500;       // train prompts sampled twice and judged
-  int64_t validation_prompts = 200;  // validation prompts, the same way
+  // Train and validation prompts sampled and judged for the evaluators' pairs;
+  // 0: the world's own (relations 1500 / 200, scenes 1500 / 100).
+  int64_t pair_prompts = 0;
+  int64_t validation_prompts = 0;
+  // Samples per prompt; 0: the world's own. Relations 2: one pair per prompt,
+  // ties kept (the shipped models). Scenes 6: every pair of one prompt's
+  // samples whose totals are not tied, 15 pairs per prompt before ties
+  // (tens of thousands of pairs from 1,500 prompts), cached pass by pass in
+  // <out>/work/pairs/ so an interrupted stage resumes.
+  int64_t samples_per_prompt = 0;
   // Totals closer than this are a tie (0.1 keeps mostly alignment differences;
   // tried for the evaluators, docs/SHAPES_WORLD.md, without a gain).
   double tie_margin = 0.02;
   int64_t clip_steps = 1500, clip_batch = 64;
+  // The share of contrastive captions that name their render's defects
+  // ("a red circle, blurry"; defect_captions.h); < 0: the world's own
+  // (relations 0: its renders carry none; scenes 0.5).
+  double caption_share = -1;
   int64_t plain_steps = 800;         // preference fine-tuning on clean pairs
   int64_t noisy_steps = 500;         // step-aware / step-agnostic training
   double plain_learning_rate = 3e-4, noisy_learning_rate = 1e-4;
   int64_t evaluator_batch = 32;
-  int64_t sampling_steps = 10;       // DDIM steps of the base samples (the world's SPO schedule)
+  // DDIM steps of the base samples and the pairs' samples (eta 1); 0: the
+  // world's own: relations 10, scenes 20 (the schedule the world's SPO preset samples with).
+  int64_t sampling_steps = 0;
   double guidance_scale = 5.0;
   // Stages 8-9 (off at 0): rollout pairs, SPO's own comparisons (k candidates
   // from one x_t on the 20-step schedule of the world's SPO preset) labelled

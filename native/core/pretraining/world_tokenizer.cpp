@@ -1,5 +1,6 @@
 #include "pretraining/world_tokenizer.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -7,13 +8,14 @@
 #include <sstream>
 
 #include "io/atomic_write.h"
+#include "pretraining/defect_captions.h"
 #include "text/byte_level.h"
 
 namespace spo::pretraining {
 
 std::vector<std::string> world_words(world::Track track) { return world::track_words(track); }
 
-WorldVocabulary world_vocabulary(world::Track track) {
+WorldVocabulary world_vocabulary(world::Track track, bool caption_words) {
   WorldVocabulary v;
   std::map<std::string, int64_t> ids;
   auto add = [&](const std::string& token) {
@@ -23,7 +25,11 @@ WorldVocabulary world_vocabulary(world::Track track) {
   for (int b = 0; b < 256; ++b) add(text::byte_level_char(static_cast<unsigned char>(b)) + "</w>");
   // Left-to-right merges: "c i" -> "ci", "ci r" -> "cir", ..., "circl e</w>" -> "circle</w>".
   std::set<std::pair<std::string, std::string>> seen;
-  for (const auto& word : world_words(track)) {
+  auto words = world_words(track);
+  if (caption_words)
+    for (const auto& w : defect_caption_words())
+      if (std::find(words.begin(), words.end(), w) == words.end()) words.push_back(w);
+  for (const auto& word : words) {
     std::vector<std::string> symbols;
     for (unsigned char c : word) symbols.push_back(text::byte_level_char(c));
     symbols.back() += "</w>";
@@ -44,9 +50,9 @@ WorldVocabulary world_vocabulary(world::Track track) {
   return v;
 }
 
-void write_world_tokenizer(const std::string& dir, world::Track track) {
+void write_world_tokenizer(const std::string& dir, world::Track track, bool caption_words) {
   std::filesystem::create_directories(dir);
-  const auto v = world_vocabulary(track);
+  const auto v = world_vocabulary(track, caption_words);
   nlohmann::ordered_json vocab = nlohmann::ordered_json::object();
   for (size_t i = 0; i < v.tokens.size(); ++i) vocab[v.tokens[i]] = static_cast<int64_t>(i);
   io::write_file_atomic(dir + "/vocab.json", vocab.dump());

@@ -20,10 +20,18 @@ struct WorldVocabulary {
   std::vector<std::pair<std::string, std::string>> merges;  // rank order
   int64_t bos_id = 0, eos_id = 0;
 };
-WorldVocabulary world_vocabulary(world::Track track = world::Track::Relations);
+// `caption_words`: also the defect caption words (defect_captions.h), after the
+// prompt words, so every prompt token keeps its id; the evaluator of the scenes
+// world reads them, the base model's text encoder never does.
+WorldVocabulary world_vocabulary(world::Track track = world::Track::Relations, bool caption_words = false);
 
 // vocab.json, merges.txt, tokenizer_config.json and special_tokens_map.json in
 // `dir` (created), each written atomically; what the hub's SD-1.5 tokenizer has.
-void write_world_tokenizer(const std::string& dir, world::Track track = world::Track::Relations);
+void write_world_tokenizer(const std::string& dir, world::Track track = world::Track::Relations,
+                           bool caption_words = false);
+
+// Whether a track's evaluator reads defect captions: scenes yes, relations no
+// (its shipped models stay as they are).
+inline bool evaluator_caption_words(world::Track track) { return track == world::Track::Scenes; }
 
 }  // namespace spo::pretraining

@@ -55,6 +55,15 @@ at::Tensor training_render(Track track, const std::string& prompt, int64_t size,
   return v2::render_training(v2::parse_prompt(prompt), size, seed).image;
 }
 
+TaggedRender tagged_training_render(Track track, const std::string& prompt, int64_t size, uint64_t seed) {
+  if (track == Track::Relations) return {render(parse_prompt(prompt), size, seed), {}};
+  auto r = v2::render_training(v2::parse_prompt(prompt), size, seed);
+  TaggedRender out{r.image, {}};
+  for (int d = 0; d < v2::kDefectCount; ++d)
+    if (r.defects.on[static_cast<size_t>(d)]) out.defects.push_back(v2::defect_name(static_cast<v2::Defect>(d)));
+  return out;
+}
+
 double Verdict::part(const std::string& name) const {
   std::string known;
   for (const auto& [key, value] : parts) {

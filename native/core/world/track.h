@@ -33,6 +33,15 @@ std::vector<std::string> track_prompts(Track track, Split split);
 // prompt the track's grammar cannot read.
 at::Tensor training_render(Track track, const std::string& prompt, int64_t size, uint64_t seed);
 
+// The same image with the names of the defects it carries (v2::defect_name, in
+// the defects' enum order; none for relations or a clean render), for
+// captions that name them (pretraining/defect_captions.h).
+struct TaggedRender {
+  at::Tensor image;
+  std::vector<std::string> defects;
+};
+TaggedRender tagged_training_render(Track track, const std::string& prompt, int64_t size, uint64_t seed);
+
 // The judge's reading of an image against a prompt: the total in [0, 1] and
 // every part by name, in a fixed order per track (total first).
 struct Verdict {

@@ -5,6 +5,7 @@
 #include <sstream>
 #include <unordered_map>
 
+#include "evaluator/distinct_prompts.h"
 #include "evaluator/preference_model.h"
 #include "io/atomic_write.h"
 #include "io/json_file.h"
@@ -181,14 +182,7 @@ std::shared_ptr<LatentPreferenceModel> LatentPreferenceModel::create(const std::
 at::Tensor LatentPreferenceModel::text_features(const std::vector<std::string>& prompts) {
   require(!prompts.empty(), "latent evaluator: no prompts given");
   at::NoGradGuard no_grad;
-  std::vector<std::string> distinct;
-  std::vector<int64_t> row_of;
-  std::unordered_map<std::string, int64_t> index;
-  for (const auto& p : prompts) {
-    const auto [it, fresh] = index.emplace(p, static_cast<int64_t>(distinct.size()));
-    if (fresh) distinct.push_back(p);
-    row_of.push_back(it->second);
-  }
+  const auto [distinct, row_of] = distinct_prompts(prompts);
   const auto ids = tokenizer_.encode_batch(distinct, std::min<int64_t>(77, text_config_.max_position_embeddings));
   auto feats = text_projection(text_model(ids.to(options_.device)).pooled);
   return feats.index_select(0, at::tensor(row_of, at::kLong).to(feats.device()));

@@ -9,6 +9,7 @@
 
 #include "diffusion/ddim_scheduler.h"
 #include "evaluator/preference_loss.h"
+#include "evaluator/training_option_checks.h"
 #include "runtime/errors.h"
 
 namespace spo::evaluator {
@@ -119,13 +120,7 @@ LatentTrainingResult train_latent_preference_model(LatentPreferenceModel& model,
                                                    const std::vector<PreferencePair>& train,
                                                    const std::vector<PreferencePair>& validation,
                                                    const LatentTrainingOptions& o, const JobContext& ctx) {
-  require(o.steps >= 1 && o.steps <= 100'000'000, "train: steps must be in [1, 1e8]");
-  require(o.batch_size >= 1 && o.batch_size <= 4096, "train: batchSize must be in [1, 4096]");
-  require(std::isfinite(o.learning_rate) && o.learning_rate > 0 && o.learning_rate < 1,
-          "train: learningRate must be in (0, 1)");
-  require(std::isfinite(o.weight_decay) && o.weight_decay >= 0, "train: weightDecay must be >= 0");
-  require(o.warmup_steps >= 0, "train: warmupSteps must be >= 0");
-  require(std::isfinite(o.max_grad_norm), "train: maxGradNorm must be finite");
+  check_optimiser_options(o);
   require(o.validate_every >= 0, "train: validateEvery must be >= 0");
   require(o.max_batch >= 0, "train: maxBatch must be >= 0");
   check_pairs(train, "train");

@@ -6,6 +6,7 @@
 #include <unordered_map>
 
 #include "evaluator/clip_preprocess.h"
+#include "evaluator/distinct_prompts.h"
 #include "io/atomic_write.h"
 #include "io/safetensors.h"
 #include "runtime/errors.h"
@@ -75,14 +76,7 @@ at::Tensor PreferenceModel::score_images(const at::Tensor& images, const std::ve
   const auto device = options_.device;
   // The k candidates of a prompt share its text: the text tower runs once per distinct prompt
   // (a sampling round scores P prompts x k candidates), each row then takes its prompt's features.
-  std::vector<std::string> distinct;
-  std::vector<int64_t> row_of;
-  std::unordered_map<std::string, int64_t> index;
-  for (const auto& p : prompts) {
-    const auto [it, fresh] = index.emplace(p, static_cast<int64_t>(distinct.size()));
-    if (fresh) distinct.push_back(p);
-    row_of.push_back(it->second);
-  }
+  const auto [distinct, row_of] = distinct_prompts(prompts);
   const auto ids = tokenize(distinct);
   std::vector<at::Tensor> text_parts;
   for (int64_t start = 0; start < ids.size(0); start += chunk)

@@ -91,6 +91,15 @@ describe('each check\'s figures from made-up judge scores', () => {
     expect(byName(f, 'share of fine variance open at t = 251').value).toBeCloseTo(0.25, 12);
     expect(byName(f, 'share of fine variance open at t = 251').pass).toBe(false);
     expect(byName(f, 'share of fine variance open at t = 501').value).toBeCloseTo(1, 12);
+    // A sub-score given beside the parts is reported at every t, with no criterion.
+    const grain = suitability.decidedFigures(
+      { 501: { ...parts([0.8, 0.8], [0.6, 1]), grain: [[0.9, 1]] }, 251: { ...parts([0.8, 0.8], [0.8, 1]), grain: [[1, 1]] } },
+      { ...independent, grain: [[0.8, 1]] });
+    // Var of [0.9, 1] = 0.005 against 0.02: a quarter open at 501; none at 251.
+    expect(byName(grain, 'share of grain variance open at t = 501').value).toBeCloseTo(0.25, 12);
+    expect(byName(grain, 'share of grain variance open at t = 501').pass).toBeNull();
+    expect(byName(grain, 'share of grain variance open at t = 251').value).toBe(0);
+    expect(f.some((x) => x.name.includes('grain'))).toBe(false);
   });
 
   it('check 4: agreement per band and part, read only where the part decides enough pairs', () => {

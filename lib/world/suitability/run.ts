@@ -16,7 +16,7 @@ import { openBase, type BaseModel } from './trajectories';
 export type CheckNumber = 2 | 3 | 4 | 5 | 6;
 export const CHECKS: readonly CheckNumber[] = [2, 3, 4, 5, 6];
 /** Prompts per check unless told (all five run in about 20 minutes on 2 cores with the 32 px scenes models). */
-export const DEFAULT_PROMPTS: Readonly<Record<CheckNumber, number>> = { 2: 200, 3: 24, 4: 24, 5: 100, 6: 100 };
+export const DEFAULT_PROMPTS: Readonly<Record<CheckNumber, number>> = { 2: 200, 3: 48, 4: 24, 5: 100, 6: 100 };
 
 export interface SuitabilityOptions {
   /** A models folder of `spo pretrain-world --world scenes`. */

@@ -327,17 +327,18 @@ void measure(Reading& r, int index) {
           if (nx >= 0 && ny >= 0 && nx < ww && ny < wh && other[ny * ww + nx]) b.other[y * ww + x] = 1;
         }
   b.shape = classify(b, r.h, r.w);
-  // Saturation: the blob's most chromatic pixels against its palette colour
-  // (blur blends edges with the grey background and a texture darkens, but
-  // both leave some pixels at the full chroma; desaturation leaves none).
-  std::vector<double> chromas;
-  for (int64_t i : b.pixels) chromas.push_back(norm(chroma(r.p[i])));
-  const size_t top_n = std::min<size_t>(3, chromas.size());
-  std::partial_sort(chromas.begin(), chromas.begin() + top_n, chromas.end(), std::greater<double>());
-  double top_chroma = 0;
-  for (size_t k = 0; k < top_n; ++k) top_chroma += chromas[k] / top_n;
+  // Saturation: the mean chroma of the blob's core pixels against its palette
+  // colour. Blur blends only the edges with the grey background (the core keeps
+  // its chroma) and a texture shades half the cells by 0.7; desaturation scales
+  // every pixel's chroma by 0.35. A mean over the core, not the few most
+  // chromatic pixels, so that late-step noise on single pixels does not move it
+  // (with the 3 most chromatic pixels, saturation stayed as open late as the
+  // fine parts: docs/SHAPES_WORLD.md, check 3 with 48 x 4).
+  double core_chroma = 0;
+  for (int64_t i : b.pixels)
+    if (r.mag[i] >= kCore * top) core_chroma += norm(chroma(r.p[i])) / core;
   const auto pal = colour_rgb(static_cast<Colour>(b.colour));
-  b.sat_ratio = top_chroma / norm(chroma({pal[0], pal[1], pal[2]}));
+  b.sat_ratio = core_chroma / norm(chroma({pal[0], pal[1], pal[2]}));
   // Interior: pixels whose 8 neighbours (inside the image) all belong to the blob.
   Rgb mean{0, 0, 0};
   std::vector<int64_t> interior;

@@ -33,9 +33,10 @@
 //     count:  1 when #blobs == #objects, 0.5 when off by one, else 0
 //   coarse = (cast + saturation + frame + size + spacing) / 5: settled early
 //     cast:       down(max(bg) - min(bg), 0.10, 0.20)       (clean backgrounds are within 0.09 of grey)
-//     saturation: ramp(min over blobs of chroma_top3 / |chroma(palette colour)|, 0.45, 0.60),
-//                 chroma_top3 = mean of the blob's 3 largest pixel chromas (blur
-//                 and texture leave some pixels at full chroma; desaturation none)
+//     saturation: ramp(min over blobs of chroma_core / |chroma(palette colour)|, 0.45, 0.60),
+//                 chroma_core = mean chroma |chroma(p)| over the blob's core pixels
+//                 (blur leaves the core at full chroma, texture shades half of it
+//                 by 0.7, desaturation all of it by 0.35)
 //     frame:      down(n, 0, 3), n = the most pixels (a >= 0.5) any blob has on the image border
 //     size:       down(e, 0.3, 0.7), e = the largest |ln(area / expected)| over
 //                 matched objects; area = sum of a, expected = shape_fill x nominal extent^2 x H W

@@ -7,7 +7,8 @@
 
 namespace spo::world::v2 {
 
-inline constexpr uint64_t kLayoutStream = 1, kDefectStream = 2, kDefectParamStream = 3, kGrainStream = 4;
+inline constexpr uint64_t kLayoutStream = 1, kDefectStream = 2, kDefectParamStream = 3, kGrainStream = 4,
+                          kTextureStream = 5;
 
 inline uint64_t splitmix64(uint64_t& state) {
   uint64_t z = (state += 0x9E3779B97F4A7C15ull);

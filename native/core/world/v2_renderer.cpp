@@ -210,8 +210,17 @@ at::Tensor render(const Scene& scene, int64_t size, uint64_t seed, const Defects
   // staircase leaves too little shape to read (alignment fell, measured).
   const bool jagged = defects.has(Defect::Jagged), textured = defects.has(Defect::Texture);
   auto stepped = [&](const Item& it) { return jagged && it.object.size == Size::Large; };
-  const int64_t cell = fine_cell_pixels(size);
+  const int64_t cell = fine_cell_pixels(size), cells = (size + cell - 1) / cell;
   const double step = 1.0 / static_cast<double>(size);
+  // Texture: each fine cell of an object independently shaded x 0.7 or left,
+  // a coin per cell from its own stream. On the fine grid (not a 4 px checker)
+  // so that it is settled as late as grain: the 4 px checker was decided as
+  // early as the frame (docs/SHAPES_WORLD.md, check 3 with 48 x 4).
+  std::vector<char> dark_cell(static_cast<size_t>(cells * cells), 0);
+  if (textured) {
+    Rng texture(stream_seed(seed, kTextureStream));
+    for (char& d : dark_cell) d = texture.coin() ? 1 : 0;
+  }
   std::vector<Rgb> img(static_cast<size_t>(size * size));
   for (int64_t y = 0; y < size; ++y)
     for (int64_t x = 0; x < size; ++x) {
@@ -225,9 +234,7 @@ at::Tensor render(const Scene& scene, int64_t size, uint64_t seed, const Defects
             if (stepped(it) ? shape_contains(it.object.shape, cx, cy, it.cx, it.cy, it.half)
                             : shape_contains(it.object.shape, px, py, it.cx, it.cy, it.half)) {
               c = it.rgb;
-              const bool dark = (static_cast<int64_t>(std::floor(px / kTextureCell)) +
-                                 static_cast<int64_t>(std::floor(py / kTextureCell))) % 2 == 0;
-              if (textured && dark)
+              if (textured && dark_cell[(y / cell) * cells + x / cell])
                 for (auto& v : c) v *= kTextureShade;
             }
           for (int k = 0; k < 3; ++k) acc[k] += c[k];
@@ -261,7 +268,6 @@ at::Tensor render(const Scene& scene, int64_t size, uint64_t seed, const Defects
   // foreground threshold (|d| = sqrt(3) 0.075 = 0.13 < 0.15) and reads as an object.
   if (defects.has(Defect::Grain)) {
     Rng grain(stream_seed(seed, kGrainStream));
-    const int64_t cells = (size + cell - 1) / cell;
     std::vector<float> offset(static_cast<size_t>(cells * cells));
     for (float& v : offset) v = static_cast<float>(grain.uniform(-kGrainAmplitude, kGrainAmplitude));
     for (int64_t y = 0; y < size; ++y)

@@ -16,8 +16,7 @@ namespace spo::world::v2 {
 inline constexpr double kMargin = 0.04;       // a clean object keeps this far from the edge
 inline constexpr double kGap = 0.06;          // free space between the cells objects are drawn in
 inline constexpr double kMergeOverlap = 0.08; // how far two merged objects run into each other
-inline constexpr double kTextureCell = 1.0 / 8;   // the texture checker's cell (4 px at 32 px)
-inline constexpr double kFineCell = 1.0 / 16;     // grain's cells and jagged's staircase step (2 px at 32 px)
+inline constexpr double kFineCell = 1.0 / 16;     // grain's and texture's cells, jagged's staircase step (2 px at 32 px)
 
 // kFineCell in whole pixels (at least 1): 2 at 32 px, 4 at 64 px, the cell of
 // the factor-2 latent grid at 32 px.

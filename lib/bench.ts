@@ -14,6 +14,11 @@ export type BenchSection = 'ceiling' | 'components' | 'update' | 'kernels' | 'ro
 export interface BenchRequest {
   pipeline: Pipeline;
   evaluator: Evaluator;
+  /**
+   * A latent evaluator (kind 'latent-step-aware', e.g. Evaluator.createLatent): the round section
+   * then runs the same round scored by it as well (round.latent). Random weights time alike.
+   */
+  latentEvaluator?: Evaluator;
   /** The batch of prompts (its size is every component's batch). */
   prompts: string[];
   /** The SPO configuration of the round and the update (a preset plus overrides). */
@@ -137,11 +142,8 @@ export interface BenchKernel {
   speedup: number;
 }
 
-/** The round section as the harness writes it. */
-export interface BenchRound {
-  prompts: number;
-  k: number;
-  steps: number;
+/** One round's figures, as the harness writes them for either evaluator. */
+export interface BenchRoundFigures {
   sampling_s: number;
   update_s: number;
   pairs_kept: number;
@@ -151,11 +153,33 @@ export interface BenchRound {
   sampling_evaluations_per_kept_pair: number;
   update_evaluations_per_kept_pair: number;
   pairs_per_second: number;
-  peak_rss_bytes: number;
   profile: RoundProfile;
+}
+
+/**
+ * The same round scored by the latent evaluator (no x0 calls, no VAE decode, no pixel CLIP while
+ * sampling). Ratios are seconds of the other side / the latent round's seconds (> 1: the latent round is faster).
+ */
+export interface BenchLatentRound extends BenchRoundFigures {
+  round_s: number;
+  /** The engine's pixel round (sampling + update) against this one. */
+  latent_round_vs_engine_pixel: number;
+  /** Added by `spo bench` when the Python baseline ran: its pixel round against this one. */
+  latent_round_vs_python?: number;
+  latent_sampling_vs_python?: number;
+  latent_update_vs_python?: number;
+}
+
+/** The round section as the harness writes it: the pixel evaluator's round, and the latent one's when asked for. */
+export interface BenchRound extends BenchRoundFigures {
+  prompts: number;
+  k: number;
+  steps: number;
+  peak_rss_bytes: number;
   /** CUDA only. */
   sampling_peak_device_bytes?: number;
   peak_device_bytes?: number;
+  latent?: BenchLatentRound;
 }
 
 /** The Python baseline's round (bench/python_baseline.py). */
@@ -223,8 +247,13 @@ export async function runBenchmark(request: BenchRequest, options?: JobOptions):
   if (typeof request !== 'object' || request === null) throw new InvalidArgumentError('the bench request must be an object');
   if (!(request.pipeline instanceof Pipeline)) throw new InvalidArgumentError('request.pipeline must be a loaded Pipeline');
   if (!(request.evaluator instanceof Evaluator)) throw new InvalidArgumentError('request.evaluator must be a loaded Evaluator');
+  const { latentEvaluator, ...rest } = request;
+  if (latentEvaluator !== undefined && !(latentEvaluator instanceof Evaluator && latentEvaluator.kind === 'latent-step-aware')) {
+    throw new InvalidArgumentError("request.latentEvaluator must be an Evaluator of kind 'latent-step-aware'");
+  }
   const args = withoutUndefined({
-    ...request, pipeline: request.pipeline.nativeHandle(), evaluator: request.evaluator.nativeHandle(),
+    ...rest, pipeline: request.pipeline.nativeHandle(), evaluator: request.evaluator.nativeHandle(),
+    latentScorer: latentEvaluator?.nativeStepScorer(),
   });
   return runJob(site, options, (token, progress) => native().runBenchmark(args, token, progress));
 }

@@ -272,5 +272,6 @@ export interface NativeAddon {
   trainSpo(args: NativeTrainSpoRequest, ...job: Job): Promise<NativeTrainResult>;
   trainDiffusionDpo(args: Native<Omit<DiffusionDpoRequest, 'output'>, { pipeline: NativePipeline; pairs: NativePairSet; outputDir?: string }>,
                     ...job: Job): Promise<NativeDiffusionDpoResult>;
-  runBenchmark(args: Native<BenchRequest, { pipeline: NativePipeline; evaluator: NativeEvaluator }>, ...job: Job): Promise<BenchReport>;
+  runBenchmark(args: Native<Omit<BenchRequest, 'latentEvaluator'>, { pipeline: NativePipeline; evaluator: NativeEvaluator;
+    latentScorer?: NativeStepScorer }>, ...job: Job): Promise<BenchReport>;
 }

@@ -1,6 +1,7 @@
 // The benchmark harness on the tiny test models: the report's structure, the
-// FLOP counting, model evaluations per pair (default 2, parity 4), and the
-// CLI's table, JSON and --compare.
+// FLOP counting, model evaluations per pair (default 2, parity 4), the round
+// scored by a latent evaluator beside the pixel one, and the CLI's table, JSON
+// and --compare.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -26,7 +27,9 @@ describe('runBenchmark', () => {
   it('reports every section with counted FLOPs and the evaluations per pair', async () => {
     const pipeline = await Pipeline.load(path.join(work, 'pipeline', 'sd15'));
     const evaluator = await Evaluator.load(path.join(work, 'evaluator', 'step_aware'));
-    const report = await runBenchmark({ pipeline, evaluator, prompts: ['a red circle', 'a blue square'], reps: 2, warmup: 0,
+    const latentEvaluator = await Evaluator.createLatent(path.join(work, 'evaluator', 'step_aware'),
+      { latentChannels: pipeline.info.latentChannels, width: 16, groups: 4, blocks: 2 });
+    const report = await runBenchmark({ pipeline, evaluator, latentEvaluator, prompts: ['a red circle', 'a blue square'], reps: 2, warmup: 0,
       settings: { steps: 4, divertStartStep: 1, k: 3, threshold: 0, trainBatchSize: 2 } }) as Record<string, any>;
     // The harness writes exactly the fields BenchReport declares (lib/bench.ts; a CPU run: no device-memory fields).
     const keys = (o: object) => Object.keys(o).sort();
@@ -46,8 +49,11 @@ describe('runBenchmark', () => {
       expect(keys(v)).toEqual(['gflops', 'gradient_checkpointing', 'model_gflop', 'share_of_ceiling', 'time']);
     }
     for (const k of report.kernels) expect(keys(k)).toEqual(['aten', 'fused', 'name', 'shape', 'speedup']);
-    expect(keys(report.round)).toEqual(['k', 'pairs_kept', 'pairs_per_second', 'pairs_tied', 'peak_rss_bytes', 'profile', 'prompts',
-      'sampling_evaluations', 'sampling_evaluations_per_kept_pair', 'sampling_s', 'steps', 'update_evaluations',
+    expect(keys(report.round)).toEqual(['k', 'latent', 'pairs_kept', 'pairs_per_second', 'pairs_tied', 'peak_rss_bytes', 'profile',
+      'prompts', 'sampling_evaluations', 'sampling_evaluations_per_kept_pair', 'sampling_s', 'steps', 'update_evaluations',
+      'update_evaluations_per_kept_pair', 'update_s']);
+    expect(keys(report.round.latent)).toEqual(['latent_round_vs_engine_pixel', 'pairs_kept', 'pairs_per_second', 'pairs_tied',
+      'profile', 'round_s', 'sampling_evaluations', 'sampling_evaluations_per_kept_pair', 'sampling_s', 'update_evaluations',
       'update_evaluations_per_kept_pair', 'update_s']);
     expect(keys(report.round.profile)).toEqual(['sampling', 'update']);
     expect(keys(report.round.profile.update)).toEqual(['calls', 'seconds', 'total_s']);
@@ -92,11 +98,31 @@ describe('runBenchmark', () => {
     expect(update.calls).toMatchObject({ 'update forwards': 3, backward: 3, 'optimizer step': 3, 'x0 calls': 0 });
     for (const phase of ['text encoding', 'candidate UNet calls', 'x0 calls', 'VAE decode', 'evaluator']) expect(sampling.seconds[phase]).toBeGreaterThan(0);
     for (const phase of ['update forwards', 'backward', 'optimizer step']) expect(update.seconds[phase]).toBeGreaterThan(0);
+    // The same round scored by the latent evaluator: the same pairs kept (best and worst of each prompt's k at
+    // each of the 3 branch steps) with fewer UNet evaluations while sampling (no x0 call per candidate), no
+    // decode, and the same update over its pairs.
+    const latent = report.round.latent;
+    for (const name of ['sampling_s', 'update_s', 'round_s', 'latent_round_vs_engine_pixel', 'pairs_per_second']) {
+      expect(Number.isFinite(latent[name]) && latent[name] > 0, name).toBe(true);
+    }
+    expect(latent.round_s).toBeCloseTo(latent.sampling_s + latent.update_s, 12);
+    expect(latent.latent_round_vs_engine_pixel).toBeCloseTo(
+      (report.round.sampling_s + report.round.update_s) / latent.round_s, 9);
+    expect(latent.pairs_kept).toBe(report.round.pairs_kept);
+    expect(latent.sampling_evaluations).toBeGreaterThan(0);
+    expect(latent.sampling_evaluations).toBeLessThan(report.round.sampling_evaluations);
+    expect(latent.update_evaluations).toBe(report.round.update_evaluations);
+    expect(latent.profile.sampling.calls).toMatchObject({ 'text encoding': 1, 'x0 calls': 0, 'VAE decode': 0, evaluator: 3 });
+    expect(latent.profile.update.calls).toMatchObject({ 'update forwards': 3, backward: 3, 'optimizer step': 3 });
     expect(pipeline.hasLora).toBe(false);  // the harness leaves the pipeline as it found it
     await expect(runBenchmark({ pipeline, evaluator, prompts: ['x'], sections: ['everything' as never] }))
       .rejects.toBeInstanceOf(InvalidArgumentError);
+    // The latent round takes a latent evaluator only.
+    await expect(runBenchmark({ pipeline, evaluator, latentEvaluator: evaluator, prompts: ['x'], sections: ['round'] }))
+      .rejects.toBeInstanceOf(InvalidArgumentError);
     pipeline.dispose();
     evaluator.dispose();
+    latentEvaluator.dispose();
   }, 180_000);
 });
 
@@ -133,9 +159,17 @@ describe('spo bench', () => {
     expect(report.ratios.sampling).toBeCloseTo(ps / e.sampling_s, 9);
     expect(report.ratios.update).toBeCloseTo(pu / e.update_s, 9);
     expect(report.ratios.round).toBeCloseTo((ps + pu) / (e.sampling_s + e.update_s), 9);
+    // The round with a latent evaluator (on by default), against the same Python pixel round, as numbers.
+    const l = report.round.latent;
+    expect(l.latent_sampling_vs_python).toBeCloseTo(ps / l.sampling_s, 9);
+    expect(l.latent_update_vs_python).toBeCloseTo(pu / l.update_s, 9);
+    expect(l.latent_round_vs_python).toBeCloseTo((ps + pu) / l.round_s, 9);
+    expect(l.profile.sampling.calls).toMatchObject({ 'x0 calls': 0, 'VAE decode': 0 });
     expect(r.stdout).toMatch(/phase\s+engine sampling\s+engine update\s+engine round\s+Python sampling\s+Python update\s+Python round\s+Python\/engine/);
     expect(r.stdout).toMatch(/\nx0 calls\s+[\d.]+ s\s+0\.00 s\s+[\d.]+ s\s+[\d.]+ s\s+0\.00 s/);
     expect(r.stdout).toMatch(/against the Python baseline .*: sampling [\d.]+x, update [\d.]+x, whole round [\d.]+x/);
+    expect(r.stdout).toMatch(/SPO round with the latent evaluator .*: sampling [\d.]+ s, update [\d.]+ s, round [\d.]+ s/);
+    expect(r.stdout).toMatch(/against the Python baseline's pixel round .*: sampling [\d.]+x, update [\d.]+x, whole round [\d.]+x/);
   }, 180_000);
 
 

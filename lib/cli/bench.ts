@@ -27,6 +27,8 @@ export interface BenchCliOptions {
   warmup: number;
   sections?: string;
   pythonBaseline: boolean;
+  /** Also time the round with a latent evaluator (random weights, the workload evaluator's text tower); default on. */
+  latentRound: boolean;
   json?: string;
   compare?: string;
   device: Device;
@@ -135,6 +137,18 @@ function print(report: Json): void {
     out.push('', `against the Python baseline (its seconds / the engine's): sampling ${q.sampling.toFixed(2)}x, ` +
       `update ${q.update.toFixed(2)}x, whole round ${q.round.toFixed(2)}x`);
   }
+  const l = report.round?.latent;
+  if (l) {
+    const per = (x: number) => x.toFixed(2);
+    out.push('', `SPO round with the latent evaluator (random weights; no x0 calls, no VAE decode): sampling ${l.sampling_s.toFixed(2)} s, ` +
+      `update ${l.update_s.toFixed(2)} s, round ${l.round_s.toFixed(2)} s, ${l.pairs_kept} pairs kept, model evaluations per kept pair: ` +
+      `sampling ${per(l.sampling_evaluations_per_kept_pair)}, update ${per(l.update_evaluations_per_kept_pair)}; ` +
+      `the engine's pixel round / this one: ${l.latent_round_vs_engine_pixel.toFixed(2)}x`);
+    if (l.latent_round_vs_python !== undefined) {
+      out.push(`against the Python baseline's pixel round (its seconds / the latent round's): sampling ${l.latent_sampling_vs_python.toFixed(2)}x, ` +
+        `update ${l.latent_update_vs_python.toFixed(2)}x, whole round ${l.latent_round_vs_python.toFixed(2)}x`);
+    }
+  }
   process.stdout.write(`${out.join('\n')}\n`);
 }
 
@@ -150,6 +164,8 @@ function compare(old: Json, now: Json): void {
   for (const k of now.kernels ?? []) add(`${k.name} (fused)`, old.kernels?.find((o: Json) => o.name === k.name)?.fused.median_s, k.fused.median_s);
   add('round sampling', old.round?.sampling_s, now.round?.sampling_s);
   add('round update', old.round?.update_s, now.round?.update_s);
+  add('latent round sampling', old.round?.latent?.sampling_s, now.round?.latent?.sampling_s);
+  add('latent round update', old.round?.latent?.update_s, now.round?.latent?.update_s);
   for (const phase of BENCH_PHASES) {
     const at = (r: Json) => r.round?.profile ? (r.round.profile.sampling.seconds[phase] ?? 0) + (r.round.profile.update.seconds[phase] ?? 0) : undefined;
     add(`round: ${phase}`, at(old), at(now));
@@ -171,13 +187,20 @@ export async function runBench(opts: BenchCliOptions, signal?: AbortSignal): Pro
   const pipeline = await Pipeline.load(dirs.model, { device: opts.device, dtype: opts.dtype, signal });
   const evaluator = await Evaluator.load(dirs.evaluator, { device: opts.device, signal });
   let report: BenchReport & Json;
+  let latentEvaluator: Evaluator | undefined;
   try {
-    report = await runBenchmark({ pipeline, evaluator, prompts, settings, reps: opts.reps, warmup: opts.warmup, sections }, {
+    // The latent round's evaluator: random weights (a round costs the same whatever they are), the text
+    // tower of the workload's pixel evaluator, as Evaluator.createLatent builds a fresh one.
+    if (opts.latentRound !== false && (sections === undefined || sections.includes('round'))) {
+      latentEvaluator = await Evaluator.createLatent(dirs.evaluator, { latentChannels: pipeline.info.latentChannels, device: opts.device, signal });
+    }
+    report = await runBenchmark({ pipeline, evaluator, latentEvaluator, prompts, settings, reps: opts.reps, warmup: opts.warmup, sections }, {
       signal, onProgress: (p) => { if (p.stage === 'bench') process.stderr.write(`bench: section ${p.step}/${p.total} done\n`); },
     });
   } finally {
     pipeline.dispose();
     evaluator.dispose();
+    latentEvaluator?.dispose();
   }
   // Paths relative to the working folder: a report committed to docs/ must not name this machine's folders.
   const portable = (p: string) => path.relative(process.cwd(), p) || '.';
@@ -200,7 +223,13 @@ export async function runBench(opts: BenchCliOptions, signal?: AbortSignal): Pro
   }
   const pythonRound = report.python_baseline?.round;
   if (report.round && pythonRound?.update_s !== undefined) {
-    report.ratios = benchRatios({ sampling_s: report.round.sampling_s, update_s: report.round.update_s }, { sampling_s: pythonRound.sampling.median_s, update_s: pythonRound.update_s });
+    const python = { sampling_s: pythonRound.sampling.median_s, update_s: pythonRound.update_s };
+    report.ratios = benchRatios({ sampling_s: report.round.sampling_s, update_s: report.round.update_s }, python);
+    const latent = report.round.latent;
+    if (latent) {
+      const r = benchRatios({ sampling_s: latent.sampling_s, update_s: latent.update_s }, python);
+      Object.assign(latent, { latent_round_vs_python: r.round, latent_sampling_vs_python: r.sampling, latent_update_vs_python: r.update });
+    }
   }
   print(report);
   if (old) compare(old, report);

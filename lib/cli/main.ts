@@ -235,6 +235,7 @@ const bench = program
   .option('--warmup <n>', 'untimed warm-up calls', number('warmup', { integer: true, min: 0, max: 10 }), 1)
   .option('--sections <list>', 'comma-separated: ceiling,components,update,kernels,round')
   .option('--no-python-baseline', 'skip the diffusers + peft baseline')
+  .option('--no-latent-round', 'skip the round scored by a latent evaluator (random weights) beside the pixel one')
   .option('--json <file>', 'write the report as JSON')
   .option('--compare <old.json>', 'print old/new ratios against an earlier --json report');
 withDevice(bench).action(cancellable(runBench));

@@ -7,6 +7,7 @@
 #include "js_errors.h"
 #include "js_json.h"
 #include "pipeline_binding.h"
+#include "step_scorer_binding.h"
 
 namespace spo::addon {
 namespace {
@@ -15,10 +16,13 @@ Napi::Value RunBenchmark(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return Guard(env, [&]() -> Napi::Value {
     auto o = RequireObject(env, info[0], "benchmark arguments");
-    RejectUnknownKeys(env, o, {"pipeline", "evaluator", "prompts", "settings", "warmup", "reps", "sections"},
+    RejectUnknownKeys(env, o, {"pipeline", "evaluator", "latentScorer", "prompts", "settings", "warmup", "reps", "sections"},
                       "benchmark arguments");
     auto pipe = PipelineBinding::Borrow(env, o.Get("pipeline"), "pipeline");
     auto judge = EvaluatorBinding::Borrow(env, o.Get("evaluator"), "evaluator");
+    // The latent evaluator's step scorer, for the round section's second round (opened in the job).
+    std::shared_ptr<StepScorerSource> latent;
+    if (!o.Get("latentScorer").IsUndefined()) latent = StepScorerBinding::Borrow(env, o.Get("latentScorer"), "latentScorer");
     auto options = std::make_shared<bench::BenchOptions>();
     const auto prompts = JsonFromJs(env, o.Get("prompts"), "prompts");
     if (!prompts.is_array() || prompts.empty()) ThrowInvalid(env, "prompts must be a non-empty array of strings");
@@ -45,10 +49,12 @@ Napi::Value RunBenchmark(const Napi::CallbackInfo& info) {
     auto out = std::make_shared<nlohmann::json>();
     return SubmitLambdaJob(
         info, 1,
-        [pipe, judge, options, out](const JobContext& ctx) {
+        [pipe, judge, latent, options, out](const JobContext& ctx) {
           std::unique_lock hold_pipe(*pipe.lock);
           std::shared_lock hold_judge(*judge.lock);
-          *out = bench::run_bench(*pipe.pipeline, *judge.model, *options, ctx);
+          const auto& s = options->settings;
+          const auto latent_judge = latent ? latent->open(*pipe.pipeline, {s.steps, s.guidance_scale}) : nullptr;
+          *out = bench::run_bench(*pipe.pipeline, *judge.model, *options, ctx, latent_judge.get());
         },
         [out](Napi::Env e) -> Napi::Value { return JsonToJs(e, *out); });
   });

@@ -3,13 +3,12 @@
 #include <ATen/ATen.h>
 
 #include <algorithm>
-#include <chrono>
 #include <functional>
 #include <optional>
 
 #include <torch/nn/utils/clip_grad.h>
 
-#include "bench/backward_clock.h"
+#include "bench/round_timing.h"
 #include "bench/timing.h"
 #include "kernels/adaln.h"
 #include "kernels/ddim_step.h"
@@ -18,10 +17,8 @@
 #include "models/flop_counter.h"
 #include "models/lora.h"
 #include "runtime/errors.h"
-#include "runtime/phase_profile.h"
 #include "runtime/threads.h"
 #include "spo/round_update.h"
-#include "spo/sampling_round.h"
 #include "spo/spo_update.h"
 
 namespace spo::bench {
@@ -107,30 +104,31 @@ void clear_grads(const models::LoraSet& lora) {
   for (auto& p : lora.parameters()) p.mutable_grad() = at::Tensor();
 }
 
-// One span's phases: seconds and scope entries by phase name; "other" is the
-// span's time outside every named phase, so the seconds add up to total_s.
-json phases_json(const profile::PhaseTotals& t, double total_s) {
-  json seconds = json::object(), calls = json::object();
-  double named = 0.0;
-  for (int i = 0; i < profile::kPhaseCount; ++i) {
-    const auto p = static_cast<profile::Phase>(i);
-    if (p == profile::Phase::Other) continue;
-    seconds[profile::phase_name(p)] = t.seconds[i];
-    calls[profile::phase_name(p)] = t.calls[i];
-    named += t.seconds[i];
-  }
-  seconds[profile::phase_name(profile::Phase::Other)] = std::max(0.0, total_s - named);
-  return {{"seconds", seconds}, {"calls", calls}, {"total_s", total_s}};
+// The LoRA's tensors as they are now, to start a second update from the same point.
+std::vector<at::Tensor> snapshot(const models::LoraSet& lora) {
+  std::vector<at::Tensor> out;
+  for (const auto& p : lora.parameters()) out.push_back(p.detach().clone());
+  return out;
 }
 
-double seconds_between(std::chrono::steady_clock::time_point a, std::chrono::steady_clock::time_point b) {
-  return std::chrono::duration<double>(b - a).count();
+void restore(const models::LoraSet& lora, const std::vector<at::Tensor>& saved) {
+  at::NoGradGuard no_grad;
+  const auto tensors = lora.parameters();
+  for (size_t i = 0; i < tensors.size(); ++i) tensors[i].copy_(saved[i]);
+}
+
+// One score of B latents first, so that the latent round's figures hold no first-call costs.
+void warm_up_latent(pipeline::Pipeline& pipe, evaluator::ImageScorer& judge, const std::vector<std::string>& prompts,
+                    int64_t size, const trainer::SpoSettings& s) {
+  const int64_t b = static_cast<int64_t>(prompts.size()), f = pipe.vae_scale_factor();
+  judge.score_candidates(at::Tensor(), at::zeros({b, pipe.latent_channels(), size / f, size / f}), prompts,
+                         at::zeros({b}, at::kLong), s.max_batch);
 }
 
 }  // namespace
 
 json run_bench(pipeline::Pipeline& pipe, evaluator::PreferenceModel& judge, const BenchOptions& o,
-               const JobContext& ctx) {
+               const JobContext& ctx, evaluator::ImageScorer* latent_judge) {
   require(!o.prompts.empty(), "bench: no prompts");
   o.settings.validate();
   require(models::find_lora(*pipe.unet()).layers.empty(), "bench: the pipeline already has a LoRA");
@@ -237,15 +235,8 @@ json run_bench(pipeline::Pipeline& pipe, evaluator::PreferenceModel& judge, cons
   // round section, over the round's update (the larger of the two); RSS says nothing about device memory.
   const int device_index = device.index() < 0 ? 0 : device.index();
   if (cuda) kernels::reset_device_memory_peak(device_index);
-  profile::PhaseTotals sampling_phases;
-  auto t0 = std::chrono::steady_clock::now();
-  auto round = [&] {
-    profile::PhaseRecording recording(sampling_phases, cuda ? std::function<void()>([] { synchronize(true); })
-                                                            : std::function<void()>());
-    models::LoraDisabledScope base_model(*pipe.unet());  // sampling sees the base model, as a round's first does
-    return trainer::run_sampling_round(pipe, judge, o.prompts, s, s.seed, ctx);
-  }();
-  const double sampling_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  auto sampled = time_sampling(pipe, judge, o.prompts, s, ctx);
+  const auto& round = sampled.round;
   const int64_t sampling_peak = cuda ? kernels::device_memory_peak(device_index) : -1;
 
   // The update on the first train_batch_size kept pairs (shared x_t): default against parity.
@@ -375,56 +366,30 @@ json run_bench(pipeline::Pipeline& pipe, evaluator::PreferenceModel& judge, cons
   }
 
   if (wants(o, "round")) {
-    // The update pass over every kept pair of the round, in minibatches, as the trainer runs it:
-    // forwards and loss, backward, gradient clipping and AdamW on the LoRA after each minibatch.
-    // The LoRA moves; nothing after this section uses it.
-    int64_t update_evals = 0;
-    std::vector<const trainer::TransitionPair*> all;
-    for (const auto& p : round.pairs) all.push_back(&p);
-    const auto tensors = lora.parameters();
-    auto optimizer = trainer::make_lora_optimizer(tensors, s);
-    optimizer.zero_grad();
-    profile::PhaseTotals update_phases;
-    BackwardClock backward_clock;
+    // The update pass over every kept pair of the round, in minibatches, as the trainer runs it.
+    // The LoRA moves; the latent round's update starts again from where this one started.
+    const auto lora_start = snapshot(lora);
     if (cuda) kernels::reset_device_memory_peak(device_index);
-    auto t1 = std::chrono::steady_clock::now();
-    for (size_t i = 0; i < all.size(); i += static_cast<size_t>(s.train_batch_size)) {
-      std::vector<const trainer::TransitionPair*> chunk(all.begin() + static_cast<long>(i),
-                                                        all.begin() + static_cast<long>(std::min(all.size(), i + s.train_batch_size)));
-      backward_clock.reset();
-      const auto start = std::chrono::steady_clock::now();
-      auto st = trainer::spo_backward(pipe, cond, chunk, s, 1.0);
-      synchronize(cuda);
-      const auto done = std::chrono::steady_clock::now();
-      std::chrono::steady_clock::time_point backward_start;
-      if (backward_clock.first_backward(backward_start) && backward_start >= start && backward_start <= done) {
-        update_phases.add(profile::Phase::UpdateForwards, seconds_between(start, backward_start));
-        update_phases.add(profile::Phase::Backward, seconds_between(backward_start, done));
-      } else {
-        update_phases.add(profile::Phase::UpdateForwards, seconds_between(start, done));
-      }
-      update_evals += st.policy_evaluations + st.reference_evaluations;
-      const auto step_start = std::chrono::steady_clock::now();
-      if (s.max_grad_norm > 0 && !s.authors_noop_clip) torch::nn::utils::clip_grad_norm_(tensors, s.max_grad_norm);
-      optimizer.step();
-      optimizer.zero_grad();
-      synchronize(cuda);
-      update_phases.add(profile::Phase::OptimizerStep, seconds_between(step_start, std::chrono::steady_clock::now()));
-    }
-    const double update_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
-    const double kept = static_cast<double>(round.stats.pairs_kept);
-    report["round"] = {{"prompts", b}, {"k", s.k}, {"steps", s.steps}, {"sampling_s", sampling_s},
-                       {"update_s", update_s}, {"pairs_kept", round.stats.pairs_kept},
-                       {"pairs_tied", round.stats.pairs_tied}, {"sampling_evaluations", round.stats.model_evaluations},
-                       {"update_evaluations", update_evals},
-                       {"sampling_evaluations_per_kept_pair", kept > 0 ? round.stats.model_evaluations / kept : 0.0},
-                       {"update_evaluations_per_kept_pair", kept > 0 ? update_evals / kept : 0.0},
-                       {"pairs_per_second", kept / (sampling_s + update_s)}, {"peak_rss_bytes", peak_rss_bytes()},
-                       {"profile", {{"sampling", phases_json(sampling_phases, sampling_s)},
-                                    {"update", phases_json(update_phases, update_s)}}}};
+    const auto updated = time_update(pipe, cond, lora, round.pairs, s);
+    report["round"] = {{"prompts", b}, {"k", s.k}, {"steps", s.steps}, {"peak_rss_bytes", peak_rss_bytes()}};
+    report["round"].update(round_json(sampled, updated));
     if (cuda) {
       report["round"]["sampling_peak_device_bytes"] = sampling_peak;
       report["round"]["peak_device_bytes"] = std::max(sampling_peak, kernels::device_memory_peak(device_index));
+    }
+    if (latent_judge != nullptr) {
+      // The same round scored by the latent evaluator: same prompts, seed, k, steps and pair rule;
+      // no x0 prediction, no decode, no pixel CLIP while sampling.
+      restore(lora, lora_start);
+      if (o.warmup > 0) warm_up_latent(pipe, *latent_judge, o.prompts, size, s);
+      const auto latent_sampled = time_sampling(pipe, *latent_judge, o.prompts, s, ctx);
+      const auto latent_updated = time_update(pipe, cond, lora, latent_sampled.round.pairs, s);
+      auto latent = round_json(latent_sampled, latent_updated);
+      const double pixel_s = sampled.seconds + updated.seconds;
+      const double latent_s = latent_sampled.seconds + latent_updated.seconds;
+      latent["round_s"] = latent_s;
+      latent["latent_round_vs_engine_pixel"] = pixel_s / latent_s;
+      report["round"]["latent"] = latent;
     }
     progress("round");
   }

@@ -10,12 +10,14 @@
 //     one whole optimizer step (AdamW on the fp32 LoRA) with gradient checkpointing off and on;
 //   - on a GPU, the caching allocator's peak memory per component, update variant and round;
 //   - the fused kernels (SPO loss, adaLN) against their plain ATen compositions;
-//   - one SPO round: sampling and update time, evaluations per kept pair, pairs/s, peak RSS.
+//   - one SPO round: sampling and update time, evaluations per kept pair, pairs/s, peak RSS;
+//     with a latent evaluator, the same round scored by it (round.latent), beside the pixel one.
 #pragma once
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
+#include "evaluator/image_scorer.h"
 #include "evaluator/preference_model.h"
 #include "pipeline/pipeline.h"
 #include "runtime/job_context.h"
@@ -32,7 +34,8 @@ struct BenchOptions {
 };
 
 // Progress: stage "bench" with the section index. Leaves the pipeline without a LoRA.
+// `latent_judge` (optional): a scorer of latents (the latent evaluator) for the round section's second round.
 nlohmann::json run_bench(pipeline::Pipeline& pipe, evaluator::PreferenceModel& judge, const BenchOptions& options,
-                         const JobContext& ctx = {});
+                         const JobContext& ctx = {}, evaluator::ImageScorer* latent_judge = nullptr);
 
 }  // namespace spo::bench

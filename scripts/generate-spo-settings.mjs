@@ -13,7 +13,7 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const target = path.join(root, 'lib', 'generated', 'spo-settings.ts');
 const require = createRequire(import.meta.url);
 
-// The same addon lib/native.ts loads: $SPO_NATIVE_PATH, else the local build or the prebuild.
+// The same addon lib/native/native.ts loads: $SPO_NATIVE_PATH, else the local build or the prebuild.
 function loadAddon() {
   const override = process.env.SPO_NATIVE_PATH;
   return override ? require(path.resolve(override)) : require('node-gyp-build')(root);

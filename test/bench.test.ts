@@ -31,7 +31,7 @@ describe('runBenchmark', () => {
       { latentChannels: pipeline.info.latentChannels, width: 16, groups: 4, blocks: 2 });
     const report = await runBenchmark({ pipeline, evaluator, latentEvaluator, prompts: ['a red circle', 'a blue square'], reps: 2, warmup: 0,
       settings: { steps: 4, divertStartStep: 1, k: 3, threshold: 0, trainBatchSize: 2 } }) as Record<string, any>;
-    // The harness writes exactly the fields BenchReport declares (lib/bench.ts; a CPU run: no device-memory fields).
+    // The harness writes exactly the fields BenchReport declares (lib/bench/bench.ts; a CPU run: no device-memory fields).
     const keys = (o: object) => Object.keys(o).sort();
     expect(keys(report)).toEqual(['ceiling', 'components', 'kernels', 'machine', 'round', 'settings', 'update']);
     expect(keys(report.machine)).toEqual(['device', 'dtype', 'intra_op_threads']);

@@ -12,7 +12,7 @@ import {
   AbortError, DisposedError, Evaluator, Image, InvalidArgumentError, NotFoundError, Pipeline, Sampler, readPairs,
   type PreferencePair, type Progress, type Tensor,
 } from '../lib/index';
-import { imagesToTensor } from '../lib/image';
+import { imagesToTensor } from '../lib/runtime/image';
 import { readSafetensors } from './safetensors';
 
 const root = path.resolve(__dirname, '..');

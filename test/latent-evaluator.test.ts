@@ -11,8 +11,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   Evaluator, Image, InvalidArgumentError, Pipeline, Trainer, UnsupportedError, VAE, type PreferencePair,
 } from '../lib/index';
-import { imagesToTensor } from '../lib/image';
-import { tensor } from '../lib/tensor';
+import { imagesToTensor } from '../lib/runtime/image';
+import { tensor } from '../lib/runtime/tensor';
 
 const root = path.resolve(__dirname, '..');
 const assets = path.join(root, 'assets', 'shapes-world');

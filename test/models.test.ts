@@ -276,7 +276,7 @@ describe('loading and lifetime', () => {
     await expect(vae.decode({ data: new Float32Array(4), shape: [1, 4, 1, 1] }, { signal: controller.signal }))
       .rejects.toBeInstanceOf(AbortError);
     vae.dispose();
-    const { native } = await import('../lib/native');
+    const { native } = await import('../lib/native/native');
     expect(() => new (native() as unknown as { UNet: new () => unknown }).UNet()).toThrow(/UNet.load/);
   });
 

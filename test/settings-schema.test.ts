@@ -7,7 +7,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { InvalidArgumentError, resolveSettings, type SpoSettings } from '../lib/index';
 import { SPO_RENAMED_SETTINGS, SPO_SETTINGS_SCHEMA, SPO_SETTING_NAMES } from '../lib/generated/spo-settings';
-import { native } from '../lib/native';
+import { native } from '../lib/native/native';
 
 const root = path.resolve(__dirname, '..');
 type Setting = (typeof SPO_SETTINGS_SCHEMA.settings)[number];

@@ -7,11 +7,11 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { BENCH_PHASES, benchRatios, runBenchmark, type BenchReport, type BenchSection, type RoundProfile, type Timing } from '../bench';
-import { Evaluator } from '../evaluator';
-import { Pipeline } from '../pipeline';
+import { BENCH_PHASES, benchRatios, runBenchmark, type BenchReport, type BenchSection, type RoundProfile, type Timing } from '../bench/bench';
+import { Evaluator } from '../models/evaluator';
+import { Pipeline } from '../models/pipeline';
 import { shapesWorldAssets } from '../world';
-import type { Device, DType } from '../device';
+import type { Device, DType } from '../runtime/device';
 
 export interface BenchCliOptions {
   /** 'midsize' (random weights near SD-1.5's shape) or 'shapes' (the shipped shapes-world models); --model overrides. */

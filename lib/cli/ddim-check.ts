@@ -2,8 +2,8 @@
 // shapes world existed): the Stable Diffusion DDIM schedule, a full stochastic
 // sampling run on the fused step + log-prob kernel driven by the exact
 // denoiser of a known Gaussian target, and the result compared with that target.
-import { DDIMScheduler } from '../scheduler';
-import { buildInfo } from '../runtime';
+import { DDIMScheduler } from '../models/scheduler';
+import { buildInfo } from '../runtime/runtime';
 
 export interface DdimCheckOptions {
   steps: number;

@@ -7,15 +7,15 @@
 // before/after grid PNG and summary.json.
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { Evaluator } from '../evaluator';
-import { InvalidArgumentError } from '../errors';
-import { Pipeline } from '../pipeline';
-import { Trainer } from '../trainer';
+import { Evaluator } from '../models/evaluator';
+import { InvalidArgumentError } from '../runtime/errors';
+import { Pipeline } from '../models/pipeline';
+import { Trainer } from '../training/trainer';
 import {
   worldPrompts, shapesWorldAssets, SHAPES_WORLD_SPO, JUDGE_PARTS, type WorldTrack, type ScorePart, type WorldJudgeScore,
   type RelationsJudgeScore, type ScenesJudgeScore,
 } from '../world';
-import { imagesToTensor } from '../image';
+import { imagesToTensor } from '../runtime/image';
 import {
   formatInterval, imageGrid, pairedDifference, partInterval, sampleAndJudge, spatialBreakdown, type Interval, type JudgedSet,
 } from '../world/evaluation';

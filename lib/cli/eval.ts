@@ -3,10 +3,10 @@
 import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { SingleBar } from 'cli-progress';
-import { InvalidArgumentError } from '../errors';
-import { Evaluator, type TimeConditioning } from '../evaluator';
-import { Image } from '../image';
-import type { Device, DType } from '../device';
+import { InvalidArgumentError } from '../runtime/errors';
+import { Evaluator, type TimeConditioning } from '../models/evaluator';
+import { Image } from '../runtime/image';
+import type { Device, DType } from '../runtime/device';
 
 export interface EvalOptions {
   evaluator: string;

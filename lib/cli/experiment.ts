@@ -8,9 +8,9 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { InvalidArgumentError } from '../errors';
-import { buildInfo } from '../runtime';
-import type { SpoSettings } from '../trainer';
+import { InvalidArgumentError } from '../runtime/errors';
+import { buildInfo } from '../runtime/runtime';
+import type { SpoSettings } from '../training/trainer';
 import { shapesWorldAssets, type WorldTrack } from '../world';
 import { formatInterval, interval, type Interval } from '../world/evaluation';
 import {

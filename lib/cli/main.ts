@@ -10,8 +10,8 @@ import { runPretrainWorld } from './pretrain-world';
 import { runSample } from './sample';
 import { runTrain } from './train';
 import { runTrainEvaluator } from './train-evaluator';
-import { buildInfo } from '../runtime';
-import { SpoError } from '../errors';
+import { buildInfo } from '../runtime/runtime';
+import { SpoError } from '../runtime/errors';
 
 function number(name: string, opts: { integer?: boolean; min?: number; max?: number } = {}) {
   return (value: string): number => {

@@ -2,9 +2,9 @@
 // command-line options, starting the rank processes (the launcher), and in a
 // rank process the process group to join, whether it stays quiet (ranks > 0)
 // and a stop when its launcher disappears.
-import type { DistributedOptions } from '../trainer';
+import type { DistributedOptions } from '../training/trainer';
 import { runTrainLaunch } from './launch';
-import type { Device } from '../device';
+import type { Device } from '../runtime/device';
 
 export interface RankCliOptions {
   /** Data-parallel rank processes on this host (default 1: no process group). */

@@ -2,8 +2,8 @@
 // prompt, with a progress bar on stderr.
 import path from 'node:path';
 import { SingleBar } from 'cli-progress';
-import { Pipeline, Sampler } from '../pipeline';
-import type { Device, DType } from '../device';
+import { Pipeline, Sampler } from '../models/pipeline';
+import type { Device, DType } from '../runtime/device';
 
 export interface SampleOptions {
   model: string;

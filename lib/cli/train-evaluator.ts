@@ -6,11 +6,11 @@
 // --batch-size x N pairs, split between the ranks; only rank 0 shows
 // progress, validates, checkpoints and writes the model.
 import { SingleBar } from 'cli-progress';
-import { Evaluator, type TimeConditioning } from '../evaluator';
-import { readPairs } from '../pairs';
-import { Pipeline } from '../pipeline';
+import { Evaluator, type TimeConditioning } from '../models/evaluator';
+import { readPairs } from '../training/pairs';
+import { Pipeline } from '../models/pipeline';
 import { joinRanks, launchRanks, launchesRanks, type RankCliOptions } from './rank-process';
-import type { Device, DType } from '../device';
+import type { Device, DType } from '../runtime/device';
 
 /** --batch-size is per rank in a data-parallel run. */
 export interface TrainEvaluatorOptions extends RankCliOptions {

@@ -8,11 +8,11 @@ import { createWriteStream } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { MultiBar, Presets } from 'cli-progress';
-import { Evaluator } from '../evaluator';
-import { Pipeline } from '../pipeline';
-import { Trainer, type Preset, type SpoSettings } from '../trainer';
+import { Evaluator } from '../models/evaluator';
+import { Pipeline } from '../models/pipeline';
+import { Trainer, type Preset, type SpoSettings } from '../training/trainer';
 import { joinRanks, launchRanks, launchesRanks, type RankCliOptions } from './rank-process';
-import type { Device, DType } from '../device';
+import type { Device, DType } from '../runtime/device';
 
 export interface TrainCliOptions extends RankCliOptions {
   model: string;

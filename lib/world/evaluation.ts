@@ -1,10 +1,10 @@
 // Measuring a pipeline on the shapes world: sample the same prompts with the
 // same seeds, judge every image by the track's judge, and summarise with 95%
 // intervals. Shared by `spo demo` and `spo experiment`.
-import { Image, imagesToTensor } from '../image';
-import type { Tensor } from '../tensor';
-import type { JobOptions } from '../jobs';
-import { Sampler, type Pipeline } from '../pipeline';
+import { Image, imagesToTensor } from '../runtime/image';
+import type { Tensor } from '../runtime/tensor';
+import type { JobOptions } from '../runtime/jobs';
+import { Sampler, type Pipeline } from '../models/pipeline';
 import {
   type JudgePartOf, type JudgeScore, type RelationsJudgeScore, type ScenesJudgeScore, type ScorePart,
   type WorldJudgeScore, type WorldTrack,

@@ -20,12 +20,12 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { trainDiffusionDpo } from '../baselines';
-import { InvalidArgumentError } from '../errors';
-import { Evaluator } from '../evaluator';
-import type { PreferencePair } from '../pairs';
-import { Pipeline } from '../pipeline';
-import { Trainer, type SpoSettings, type TrainerEvent } from '../trainer';
+import { trainDiffusionDpo } from '../training/baselines';
+import { InvalidArgumentError } from '../runtime/errors';
+import { Evaluator } from '../models/evaluator';
+import type { PreferencePair } from '../training/pairs';
+import { Pipeline } from '../models/pipeline';
+import { Trainer, type SpoSettings, type TrainerEvent } from '../training/trainer';
 import { WorldJudgeScorer } from './judge-scorer';
 import { JUDGE_PARTS, type WorldTrack } from './tracks';
 import { JUDGE_TIE_MARGIN, SHAPES_WORLD_SPO, worldPrompts, worldSplitOf, type WorldSplit } from './world';

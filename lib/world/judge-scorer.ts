@@ -1,10 +1,10 @@
 // The shapes world's judge as SPO's step scorer (the oracle row): a StepScorer
 // like the Evaluator, built by the engine (native/core/world/judge_scorer.h)
 // for the track it is given.
-import { InvalidArgumentError } from '../errors';
-import { callSync } from '../jobs';
-import type { NativeStepScorer } from '../native-types';
-import { StepScorer } from '../step-scorer';
+import { InvalidArgumentError } from '../runtime/errors';
+import { callSync } from '../runtime/jobs';
+import type { NativeStepScorer } from '../native/native-types';
+import { StepScorer } from '../training/step-scorer';
 import { worldNative } from './native-world';
 import { checkTrack, type WorldTrack } from './tracks';
 

@@ -1,10 +1,10 @@
 // The shapes world's part of the native addon, typed next to the world: the
-// engine's typing (lib/native-types.ts) names no world type. The functions are
+// engine's typing (lib/native/native-types.ts) names no world type. The functions are
 // exported by the same addon as the engine's; worldNative() is that addon seen
 // with them.
-import { native } from '../native';
-import type { Job, NativeAddon, NativeStepScorer } from '../native-types';
-import type { Tensor } from '../tensor';
+import { native } from '../native/native';
+import type { Job, NativeAddon, NativeStepScorer } from '../native/native-types';
+import type { Tensor } from '../runtime/tensor';
 import type { WorldPretrainingOptions } from './pretraining';
 
 /** The shapes world's judge of one image (native/core/world/judge.h). */

@@ -5,7 +5,7 @@
 // "evaluator-step-aware"); readWorldPretrainingReport reads it into this one.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { InvalidArgumentError } from '../errors';
+import { InvalidArgumentError } from '../runtime/errors';
 import type { JudgePartOf, WorldTrack } from './tracks';
 
 /** A training stage's loss curve in brief (the final loss is the mean of the last 50 steps). */

@@ -1,7 +1,7 @@
 // The pretraining of the shapes world's tiny models (native/core/pretraining/world_pretraining.h).
-import { InvalidArgumentError, captureCallSite } from '../errors';
-import { runJob, type JobOptions } from '../jobs';
-import { withoutUndefined } from '../native-args';
+import { InvalidArgumentError, captureCallSite } from '../runtime/errors';
+import { runJob, type JobOptions } from '../runtime/jobs';
+import { withoutUndefined } from '../native/native-args';
 import { worldNative } from './native-world';
 import { toWorldPretrainingReport, type WorldPretrainingReport } from './pretraining-report';
 

@@ -1,6 +1,6 @@
 // The relations track's prompt forms as filters, and the fixed halves of the
 // train prompts of one form that diagnostic runs train on and hold out.
-import { InvalidArgumentError } from '../errors';
+import { InvalidArgumentError } from '../runtime/errors';
 import { worldPromptForm } from './evaluation';
 
 /** Which train prompts a diagnostic run uses, by form. */

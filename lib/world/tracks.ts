@@ -5,7 +5,7 @@
 //   scenes     world v2: one to three objects by shape, colour, size and count,
 //              training renders with coarse and fine defects, judge v2
 // and what each track's judge reports.
-import { InvalidArgumentError } from '../errors';
+import { InvalidArgumentError } from '../runtime/errors';
 import type { NativeJudgeScore, NativeScenesJudgeScore } from './native-world';
 
 export type WorldTrack = 'relations' | 'scenes';

@@ -2,10 +2,10 @@
 // its fixed prompt splits, renderer and judge, the shipped models' folder and
 // the SPO settings for its tiny models, all computed by the engine.
 import path from 'node:path';
-import { InvalidArgumentError } from '../errors';
-import { callSync } from '../jobs';
-import { packageRoot } from '../native';
-import type { Tensor } from '../tensor';
+import { InvalidArgumentError } from '../runtime/errors';
+import { callSync } from '../runtime/jobs';
+import { packageRoot } from '../native/native';
+import type { Tensor } from '../runtime/tensor';
 import { worldNative } from './native-world';
 import { WORLD_DEFECTS, checkTrack, type WorldDefect, type WorldJudgeScore, type WorldTrack } from './tracks';
 

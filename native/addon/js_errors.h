@@ -1,6 +1,6 @@
 // C++ exceptions to JavaScript errors. A worker captures the exception as
 // plain data (it may not touch V8); the JavaScript thread turns it into an
-// Error whose `code` names its kind. lib/errors.ts maps codes to classes and
+// Error whose `code` names its kind. lib/runtime/errors.ts maps codes to classes and
 // attaches the caller's stack.
 #pragma once
 #include <napi.h>

@@ -52,7 +52,7 @@ TEST(PhaseProfile, NoRecordingNoTime) {
 }
 
 TEST(PhaseProfile, NamesMatchThePythonBaseline) {
-  // bench/python_baseline.py and lib/bench.ts (BENCH_PHASES) spell the phases the same way.
+  // bench/python_baseline.py and lib/bench/bench.ts (BENCH_PHASES) spell the phases the same way.
   const char* expected[kPhaseCount] = {"text encoding", "candidate UNet calls", "x0 calls", "VAE decode", "evaluator",
                                        "update forwards", "backward", "optimizer step", "other"};
   for (int i = 0; i < kPhaseCount; ++i) EXPECT_STREQ(phase_name(static_cast<Phase>(i)), expected[i]);

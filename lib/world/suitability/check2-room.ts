@@ -5,7 +5,7 @@
 // each; best and worst total differ by more than the tie margin on >= half of
 // the prompts.
 import path from 'node:path';
-import { Pipeline } from '../../pipeline';
+import { Pipeline } from '../../models/pipeline';
 import { sampleAndJudge, type JudgedSet } from '../evaluation';
 import { JUDGE_TIE_MARGIN } from '../world';
 import type { CheckedPart, PartScores } from './parts';

@@ -5,9 +5,9 @@
 // ties dropped); otherwise, or with `measure`, measured the same way here.
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { Evaluator } from '../../evaluator';
-import type { PreferencePair } from '../../pairs';
-import { Pipeline } from '../../pipeline';
+import { Evaluator } from '../../models/evaluator';
+import type { PreferencePair } from '../../training/pairs';
+import { Pipeline } from '../../models/pipeline';
 import { sampleAndJudge } from '../evaluation';
 import { readWorldPretrainingReport } from '../pretraining-report';
 import { JUDGE_TIE_MARGIN } from '../world';

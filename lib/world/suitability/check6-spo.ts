@@ -18,8 +18,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Pipeline } from '../../pipeline';
-import { Trainer, resolveSettings, type SpoSettings, type TrainerEvent } from '../../trainer';
+import { Pipeline } from '../../models/pipeline';
+import { Trainer, resolveSettings, type SpoSettings, type TrainerEvent } from '../../training/trainer';
 import { sampleAndJudge } from '../evaluation';
 import { WorldJudgeScorer } from '../judge-scorer';
 import { SHAPES_WORLD_SPO } from '../world';

@@ -9,13 +9,13 @@
 // (eps_u + w (eps_c - eps_u), the empty prompt unconditional).
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { imagesToTensor } from '../../image';
-import { Pipeline, Sampler } from '../../pipeline';
-import { DDIMScheduler } from '../../scheduler';
-import type { Tensor } from '../../tensor';
-import { TextEncoder } from '../../text-encoder';
-import { Tokenizer } from '../../tokenizer';
-import { UNet } from '../../unet';
+import { imagesToTensor } from '../../runtime/image';
+import { Pipeline, Sampler } from '../../models/pipeline';
+import { DDIMScheduler } from '../../models/scheduler';
+import type { Tensor } from '../../runtime/tensor';
+import { TextEncoder } from '../../models/text-encoder';
+import { Tokenizer } from '../../models/tokenizer';
+import { UNet } from '../../models/unet';
 import type { ScenesJudgeScore } from '../tracks';
 import { judgeWorld } from '../world';
 

@@ -1,9 +1,9 @@
 // Preference pairs for training the evaluator: from memory, or from the
 // documented JSON Lines format (parsed by the engine, images read as PNG here).
-import { InvalidArgumentError, NotFoundError, SpoError, captureCallSite } from './errors';
-import { Image } from './image';
-import { runJob, type JobOptions } from './jobs';
-import { native } from './native';
+import { InvalidArgumentError, NotFoundError, SpoError, captureCallSite } from '../runtime/errors';
+import { Image } from '../runtime/image';
+import { runJob, type JobOptions } from '../runtime/jobs';
+import { native } from '../native/native';
 
 /** Which image a person (or judge) preferred: 0, 1, or neither. */
 export type PreferenceLabel = 0 | 1 | 'tie';

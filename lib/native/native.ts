@@ -4,9 +4,9 @@
 import path from 'node:path';
 import nodeGypBuild from 'node-gyp-build';
 import type { NativeAddon } from './native-types';
-import { SpoError } from './errors';
+import { SpoError } from '../runtime/errors';
 
-export const packageRoot = path.resolve(__dirname, '..');
+export const packageRoot = path.resolve(__dirname, '..', '..');
 
 let addon: NativeAddon | undefined;
 

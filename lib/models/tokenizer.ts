@@ -2,11 +2,11 @@
 // Hugging Face tokenizer directory (vocab.json + merges.txt, and
 // tokenizer_config.json / special_tokens_map.json when present). The token
 // ids match transformers' CLIPTokenizer for the same files.
-import { captureCallSite } from './errors';
-import { callSync, runJob, type JobOptions } from './jobs';
+import { captureCallSite } from '../runtime/errors';
+import { callSync, runJob, type JobOptions } from '../runtime/jobs';
 import { Handle } from './model-handle';
-import { native } from './native';
-import type { NativeTokenizer } from './native-types';
+import { native } from '../native/native';
+import type { NativeTokenizer } from '../native/native-types';
 
 export interface TokenizerInfo {
   bosId: number;

@@ -1,11 +1,11 @@
 // UNet: diffusers' UNet2DConditionModel (SD-1.5 and SDXL) loaded from one
 // `unet` component directory, with a plain forward on float32 tensors.
-import { captureCallSite } from './errors';
-import { runJob, type JobOptions } from './jobs';
+import { captureCallSite } from '../runtime/errors';
+import { runJob, type JobOptions } from '../runtime/jobs';
 import { ModelHandle, loadModel, type ModelLoadOptions } from './model-handle';
-import { native } from './native';
-import type { NativeUNet } from './native-types';
-import type { Tensor } from './tensor';
+import { native } from '../native/native';
+import type { NativeUNet } from '../native/native-types';
+import type { Tensor } from '../runtime/tensor';
 
 export interface UNetConfig {
   inChannels: number;

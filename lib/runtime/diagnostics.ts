@@ -2,7 +2,7 @@
 // an installation's threads, progress, cancellation and error mapping work.
 import { captureCallSite } from './errors';
 import { runJob, type JobOptions } from './jobs';
-import { native } from './native';
+import { native } from '../native/native';
 
 export type NativeFailureKind = 'invalid' | 'torch' | 'oom' | 'std' | 'unknown';
 

@@ -1,12 +1,12 @@
 // DDIMScheduler: the diffusers scheduler of Stable Diffusion with the
 // per-step log-probability SPO needs (docs/method.md §1). All math runs in the
 // native engine; this class shapes the API.
-import { InvalidArgumentError, captureCallSite } from './errors';
-import { callSync, runJob, type JobOptions } from './jobs';
+import { InvalidArgumentError, captureCallSite } from '../runtime/errors';
+import { callSync, runJob, type JobOptions } from '../runtime/jobs';
 import { Handle } from './model-handle';
-import { native } from './native';
-import type { NativeScheduler } from './native-types';
-import type { Tensor } from './tensor';
+import { native } from '../native/native';
+import type { NativeScheduler } from '../native/native-types';
+import type { Tensor } from '../runtime/tensor';
 
 export type BetaSchedule = 'linear' | 'scaled_linear' | 'squaredcos_cap_v2';
 export type TimestepSpacing = 'leading' | 'trailing' | 'linspace';

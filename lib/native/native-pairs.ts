@@ -1,10 +1,10 @@
 // Preference pairs converted for the engine (stacked image tensors and
 // preference probabilities): shared by the Evaluator and the baselines, and
 // not part of the package's API (lib/index.ts does not re-export this module).
-import { InvalidArgumentError } from './errors';
-import { Image, imagesToTensor } from './image';
+import { InvalidArgumentError } from '../runtime/errors';
+import { Image, imagesToTensor } from '../runtime/image';
 import type { NativePairSet } from './native-types';
-import type { PreferencePair } from './pairs';
+import type { PreferencePair } from '../training/pairs';
 
 /** Pairs as the engine takes them: stacked image tensors and preference probabilities. */
 export function toNativePairs(pairs: readonly PreferencePair[], what: string): NativePairSet {

@@ -1,12 +1,12 @@
 // What the handle classes share: the native handle with its dispose()
 // semantics, and (model handles: UNet, VAE, TextEncoder) load options split
 // into the model's own ({ device, dtype }) and the job's ({ signal, onProgress }).
-import { DisposedError, InvalidArgumentError, type CallSite } from './errors';
-import { callSync, runJob, type JobOptions } from './jobs';
-import type { NativeCancelToken, NativeProgressCallback } from './native-types';
-import type { Device, DType } from './device';
+import { DisposedError, InvalidArgumentError, type CallSite } from '../runtime/errors';
+import { callSync, runJob, type JobOptions } from '../runtime/jobs';
+import type { NativeCancelToken, NativeProgressCallback } from '../native/native-types';
+import type { Device, DType } from '../runtime/device';
 
-export type { Device, DType } from './device';
+export type { Device, DType } from '../runtime/device';
 
 export interface ModelOptions {
   /** Where the weights live and the forward passes run (default 'cpu'). 'cuda' needs a usable GPU. */

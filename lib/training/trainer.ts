@@ -3,17 +3,17 @@
 // events as an async iterator (run) or a Promise (train), abort at the next
 // step boundary with a resumable checkpoint, and the LoRA exported in
 // diffusers' format. The method itself runs in the native engine.
-import { InvalidArgumentError, captureCallSite } from './errors';
-import { callSync, runJob, type JobOptions, type Progress } from './jobs';
-import { native } from './native';
-import { withoutUndefined } from './native-args';
-import type { NativeTrainResult } from './native-types';
-import { Pipeline } from './pipeline';
+import { InvalidArgumentError, captureCallSite } from '../runtime/errors';
+import { callSync, runJob, type JobOptions, type Progress } from '../runtime/jobs';
+import { native } from '../native/native';
+import { withoutUndefined } from '../native/native-args';
+import type { NativeTrainResult } from '../native/native-types';
+import { Pipeline } from '../models/pipeline';
 import { StepScorer } from './step-scorer';
-import { SPO_RENAMED_SETTINGS, SPO_SETTING_NAMES, type Preset, type SpoSettings } from './generated/spo-settings';
+import { SPO_RENAMED_SETTINGS, SPO_SETTING_NAMES, type Preset, type SpoSettings } from '../generated/spo-settings';
 
 // The settings' type and names are generated from the native schema (one declaration).
-export type { Preset, SpoSettings } from './generated/spo-settings';
+export type { Preset, SpoSettings } from '../generated/spo-settings';
 
 /**
  * One rank of a data-parallel run on PyTorch's c10d (Gloo on CPU, NCCL on CUDA

@@ -2,8 +2,8 @@
 // progress through, and turns native errors into typed errors that carry the
 // caller's stack.
 import { AbortError, InvalidArgumentError, captureCallSite, toSpoError, type CallSite } from './errors';
-import { native } from './native';
-import type { NativeCancelToken, NativeProgress } from './native-types';
+import { native } from '../native/native';
+import type { NativeCancelToken, NativeProgress } from '../native/native-types';
 
 export type Progress = NativeProgress;
 

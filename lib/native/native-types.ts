@@ -4,27 +4,27 @@
 // their native forms. Types only the addon returns (raw pixels, handles) are
 // declared here. Only lib/ talks to the addon. The same addon also exports the
 // shapes world's functions; the world types them itself (lib/world/native-world.ts).
-import type { DiffusionDpoRequest } from './baselines';
-import type { BenchReport, BenchRequest } from './bench';
+import type { DiffusionDpoRequest } from '../training/baselines';
+import type { BenchReport, BenchRequest } from '../bench/bench';
 import type {
   Evaluator, EvaluatorLoadOptions, LatentEvaluatorCreateOptions, EvaluatorTrainRequest, EvaluatorTrainResult, PairDecision, ScoreRequest,
   TimeConditioning,
-} from './evaluator';
-import type { Device, DType } from './device';
-import type { SPO_SETTINGS_SCHEMA, SpoSettings } from './generated/spo-settings';
-import type { JobOptions } from './jobs';
-import type { ModelOptions } from './model-handle';
-import type { PreferenceLabel } from './pairs';
+} from '../models/evaluator';
+import type { Device, DType } from '../runtime/device';
+import type { SPO_SETTINGS_SCHEMA, SpoSettings } from '../generated/spo-settings';
+import type { JobOptions } from '../runtime/jobs';
+import type { ModelOptions } from '../models/model-handle';
+import type { PreferenceLabel } from '../training/pairs';
 import type {
   CandidatesRequest, CandidatesResult, GenerateRequest, LoraLoadOptions, LoraLoadResult, PipelineInfo, PipelineLoadOptions,
-} from './pipeline';
-import type { DDIMSchedulerConfig, GaussianSampleOptions, GaussianSampleResult, StepInput, StepOutput } from './scheduler';
-import type { Tensor } from './tensor';
-import type { InputIds, TextEncoderConfig, TextEncoderOutput } from './text-encoder';
-import type { TokenizerInfo } from './tokenizer';
-import type { TrainerOptions } from './trainer';
-import type { UNetConfig, UNetInput } from './unet';
-import type { LatentDistribution, VAEConfig } from './vae';
+} from '../models/pipeline';
+import type { DDIMSchedulerConfig, GaussianSampleOptions, GaussianSampleResult, StepInput, StepOutput } from '../models/scheduler';
+import type { Tensor } from '../runtime/tensor';
+import type { InputIds, TextEncoderConfig, TextEncoderOutput } from '../models/text-encoder';
+import type { TokenizerInfo } from '../models/tokenizer';
+import type { TrainerOptions } from '../training/trainer';
+import type { UNetConfig, UNetInput } from '../models/unet';
+import type { LatentDistribution, VAEConfig } from '../models/vae';
 
 export interface NativeProgress {
   stage: string;
@@ -85,7 +85,7 @@ export interface NativeBuildInfo {
   napiVersion: number;
 }
 
-// ---- Model handles (UNet, VAE, TextEncoder): see lib/unet.ts, vae.ts, text-encoder.ts ----
+// ---- Model handles (UNet, VAE, TextEncoder): see lib/models/unet.ts, vae.ts, text-encoder.ts ----
 
 export interface NativeUNet {
   forward(args: UNetInput, ...job: Job): Promise<Tensor>;
@@ -110,7 +110,7 @@ export interface NativeTextEncoder {
   dispose(): void;
 }
 
-// ---- Pipeline: see lib/pipeline.ts ----
+// ---- Pipeline: see lib/models/pipeline.ts ----
 
 export interface NativePixels {
   data: Uint8Array;
@@ -138,7 +138,7 @@ export interface NativePipeline {
   dispose(): void;
 }
 
-// ---- The step-aware preference model: see lib/evaluator.ts ----
+// ---- The step-aware preference model: see lib/models/evaluator.ts ----
 
 export interface NativeEvaluatorInfo {
   device: Device;
@@ -194,7 +194,7 @@ export interface NativePairRecord {
   line: number;
 }
 
-// ---- Training: see lib/trainer.ts and lib/baselines.ts ----
+// ---- Training: see lib/training/trainer.ts and lib/training/baselines.ts ----
 
 export interface NativeTrainResult {
   startRound: number;

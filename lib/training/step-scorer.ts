@@ -2,7 +2,7 @@
 // that hands the engine a native step scorer. The Evaluator is one; the shapes
 // world's judge (spo-diffusion/world's WorldJudgeScorer) is another. The engine
 // opens the handle for the run and never learns what is inside.
-import type { NativeStepScorer } from './native-types';
+import type { NativeStepScorer } from '../native/native-types';
 
 /**
  * A step scorer: a Trainer's `evaluator`. Scores are per (image, prompt,

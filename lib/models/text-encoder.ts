@@ -1,12 +1,12 @@
 // TextEncoder: transformers' CLIPTextModel (SD-1.5 `text_encoder`, SDXL
 // `text_encoder`) or CLIPTextModelWithProjection (SDXL `text_encoder_2`),
 // whichever the directory holds, with a plain forward on token ids.
-import { captureCallSite } from './errors';
-import { runJob, type JobOptions } from './jobs';
+import { captureCallSite } from '../runtime/errors';
+import { runJob, type JobOptions } from '../runtime/jobs';
 import { ModelHandle, loadModel, type ModelLoadOptions } from './model-handle';
-import { native } from './native';
-import type { NativeTextEncoder } from './native-types';
-import type { Tensor } from './tensor';
+import { native } from '../native/native';
+import type { NativeTextEncoder } from '../native/native-types';
+import type { Tensor } from '../runtime/tensor';
 
 export interface TextEncoderConfig {
   /** From config.json's architectures, else from whether the weights hold text_projection. */

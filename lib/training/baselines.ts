@@ -1,14 +1,14 @@
 // Baselines in the same engine, for side-by-side comparisons with SPO
 // (docs/method.md §7). D3PO runs through Trainer with method: 'd3po';
 // Diffusion-DPO learns from offline preference pairs and lives here.
-import { InvalidArgumentError, captureCallSite } from './errors';
-import { runJob, type JobOptions } from './jobs';
-import { native } from './native';
-import type { NativeDiffusionDpoResult } from './native-types';
-import { withoutUndefined } from './native-args';
-import { toNativePairs } from './native-pairs';
+import { InvalidArgumentError, captureCallSite } from '../runtime/errors';
+import { runJob, type JobOptions } from '../runtime/jobs';
+import { native } from '../native/native';
+import type { NativeDiffusionDpoResult } from '../native/native-types';
+import { withoutUndefined } from '../native/native-args';
+import { toNativePairs } from '../native/native-pairs';
 import type { PreferencePair } from './pairs';
-import { Pipeline } from './pipeline';
+import { Pipeline } from '../models/pipeline';
 
 export interface DiffusionDpoRequest {
   pipeline: Pipeline;

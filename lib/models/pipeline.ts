@@ -2,16 +2,16 @@
 // `Pipeline` holds the loaded components, `Sampler` draws images from it
 // (classifier-free guided DDIM) and the SPO primitive, k candidate next
 // latents from one shared x_t. All the work runs in the native engine.
-import { InvalidArgumentError, captureCallSite } from './errors';
-import { Image } from './image';
-import { callSync, runJob, type JobOptions } from './jobs';
+import { InvalidArgumentError, captureCallSite } from '../runtime/errors';
+import { Image } from '../runtime/image';
+import { callSync, runJob, type JobOptions } from '../runtime/jobs';
 import { Handle } from './model-handle';
-import { native } from './native';
-import type { NativePipeline, NativePixels } from './native-types';
-import type { Tensor } from './tensor';
-import type { Device, DType } from './device';
+import { native } from '../native/native';
+import type { NativePipeline, NativePixels } from '../native/native-types';
+import type { Tensor } from '../runtime/tensor';
+import type { Device, DType } from '../runtime/device';
 
-export { Image } from './image';
+export { Image } from '../runtime/image';
 
 export type PipelineKind = 'sd15' | 'sdxl';
 

@@ -3,20 +3,20 @@
 // diffusion timestep. It scores images (or noisy latents, through the base
 // model's x0 prediction) against prompts, decides SPO's pairs, and learns from
 // preference pairs. All the work runs in the native engine.
-import { InvalidArgumentError, captureCallSite } from './errors';
-import { Image, imagesToTensor } from './image';
-import { callSync, runJob, type JobOptions } from './jobs';
+import { InvalidArgumentError, captureCallSite } from '../runtime/errors';
+import { Image, imagesToTensor } from '../runtime/image';
+import { callSync, runJob, type JobOptions } from '../runtime/jobs';
 import { NativeHandle } from './model-handle';
-import { native } from './native';
-import type { NativeEvaluator, NativeEvaluatorInfo, NativeStepScorer, NativeValidationReport } from './native-types';
-import { withoutUndefined } from './native-args';
-import { toNativePairs } from './native-pairs';
-import type { PreferencePair } from './pairs';
+import { native } from '../native/native';
+import type { NativeEvaluator, NativeEvaluatorInfo, NativeStepScorer, NativeValidationReport } from '../native/native-types';
+import { withoutUndefined } from '../native/native-args';
+import { toNativePairs } from '../native/native-pairs';
+import type { PreferencePair } from '../training/pairs';
 import { Pipeline } from './pipeline';
-import { StepScorer } from './step-scorer';
-import type { DistributedOptions } from './trainer';
-import type { Tensor } from './tensor';
-import type { Device, DType } from './device';
+import { StepScorer } from '../training/step-scorer';
+import type { DistributedOptions } from '../training/trainer';
+import type { Tensor } from '../runtime/tensor';
+import type { Device, DType } from '../runtime/device';
 
 export type TimeConditioning = 'plain' | 'step-aware' | 'step-agnostic';
 /** 'pixel': the CLIP model on decoded x0 predictions; 'latent-step-aware': a network on the latents x_t. */

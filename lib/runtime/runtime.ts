@@ -1,6 +1,6 @@
 import { callSync } from './jobs';
-import { native } from './native';
-import type { NativeBuildInfo } from './native-types';
+import { native } from '../native/native';
+import type { NativeBuildInfo } from '../native/native-types';
 
 export type BuildInfo = NativeBuildInfo;
 

@@ -1,12 +1,12 @@
 // VAE: diffusers' AutoencoderKL loaded from one `vae` component directory.
 // encode gives the latent distribution, decode the raw decoder on unscaled
 // latents, decodeLatents the diffusion model's (scaled) latents.
-import { captureCallSite } from './errors';
-import { runJob, type JobOptions } from './jobs';
+import { captureCallSite } from '../runtime/errors';
+import { runJob, type JobOptions } from '../runtime/jobs';
 import { ModelHandle, loadModel, type ModelLoadOptions } from './model-handle';
-import { native } from './native';
-import type { NativeVAE } from './native-types';
-import type { Tensor } from './tensor';
+import { native } from '../native/native';
+import type { NativeVAE } from '../native/native-types';
+import type { Tensor } from '../runtime/tensor';
 
 export interface VAEConfig {
   inChannels: number;

@@ -1,13 +1,13 @@
 // The benchmark harness's engine side: one native job measures the ceiling,
 // the components, the update (default vs parity), the fused kernels and an SPO
 // round on a loaded Pipeline and Evaluator (native/core/bench/harness.h).
-import { InvalidArgumentError, captureCallSite } from './errors';
-import { Evaluator } from './evaluator';
-import { runJob, type JobOptions } from './jobs';
-import { native } from './native';
-import { withoutUndefined } from './native-args';
-import { Pipeline } from './pipeline';
-import type { SpoSettings } from './trainer';
+import { InvalidArgumentError, captureCallSite } from '../runtime/errors';
+import { Evaluator } from '../models/evaluator';
+import { runJob, type JobOptions } from '../runtime/jobs';
+import { native } from '../native/native';
+import { withoutUndefined } from '../native/native-args';
+import { Pipeline } from '../models/pipeline';
+import type { SpoSettings } from '../training/trainer';
 
 export type BenchSection = 'ceiling' | 'components' | 'update' | 'kernels' | 'round';
 

@@ -10,17 +10,17 @@
 #include <string>
 #include <vector>
 
-#include "handle_binding.h"
 #include "evaluator/preference_model.h"
 #include "evaluator/preference_training.h"
+#include "evaluator_handle_binding.h"
+#include "evaluator_js.h"  // PairSetFromJs, for the bindings that take pairs
 
 namespace spo::addon {
 
-class EvaluatorBinding : public HandleBinding<EvaluatorBinding, evaluator::PreferenceModel> {
+class EvaluatorBinding : public EvaluatorHandleBinding<EvaluatorBinding, evaluator::PreferenceModel> {
  public:
   static constexpr const char* kClassName = "Evaluator";
-  static Napi::Function Define(Napi::Env env);
-  explicit EvaluatorBinding(const Napi::CallbackInfo& info) : HandleBinding(info) {}
+  explicit EvaluatorBinding(const Napi::CallbackInfo& info) : EvaluatorHandleBinding(info) {}
 
   // loadEvaluator(dir, { device?, dtype?, timeConditioning?, initSeed? }?, token?, onProgress?) -> Promise<Evaluator>
   static Napi::Value Load(const Napi::CallbackInfo& info);
@@ -33,23 +33,8 @@ class EvaluatorBinding : public HandleBinding<EvaluatorBinding, evaluator::Prefe
     std::shared_ptr<std::shared_mutex> lock;
   };
   static Borrowed Borrow(Napi::Env env, Napi::Value v, const std::string& what);
-
- private:
-  Napi::Value Info(const Napi::CallbackInfo& info);
-  Napi::Value ScoreImages(const Napi::CallbackInfo& info);
-  Napi::Value ScoreLatents(const Napi::CallbackInfo& info);
-  Napi::Value Validate(const Napi::CallbackInfo& info);
-  Napi::Value Train(const Napi::CallbackInfo& info);
-  Napi::Value Save(const Napi::CallbackInfo& info);
-  Napi::Value StepScorer(const Napi::CallbackInfo& info);
-
-  // Scoring and saving hold it shared, training exclusively: weights never change under a running score.
-  std::shared_ptr<std::shared_mutex> lock_ = std::make_shared<std::shared_mutex>();
 };
 
 void RegisterEvaluatorBindings(Napi::Env env, Napi::Object exports);
-
-// { prompts, images0 [N,3,H,W], images1 [N,3,H,W], preferred0: number[] } -> preference pairs.
-std::vector<evaluator::PreferencePair> PairSetFromJs(Napi::Env env, Napi::Value v, const std::string& what);
 
 }  // namespace spo::addon

@@ -25,6 +25,16 @@
 
 namespace spo::addon {
 
+// A job whose `run(ctx)` returns its result, made on the job's thread;
+// `to_js(env, result)` converts it on the JavaScript thread. Token at argument `token_arg`.
+template <typename Run, typename ToJs>
+Napi::Value SubmitResultJob(const Napi::CallbackInfo& info, size_t token_arg, Run run, ToJs to_js) {
+  auto out = std::make_shared<std::decay_t<decltype(run(std::declval<const JobContext&>()))>>();
+  return SubmitLambdaJob(
+      info, token_arg, [run, out](const JobContext& ctx) { *out = run(ctx); },
+      [out, to_js](Napi::Env e) -> Napi::Value { return to_js(e, *out); });
+}
+
 template <typename Derived, typename Held>
 class HandleBinding : public Napi::ObjectWrap<Derived> {
  public:

@@ -36,6 +36,26 @@ void SetIfDefined(Napi::Env env, Napi::Object& o, const char* key, const at::Ten
   if (t.defined()) o.Set(key, TensorToJs(env, t.contiguous()));
 }
 
+// The decoded images of a generate() or candidates() result, where it decoded.
+void SetDecoded(Napi::Env env, Napi::Object& o, const at::Tensor& images, const at::Tensor& pixels) {
+  SetIfDefined(env, o, "images", images);
+  if (pixels.defined()) o.Set("pixels", PixelsToJs(env, pixels));
+}
+
+// The members generate() and candidates() share (GenerateRequest, CandidateRequest):
+// same names, same ranges; an absent one keeps the request's default.
+template <typename Request>
+void ReadSamplingRequest(Napi::Env env, const Napi::Object& o, Request& req) {
+  req.prompts = PromptsFromJs(env, o.Get("prompts"));
+  req.negative_prompt = OptionalString(env, o, "negativePrompt");
+  req.steps = OptionalInteger(env, o, "steps", 1, 1000).value_or(req.steps);
+  req.guidance_scale = OptionalNumber(env, o, "guidanceScale").value_or(req.guidance_scale);
+  req.eta = OptionalNumber(env, o, "eta").value_or(req.eta);
+  if (!o.Get("seed").IsUndefined()) req.seed = RequireSeed(env, o.Get("seed"), "seed");
+  req.decode = OptionalBool(env, o, "decode").value_or(req.decode);
+  req.max_batch = OptionalInteger(env, o, "maxBatch", 0, 1 << 20).value_or(0);
+}
+
 }  // namespace
 
 Napi::Function PipelineBinding::Define(Napi::Env env) {
@@ -86,29 +106,20 @@ Napi::Value PipelineBinding::Generate(const Napi::CallbackInfo& info) {
                              "initialLatents", "decode", "maxBatch"},
                     "generate arguments");
   auto req = std::make_shared<pipeline::GenerateRequest>();
-  req->prompts = PromptsFromJs(env, o.Get("prompts"));
-  req->negative_prompt = OptionalString(env, o, "negativePrompt");
-  req->steps = OptionalInteger(env, o, "steps", 1, 1000).value_or(req->steps);
-  req->guidance_scale = OptionalNumber(env, o, "guidanceScale").value_or(req->guidance_scale);
-  req->eta = OptionalNumber(env, o, "eta").value_or(req->eta);
-  if (!o.Get("seed").IsUndefined()) req->seed = RequireSeed(env, o.Get("seed"), "seed");
+  ReadSamplingRequest(env, o, *req);
   req->width = OptionalInteger(env, o, "width", 8, 16384).value_or(0);
   req->height = OptionalInteger(env, o, "height", 8, 16384).value_or(0);
   if (!o.Get("initialLatents").IsUndefined()) req->initial_latents = TensorFromJs(env, o.Get("initialLatents"), "initialLatents");
-  req->decode = OptionalBool(env, o, "decode").value_or(true);
-  req->max_batch = OptionalInteger(env, o, "maxBatch", 0, 1 << 20).value_or(0);
-  auto out = std::make_shared<pipeline::GenerateResult>();
-  return SubmitLambdaJob(
+  return SubmitResultJob(
       info, 1,
-      [p, req, out, lock = lora_lock_](const JobContext& ctx) {
+      [p, req, lock = lora_lock_](const JobContext& ctx) {
         std::shared_lock hold(*lock);
-        *out = p->generate(*req, ctx);
+        return p->generate(*req, ctx);
       },
-      [out](Napi::Env e) -> Napi::Value {
+      [](Napi::Env e, const pipeline::GenerateResult& out) -> Napi::Value {
         auto r = Napi::Object::New(e);
-        SetIfDefined(e, r, "latents", out->latents);
-        SetIfDefined(e, r, "images", out->images);
-        if (out->pixels.defined()) r.Set("pixels", PixelsToJs(e, out->pixels));
+        SetIfDefined(e, r, "latents", out.latents);
+        SetDecoded(e, r, out.images, out.pixels);
         return r;
       });
 }
@@ -125,43 +136,34 @@ Napi::Value PipelineBinding::Candidates(const Napi::CallbackInfo& info) {
                              "transitionsPerChain", "guidanceScale", "eta", "seed", "predictX0", "decode", "maxBatch"},
                     "candidates arguments");
   auto req = std::make_shared<pipeline::CandidateRequest>();
-  req->prompts = PromptsFromJs(env, o.Get("prompts"));
-  req->negative_prompt = OptionalString(env, o, "negativePrompt");
+  ReadSamplingRequest(env, o, *req);
   req->latents = TensorFromJs(env, o.Get("latents"), "latents");
   req->model_output = TensorFromJs(env, o.Get("modelOutput"), "modelOutput");
   req->timestep = RequireInteger(env, o.Get("timestep"), "timestep", 0, 100000);
-  req->steps = OptionalInteger(env, o, "steps", 1, 1000).value_or(req->steps);
   req->k = OptionalInteger(env, o, "k", 1, 1024).value_or(req->k);
   req->transitions_per_chain = OptionalInteger(env, o, "transitionsPerChain", 1, 1000).value_or(req->transitions_per_chain);
-  req->guidance_scale = OptionalNumber(env, o, "guidanceScale").value_or(req->guidance_scale);
-  req->eta = OptionalNumber(env, o, "eta").value_or(req->eta);
-  if (!o.Get("seed").IsUndefined()) req->seed = RequireSeed(env, o.Get("seed"), "seed");
   req->predict_x0 = OptionalBool(env, o, "predictX0").value_or(true);
-  req->decode = OptionalBool(env, o, "decode").value_or(false);
-  req->max_batch = OptionalInteger(env, o, "maxBatch", 0, 1 << 20).value_or(0);
-  auto out = std::make_shared<pipeline::CandidateResult>();
-  return SubmitLambdaJob(
+  return SubmitResultJob(
       info, 1,
-      [p, req, out, lock = lora_lock_](const JobContext& ctx) {
+      [p, req, lock = lora_lock_](const JobContext& ctx) {
         std::shared_lock hold(*lock);
-        *out = p->candidates(*req, ctx);
+        return p->candidates(*req, ctx);
       },
-      [out](Napi::Env e) -> Napi::Value {
+      [](Napi::Env e, const pipeline::CandidateResult& out) -> Napi::Value {
         auto r = Napi::Object::New(e);
-        r.Set("prevTimestep", static_cast<double>(out->prev_timestep));
-        SetIfDefined(e, r, "candidates", out->candidates);
-        SetIfDefined(e, r, "logProbs", out->log_probs);
-        auto chain_timesteps = Napi::Array::New(e, out->chain_timesteps.size());
-        for (size_t i = 0; i < out->chain_timesteps.size(); ++i) {
-          chain_timesteps.Set(static_cast<uint32_t>(i), static_cast<double>(out->chain_timesteps[i]));
+        r.Set("prevTimestep", static_cast<double>(out.prev_timestep));
+        SetIfDefined(e, r, "candidates", out.candidates);
+        SetIfDefined(e, r, "logProbs", out.log_probs);
+        auto chain_timesteps = Napi::Array::New(e, out.chain_timesteps.size());
+        for (size_t i = 0; i < out.chain_timesteps.size(); ++i) {
+          chain_timesteps.Set(static_cast<uint32_t>(i), static_cast<double>(out.chain_timesteps[i]));
         }
         r.Set("chainTimesteps", chain_timesteps);
-        SetIfDefined(e, r, "chain", out->chain);
-        SetIfDefined(e, r, "chainLogProbs", out->chain_log_probs);
-        SetIfDefined(e, r, "modelOutput", out->model_output);
-        SetIfDefined(e, r, "predOriginal", out->pred_original);
-        SetIfDefined(e, r, "images", out->images);
-        if (out->pixels.defined()) r.Set("pixels", PixelsToJs(e, out->pixels));
+        SetIfDefined(e, r, "chain", out.chain);
+        SetIfDefined(e, r, "chainLogProbs", out.chain_log_probs);
+        SetIfDefined(e, r, "modelOutput", out.model_output);
+        SetIfDefined(e, r, "predOriginal", out.pred_original);
+        SetDecoded(e, r, out.images, out.pixels);
         return r;
       });
 }

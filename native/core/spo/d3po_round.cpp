@@ -1,10 +1,7 @@
 #include "spo/d3po_round.h"
 
-#include <ATen/CPUGeneratorImpl.h>
-
-#include "diffusion/ddim_scheduler.h"
 #include "evaluator/pair_rule.h"
-#include "runtime/errors.h"
+#include "spo/round_sampler.h"
 
 namespace spo::trainer {
 
@@ -20,35 +17,20 @@ Choice d3po_label(double score_0, double score_1) {
 SamplingRound run_d3po_round(pipeline::Pipeline& pipe, evaluator::ImageScorer& judge,
                              const std::vector<std::string>& prompts, const SpoSettings& s, uint64_t seed,
                              const JobContext& ctx) {
-  s.validate();
-  require(!prompts.empty(), "D3PO round: no prompts");
-  at::NoGradGuard no_grad;
+  RoundSampler sampler(pipe, prompts, s, seed, "D3PO round");  // no gradients while it lives
+  const auto& ts = sampler.timesteps();
+  const int64_t P = static_cast<int64_t>(prompts.size()), rows = 2 * P, n_steps = sampler.steps();
+  const auto cond2 = sampler.encode(prompts).repeat_rows(2);
   SamplingRound round;
   auto& st = round.stats;
-  const int64_t P = static_cast<int64_t>(prompts.size());
-  const int64_t height = s.height ? s.height : pipe.default_size(), width = s.width ? s.width : pipe.default_size();
-  const int64_t f = pipe.vae_scale_factor();
-  auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
-  diffusion::DdimScheduler scheduler(pipe.scheduler_config());
-  scheduler.set_timesteps(s.steps);
-  const auto& ts = scheduler.timesteps();
-  const int64_t n_steps = static_cast<int64_t>(ts.size());
-  const auto cond2 = pipe.encode_prompts(prompts, std::nullopt, height, width).repeat_rows(2);
 
   // One x_T per prompt, shared by its two trajectories (rows 2p and 2p + 1), which
   // draw their own noise from the first step on.
-  at::Tensor x = at::randn({P, pipe.latent_channels(), height / f, width / f}, gen, at::kFloat).repeat_interleave(2, 0);
-  const int64_t rows = 2 * P;
+  at::Tensor x = sampler.initial_latents(P).repeat_interleave(2, 0);
   std::vector<at::Tensor> starts, ends;  // per step: [2P, ...] x_t and x_prev
   for (int64_t i = 0; i < n_steps; ++i) {
     ctx.check_cancelled();
-    diffusion::StepRequest step;
-    step.sample = x.to(pipe.options().device);
-    step.timesteps = at::full({rows}, ts[i], at::kLong);
-    step.model_output = pipe.guided_model_output(step.sample, step.timesteps, cond2, s.guidance_scale, s.max_batch);
-    step.eta = s.eta;
-    step.noise = at::randn(x.sizes(), gen, at::kFloat).to(step.sample.device());
-    auto next = scheduler.step(step).prev_sample.to(at::kCPU);
+    auto next = sampler.step(x, i, cond2);
     st.model_evaluations += rows;
     starts.push_back(x);
     ends.push_back(next);

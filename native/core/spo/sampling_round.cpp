@@ -1,11 +1,9 @@
 #include "spo/sampling_round.h"
 
-#include <ATen/CPUGeneratorImpl.h>
-
-#include "diffusion/ddim_scheduler.h"
 #include "evaluator/pair_rule.h"
 #include "runtime/errors.h"
 #include "runtime/phase_profile.h"
+#include "spo/round_sampler.h"
 
 namespace spo::trainer {
 namespace {
@@ -54,22 +52,15 @@ int64_t resample(const Choice& c, int64_t k, Resampler mode, at::Generator& gen)
 SamplingRound run_sampling_round(pipeline::Pipeline& pipe, evaluator::ImageScorer& judge,
                                  const std::vector<std::string>& prompts, const SpoSettings& s, uint64_t seed,
                                  const JobContext& ctx) {
-  s.validate();
-  require(!prompts.empty(), "sampling round: no prompts");
-  at::NoGradGuard no_grad;
+  RoundSampler sampler(pipe, prompts, s, seed, "sampling round");  // no gradients while it lives
   SamplingRound round;
   auto& st = round.stats;
   const int64_t P = static_cast<int64_t>(prompts.size());
   const bool independent = s.resampler == Resampler::None;
-  const int64_t height = s.height ? s.height : pipe.default_size(), width = s.width ? s.width : pipe.default_size();
-  const int64_t f = pipe.vae_scale_factor();
-  auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
-
-  diffusion::DdimScheduler scheduler(pipe.scheduler_config());
-  scheduler.set_timesteps(s.steps);
-  const auto& ts = scheduler.timesteps();
-  const int64_t n_steps = static_cast<int64_t>(ts.size());
-  auto cond = pipe.encode_prompts(prompts, std::nullopt, height, width);
+  auto& gen = sampler.gen;
+  const auto& ts = sampler.timesteps();
+  const int64_t n_steps = sampler.steps();
+  auto cond = sampler.encode(prompts);
 
   // One trajectory per prompt; with the `none` resampler k per prompt (rows p*k .. p*k+k-1),
   // each from its own x_T, that share nothing (the paper's independent-trajectories ablation).
@@ -77,21 +68,12 @@ SamplingRound run_sampling_round(pipeline::Pipeline& pipe, evaluator::ImageScore
   if (independent) cond = cond.repeat_rows(s.k);
   const auto& rows_cond = cond;
   const int64_t rows = independent ? P * s.k : P;
-  at::Tensor x = at::randn({rows, pipe.latent_channels(), height / f, width / f}, gen, at::kFloat);
+  at::Tensor x = sampler.initial_latents(rows);
   // Ordinary stochastic DDIM before the first branch.
   int64_t i = 0;
   for (; i < s.divert_start_step; ++i) {
     ctx.check_cancelled();
-    diffusion::StepRequest step;
-    step.sample = x.to(pipe.options().device);
-    step.timesteps = at::full({rows}, ts[i], at::kLong);
-    {
-      profile::PhaseScope phase(profile::Phase::CandidateUnet);
-      step.model_output = pipe.guided_model_output(step.sample, step.timesteps, cond, s.guidance_scale, s.max_batch);
-    }
-    step.eta = s.eta;
-    step.noise = at::randn(x.sizes(), gen, at::kFloat).to(step.sample.device());
-    x = scheduler.step(step).prev_sample.to(at::kCPU);
+    x = sampler.step(x, i, cond);
     st.model_evaluations += rows;
     ctx.report({"sample", i + 1, n_steps, static_cast<double>(ts[i]), {}});
   }

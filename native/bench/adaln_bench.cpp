@@ -11,8 +11,6 @@
 #include <torch/csrc/autograd/autograd.h>
 #include <torch/cuda.h>
 
-#include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #if defined(__GLIBC__)
@@ -22,11 +20,13 @@
 #include <utility>
 #include <vector>
 
+#include "bench_timing.h"
 #include "kernels/adaln.h"
 #include "kernels/ddim_step.h"  // cuda_kernels_compiled()
 #include "runtime/threads.h"
 
 using namespace spo::kernels;
+using namespace spo::bench_timing;
 
 namespace {
 
@@ -40,25 +40,16 @@ struct Times {
 // load on a shared machine; the min is what each does when not preempted.
 template <typename A, typename B>
 std::pair<Times, Times> time_pair(A&& a, B&& b, int reps) {
-  const auto sync = [] {
-    if (g_cuda) torch::cuda::synchronize();
-  };
   for (int i = 0; i < 3; ++i) a(), b();  // warm-up
-  sync();
+  synchronize_if(g_cuda);
   std::vector<double> ta, tb;
-  const auto once = [&](auto&& fn, std::vector<double>& out) {
-    const auto t0 = std::chrono::steady_clock::now();
-    fn();
-    sync();
-    out.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
-  };
   for (int i = 0; i < reps; ++i) {
-    once(a, ta);
-    once(b, tb);
+    ta.push_back(call_ms(a, g_cuda));
+    tb.push_back(call_ms(b, g_cuda));
   }
   const auto summary = [](std::vector<double>& t) {
-    std::sort(t.begin(), t.end());
-    return Times{t[t.size() / 2], t.front()};
+    const double median = median_of(t);  // sorts t
+    return Times{median, t.front()};
   };
   return {summary(ta), summary(tb)};
 }

@@ -7,12 +7,11 @@
 #include <ATen/ATen.h>
 #include <torch/nn/module.h>
 
-#include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <vector>
 
+#include "bench_timing.h"
 #include "io/json_file.h"
 #include "models/flop_counter.h"
 #include "models/unet_2d_condition.h"
@@ -23,14 +22,7 @@ using namespace spo;
 
 template <typename Fn>
 double median_seconds(Fn&& fn, int reps) {
-  std::vector<double> t;
-  for (int i = 0; i < reps; ++i) {
-    const auto a = std::chrono::steady_clock::now();
-    fn();
-    t.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - a).count());
-  }
-  std::sort(t.begin(), t.end());
-  return t[t.size() / 2];
+  return bench_timing::median_ms(fn, reps, false) / 1000.0;
 }
 
 int main(int argc, char** argv) {

@@ -11,8 +11,6 @@
 #include <torch/csrc/autograd/autograd.h>
 #include <torch/cuda.h>
 
-#include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #if defined(__GLIBC__)
@@ -21,31 +19,17 @@
 #include <string>
 #include <vector>
 
+#include "bench_timing.h"
 #include "kernels/ddim_step.h"  // cuda_kernels_compiled()
 #include "kernels/spo_loss.h"
 #include "runtime/threads.h"
 
 using namespace spo::kernels;
+using spo::bench_timing::median_ms;
 
 namespace {
 
-template <typename Fn>
-double median_ms(Fn&& fn, int reps, bool cuda) {
-  const auto sync = [cuda] {
-    if (cuda) torch::cuda::synchronize();
-  };
-  for (int i = 0; i < 3; ++i) fn();  // warm-up
-  sync();
-  std::vector<double> t;
-  for (int i = 0; i < reps; ++i) {
-    const auto a = std::chrono::steady_clock::now();
-    fn();
-    sync();
-    t.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - a).count());
-  }
-  std::sort(t.begin(), t.end());
-  return t[t.size() / 2];
-}
+constexpr int kWarmup = 3;  // untimed calls before the timed ones
 
 // Ratios near 1 (the policy close to the reference), as in training.
 SpoLossInputs make_inputs(int64_t pairs, std::vector<int64_t> element_shape, at::Device device,
@@ -72,15 +56,15 @@ void bench(int64_t pairs, std::vector<int64_t> element_shape, at::Device device,
   double fwd_fused, fwd_ref;
   {
     at::NoGradGuard no_grad;
-    fwd_fused = median_ms([&] { spo_loss(in); }, reps, cuda);
-    fwd_ref = median_ms([&] { spo_loss_reference(in); }, reps, cuda);
+    fwd_fused = median_ms([&] { spo_loss(in); }, reps, cuda, kWarmup);
+    fwd_ref = median_ms([&] { spo_loss_reference(in); }, reps, cuda, kWarmup);
   }
   in.policy_output.requires_grad_(true);
   const auto train = [&](auto path) {
     return [&, path] { torch::autograd::grad({path(in).loss}, {in.policy_output}); };
   };
-  const double bwd_fused = median_ms(train(spo_loss), reps, cuda);
-  const double bwd_ref = median_ms(train(spo_loss_reference), reps, cuda);
+  const double bwd_fused = median_ms(train(spo_loss), reps, cuda, kWarmup);
+  const double bwd_ref = median_ms(train(spo_loss_reference), reps, cuda, kWarmup);
   int64_t m = 1;
   for (auto d : element_shape) m *= d;
   std::printf("%s N=%lld M=%lld %s  forward: fused %.3f ms, ATen %.3f ms, ratio %.2fx  |  "

@@ -6,34 +6,17 @@
 #include <ATen/ATen.h>
 #include <torch/cuda.h>
 
-#include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
 #include <vector>
 
+#include "bench_timing.h"
 #include "kernels/ddim_step.h"
 #include "runtime/threads.h"
 
 using namespace spo::kernels;
-
-template <typename Fn>
-double median_ms(Fn&& fn, int reps, bool cuda = false) {
-  const auto sync = [cuda] {
-    if (cuda) torch::cuda::synchronize();
-  };
-  sync();
-  std::vector<double> t;
-  for (int i = 0; i < reps; ++i) {
-    const auto a = std::chrono::steady_clock::now();
-    fn();
-    sync();
-    t.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - a).count());
-  }
-  std::sort(t.begin(), t.end());
-  return t[t.size() / 2];
-}
+using spo::bench_timing::median_ms;
 
 int main(int argc, char** argv) {
   const int64_t batch = argc > 1 ? std::atoll(argv[1]) : 10;

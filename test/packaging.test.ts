@@ -108,7 +108,7 @@ describe('npm pack + npm install', () => {
     expect(files).toContain('package/dist/index.mjs');
     expect(files).toContain('package/dist/index.d.mts');
     for (const f of ['index.js', 'index.d.ts', 'index.mjs', 'index.d.mts']) expect(files).toContain(`package/dist/world/${f}`);
-    expect(files).toContain('package/native/core/kernels/ddim_step_cuda.cu');
+    expect(files).toContain('package/native/core/kernels/ddim_step/ddim_step_cuda.cu');
     expect(files).toContain('package/assets/shapes-world/base/unet/diffusion_pytorch_model.safetensors');
     expect(files).toContain('package/assets/shapes-world/evaluator-step-aware/model.safetensors');
     expect(files.some((f) => f.includes('node_modules') || f.includes('.venv') || f.startsWith('package/build/'))).toBe(false);

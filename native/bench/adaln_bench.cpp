@@ -21,8 +21,8 @@
 #include <vector>
 
 #include "bench_timing.h"
-#include "kernels/adaln.h"
-#include "kernels/ddim_step.h"  // cuda_kernels_compiled()
+#include "kernels/adaln/adaln.h"
+#include "kernels/ddim_step/ddim_step.h"  // cuda_kernels_compiled()
 #include "runtime/threads.h"
 
 using namespace spo::kernels;

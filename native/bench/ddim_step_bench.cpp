@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "bench_timing.h"
-#include "kernels/ddim_step.h"
+#include "kernels/ddim_step/ddim_step.h"
 #include "runtime/threads.h"
 
 using namespace spo::kernels;

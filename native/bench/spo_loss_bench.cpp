@@ -20,8 +20,8 @@
 #include <vector>
 
 #include "bench_timing.h"
-#include "kernels/ddim_step.h"  // cuda_kernels_compiled()
-#include "kernels/spo_loss.h"
+#include "kernels/ddim_step/ddim_step.h"  // cuda_kernels_compiled()
+#include "kernels/spo_loss/spo_loss.h"
 #include "runtime/threads.h"
 
 using namespace spo::kernels;

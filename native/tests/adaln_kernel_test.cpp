@@ -11,8 +11,8 @@
 #include <string>
 #include <vector>
 
-#include "kernels/adaln.h"
-#include "kernels/ddim_step.h"  // cuda_kernels_compiled()
+#include "kernels/adaln/adaln.h"
+#include "kernels/ddim_step/ddim_step.h"  // cuda_kernels_compiled()
 #include "runtime/errors.h"
 
 using namespace spo::kernels;

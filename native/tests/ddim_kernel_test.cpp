@@ -4,7 +4,7 @@
 
 #include <ATen/Context.h>
 
-#include "kernels/ddim_step.h"
+#include "kernels/ddim_step/ddim_step.h"
 #include "runtime/errors.h"
 
 using namespace spo::kernels;

@@ -15,8 +15,8 @@
 #include <string>
 #include <vector>
 
-#include "kernels/ddim_step.h"  // cuda_kernels_compiled(), ddim_step_reference
-#include "kernels/spo_loss.h"
+#include "kernels/ddim_step/ddim_step.h"  // cuda_kernels_compiled(), ddim_step_reference
+#include "kernels/spo_loss/spo_loss.h"
 #include "runtime/errors.h"
 
 using namespace spo::kernels;

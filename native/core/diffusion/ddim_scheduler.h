@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "kernels/ddim_step.h"
+#include "kernels/ddim_step/ddim_step.h"
 
 namespace spo::diffusion {
 

@@ -2,7 +2,7 @@
 
 #include <ATen/ATen.h>
 
-#include "kernels/adaln.h"
+#include "kernels/adaln/adaln.h"
 #include "runtime/errors.h"
 
 namespace spo::models {

@@ -9,7 +9,7 @@
 #include <torch/version.h>
 #endif
 
-#include "kernels/ddim_step.h"
+#include "kernels/ddim_step/ddim_step.h"
 
 namespace spo {
 

@@ -4,7 +4,7 @@
 #include <optional>
 
 #include "diffusion/ddim_scheduler.h"
-#include "kernels/spo_loss.h"
+#include "kernels/spo_loss/spo_loss.h"
 #include "models/lora.h"
 #include "runtime/errors.h"
 

@@ -1,6 +1,6 @@
 // Linked instead of the SPO loss CUDA launchers when this build has no CUDA
 // kernels (no nvcc, or a CPU-only libtorch): CUDA tensors get a clear error.
-#include "kernels/spo_loss.h"
+#include "kernels/spo_loss/spo_loss.h"
 #include "runtime/errors.h"
 
 namespace spo::kernels {

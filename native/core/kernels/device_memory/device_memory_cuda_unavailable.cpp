@@ -1,4 +1,4 @@
-#include "kernels/device_memory.h"
+#include "kernels/device_memory/device_memory.h"
 
 namespace spo::kernels {
 

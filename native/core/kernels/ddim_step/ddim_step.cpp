@@ -1,4 +1,4 @@
-#include "kernels/ddim_step.h"
+#include "kernels/ddim_step/ddim_step.h"
 
 #include <sstream>
 

@@ -5,7 +5,7 @@
 // a grid-stride element pass. No atomics anywhere: results are deterministic.
 #include <cuda_runtime.h>
 
-#include "kernels/spo_loss_cuda.h"
+#include "kernels/spo_loss/spo_loss_cuda.h"
 
 namespace spo::kernels {
 namespace {

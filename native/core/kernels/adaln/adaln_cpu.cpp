@@ -10,7 +10,7 @@
 
 #include <algorithm>
 
-#include "kernels/adaln.h"
+#include "kernels/adaln/adaln.h"
 
 #if defined(__x86_64__) && defined(__linux__) && defined(__GNUC__)
 #define SPO_ADALN_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))

@@ -2,7 +2,7 @@
 // docs/method.md §1: the independent reference the fused kernel is tested against.
 #include <cmath>
 
-#include "kernels/ddim_step.h"
+#include "kernels/ddim_step/ddim_step.h"
 
 namespace spo::kernels {
 

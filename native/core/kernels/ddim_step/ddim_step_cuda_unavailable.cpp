@@ -1,6 +1,6 @@
 // Linked instead of the CUDA launcher when this build has no CUDA kernels
 // (no nvcc, or a CPU-only libtorch): CUDA tensors get a clear error.
-#include "kernels/ddim_step.h"
+#include "kernels/ddim_step/ddim_step.h"
 #include "runtime/errors.h"
 
 namespace spo::kernels {

@@ -14,7 +14,7 @@
 #include <cmath>
 #include <cstdint>
 
-#include "kernels/ddim_step_math.h"  // SPO_HOST_DEVICE, PredictionType, ddim_coefficients
+#include "kernels/ddim_step/ddim_step_math.h"  // SPO_HOST_DEVICE, PredictionType, ddim_coefficients
 
 namespace spo::kernels {
 

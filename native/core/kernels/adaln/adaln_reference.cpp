@@ -1,6 +1,6 @@
 // adaLN modulate and the gated residual as ordinary ATen ops: the independent
 // reference the fused kernels are tested against, and the float64 path.
-#include "kernels/adaln.h"
+#include "kernels/adaln/adaln.h"
 
 namespace spo::kernels {
 

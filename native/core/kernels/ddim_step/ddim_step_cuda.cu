@@ -3,7 +3,7 @@
 // log-prob sum into the sample's accumulator.
 #include <cuda_runtime.h>
 
-#include "kernels/ddim_step_cuda.h"
+#include "kernels/ddim_step/ddim_step_cuda.h"
 
 namespace spo::kernels {
 namespace {

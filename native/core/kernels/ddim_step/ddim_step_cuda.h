@@ -3,7 +3,7 @@
 #pragma once
 #include <cstdint>
 
-#include "kernels/ddim_step_math.h"
+#include "kernels/ddim_step/ddim_step_math.h"
 
 namespace spo::kernels {
 

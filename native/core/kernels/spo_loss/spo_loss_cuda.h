@@ -4,7 +4,7 @@
 #pragma once
 #include <cstdint>
 
-#include "kernels/spo_loss_math.h"
+#include "kernels/spo_loss/spo_loss_math.h"
 
 namespace spo::kernels {
 

@@ -2,7 +2,7 @@
 // CPU/CUDA dispatch, and the autograd Functions whose backward runs the fused
 // backward kernels. Without a graph to build (no grad mode, or no input that
 // requires grad) the forward kernel is called directly.
-#include "kernels/adaln.h"
+#include "kernels/adaln/adaln.h"
 
 #include <torch/csrc/autograd/custom_function.h>
 

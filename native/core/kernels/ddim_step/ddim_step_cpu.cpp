@@ -5,7 +5,7 @@
 
 #include <vector>
 
-#include "kernels/ddim_step.h"
+#include "kernels/ddim_step/ddim_step.h"
 
 namespace spo::kernels {
 namespace {

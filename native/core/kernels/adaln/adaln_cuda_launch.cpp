@@ -6,8 +6,8 @@
 
 #include <limits>
 
-#include "kernels/adaln.h"
-#include "kernels/adaln_cuda.h"
+#include "kernels/adaln/adaln.h"
+#include "kernels/adaln/adaln_cuda.h"
 #include "runtime/errors.h"
 
 namespace spo::kernels {

@@ -1,6 +1,6 @@
 // Linked instead of the adaLN CUDA launchers when this build has no CUDA
 // kernels (no nvcc, or a CPU-only libtorch): CUDA tensors get a clear error.
-#include "kernels/adaln.h"
+#include "kernels/adaln/adaln.h"
 #include "runtime/errors.h"
 
 namespace spo::kernels {

@@ -7,7 +7,7 @@
 #pragma once
 #include <ATen/ATen.h>
 
-#include "kernels/spo_loss_math.h"
+#include "kernels/spo_loss/spo_loss_math.h"
 
 namespace spo::kernels {
 

@@ -3,8 +3,8 @@
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
 
-#include "kernels/ddim_step.h"
-#include "kernels/ddim_step_cuda.h"
+#include "kernels/ddim_step/ddim_step.h"
+#include "kernels/ddim_step/ddim_step_cuda.h"
 #include "runtime/errors.h"
 
 namespace spo::kernels {

@@ -1,6 +1,6 @@
 #include <c10/cuda/CUDACachingAllocator.h>
 
-#include "kernels/device_memory.h"
+#include "kernels/device_memory/device_memory.h"
 
 namespace spo::kernels {
 

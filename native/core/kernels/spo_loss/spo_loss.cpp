@@ -2,7 +2,7 @@
 // CPU/CUDA dispatch, and the autograd Function whose backward runs the fused
 // element pass. Without a graph to build (no grad mode, or a policy output
 // that does not require grad) the forward kernel is called directly.
-#include "kernels/spo_loss.h"
+#include "kernels/spo_loss/spo_loss.h"
 
 #include <torch/csrc/autograd/custom_function.h>
 

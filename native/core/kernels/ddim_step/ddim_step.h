@@ -6,7 +6,7 @@
 
 #include <optional>
 
-#include "kernels/ddim_step_math.h"
+#include "kernels/ddim_step/ddim_step_math.h"
 
 namespace spo::kernels {
 

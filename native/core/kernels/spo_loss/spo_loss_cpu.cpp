@@ -7,7 +7,7 @@
 #include <algorithm>
 #include <vector>
 
-#include "kernels/spo_loss.h"
+#include "kernels/spo_loss/spo_loss.h"
 
 namespace spo::kernels {
 namespace {

@@ -6,7 +6,7 @@
 #include <cmath>
 #include <vector>
 
-#include "kernels/spo_loss.h"
+#include "kernels/spo_loss/spo_loss.h"
 
 namespace spo::kernels {
 namespace {

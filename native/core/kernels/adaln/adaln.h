@@ -7,7 +7,7 @@
 #pragma once
 #include <ATen/ATen.h>
 
-#include "kernels/adaln_math.h"
+#include "kernels/adaln/adaln_math.h"
 
 namespace spo::kernels {
 

@@ -5,7 +5,7 @@
 // (no atomics) and match the CPU path's chunking.
 #include <cuda_runtime.h>
 
-#include "kernels/adaln_cuda.h"
+#include "kernels/adaln/adaln_cuda.h"
 
 namespace spo::kernels {
 namespace {

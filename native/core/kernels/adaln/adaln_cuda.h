@@ -4,7 +4,7 @@
 #pragma once
 #include <cstdint>
 
-#include "kernels/adaln_math.h"
+#include "kernels/adaln/adaln_math.h"
 
 namespace spo::kernels {
 

@@ -5,8 +5,8 @@
 
 #include <limits>
 
-#include "kernels/spo_loss.h"
-#include "kernels/spo_loss_cuda.h"
+#include "kernels/spo_loss/spo_loss.h"
+#include "kernels/spo_loss/spo_loss_cuda.h"
 #include "runtime/errors.h"
 
 namespace spo::kernels {

@@ -224,7 +224,7 @@ describe('environments and processes', () => {
   });
 
   it('garbage passed straight to the native addon never aborts the process', () => {
-    const r = runNode(`const { native } = require(${JSON.stringify(path.resolve(__dirname, '..', 'dist', 'native.js'))});
+    const r = runNode(`const { native } = require(${JSON.stringify(path.resolve(__dirname, '..', 'dist', 'native', 'native.js'))});
       const a = native();
       const junk = [undefined, null, 0, -1, NaN, Infinity, 'x', {}, [], [1, 2], () => 1, Symbol('s'), 10n ** 30n,
         { data: new Float64Array(4), shape: [4] }, { data: new Float32Array(4), shape: [4.5] }, new Proxy({}, { get() { throw new Error('trap'); } })];
@@ -253,7 +253,7 @@ describe('environments and processes', () => {
   });
 
   it('refuses objects of the wrong class as `this` or as a cancel token', () => {
-    const r = runNode(`const { native } = require(${JSON.stringify(path.resolve(__dirname, '..', 'dist', 'native.js'))});
+    const r = runNode(`const { native } = require(${JSON.stringify(path.resolve(__dirname, '..', 'dist', 'native', 'native.js'))});
       const a = native();
       const s = new a.DDIMScheduler();
       const token = new a.CancelToken();

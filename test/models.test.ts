@@ -284,7 +284,7 @@ describe('loading and lifetime', () => {
     // In a child process, so that a crash shows as a failure rather than killing the runner.
     const script = `const path = require('node:path');
       const a = process.env.SPO_NATIVE_PATH ? require(path.resolve(process.env.SPO_NATIVE_PATH))
-        : require(path.join(process.cwd(), 'dist', 'native.js')).native();
+        : require(path.join(process.cwd(), 'dist', 'native', 'native.js')).native();
       const dir = process.argv[1];
       const junk = [undefined, null, 0, -1, NaN, 'x', {}, [], [1, 2], () => 1, Symbol('s'), 10n ** 30n,
         { data: new Float64Array(4), shape: [4] }, { data: new Int32Array(4), shape: [2, 2.5] },

@@ -102,6 +102,14 @@ JudgedPass load_pass(const std::string& path) {
   return pass;
 }
 
+void judge_again(JudgedPass& pass, world::Track track) {
+  require(pass.images.dim() == 4 && pass.images.size(0) == static_cast<int64_t>(pass.prompts.size()),
+          "judge again: images [P, 3, S, S] for P prompts are needed");
+  pass.totals.resize(pass.prompts.size());
+  for (size_t i = 0; i < pass.prompts.size(); ++i)
+    pass.totals[i] = world::judge_prompt(track, pass.images[static_cast<int64_t>(i)], pass.prompts[i]).total;
+}
+
 std::vector<evaluator::PreferencePair> within_prompt_pairs(const std::vector<JudgedPass>& passes, double tie_margin,
                                                            bool keep_ties, PairCounts* counts) {
   require(passes.size() >= 2, "within-prompt pairs: at least two passes are needed");

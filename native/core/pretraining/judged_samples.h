@@ -56,6 +56,9 @@ JudgedPass sample_pass(pipeline::Pipeline& pipe, world::Track track, const std::
 // with images [P, 3, S, S] F32 and the prompts and totals as JSON in the metadata.
 void save_pass(const std::string& path, const JudgedPass& pass);
 JudgedPass load_pass(const std::string& path);
+// The pass's totals from today's judge of its images (a cached pass keeps the
+// totals of the judge that drew it; a changed judge must not label with them).
+void judge_again(JudgedPass& pass, world::Track track);
 
 // How many of the within-prompt pairs were decided and tied.
 struct PairCounts {

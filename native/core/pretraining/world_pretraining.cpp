@@ -81,7 +81,8 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
 
 // `samples` passes of sampling over `prompts` (pass i with seed seed + i),
 // each cached in `dir` under a name that says what it holds, so a rerun (or
-// an interrupted stage) samples only the passes not yet on disk.
+// an interrupted stage) samples only the passes not yet on disk; cached
+// samples are judged again on load.
 std::vector<JudgedPass> cached_passes(pipeline::Pipeline& pipe, world::Track track,
                                       const std::vector<std::string>& prompts, const SamplingOptions& sampling,
                                       int64_t samples, const std::string& dir, const std::string& name,
@@ -97,6 +98,7 @@ std::vector<JudgedPass> cached_passes(pipeline::Pipeline& pipe, world::Track tra
     if (fs::exists(path)) {
       auto pass = load_pass(path);
       if (pass.prompts == prompts) {
+        judge_again(pass, track);  // a judge changed since they were drawn must not label with stale totals
         passes.push_back(std::move(pass));
         continue;
       }

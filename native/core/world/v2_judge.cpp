@@ -202,6 +202,62 @@ std::vector<double> blurred(const std::vector<double>& src, int64_t w, int64_t h
   return out;
 }
 
+// A blob that touches another is partly hidden under it, so its visible area
+// and centroid under-read it and a template sized from them misfits the edges it
+// does show. For the fit residual only (not the class), templates up to twice
+// the visible side, shifted towards the contact by up to 0.6 of it, are fitted
+// to the pixels more than 2 px from the other blob: a coarse search (1 px in
+// side, 0.5 px in shift, crisp) and then a fine one around its best (0.5 px,
+// 0.25 px, sub-pixel offsets, crisp and 0.7 px-blurred); a single coarse grid
+// left clean edges a pixel off their template (measured). Without this a
+// touching blob could not be read, and leaving it out of smoothness rewarded
+// merging objects (docs/SHAPES_WORLD.md, SPO in the scenes world).
+void fit_hidden_part(Blob& b, double mx, double my, double area) {
+  const int64_t ww = b.x1 - b.x0 + 1, wh = b.y1 - b.y0 + 1;
+  double nx = 0, ny = 0, n = 0;
+  for (int64_t y = b.y0; y <= b.y1; ++y)
+    for (int64_t x = b.x0; x <= b.x1; ++x)
+      if (b.other[(y - b.y0) * ww + (x - b.x0)]) nx += x + 0.5 - mx, ny += y + 0.5 - my, n += 1;
+  const double len = std::hypot(nx, ny);
+  if (n == 0 || len <= 0) return;
+  nx /= len, ny /= len;
+  // Pixels within 2 px of the other blob are blended with it: left out (b.other holds 1 px).
+  std::vector<char> near = b.other;
+  for (int64_t y = 0; y < wh; ++y)
+    for (int64_t x = 0; x < ww; ++x)
+      for (int64_t dy = -1; dy <= 1; ++dy)
+        for (int64_t dx = -1; dx <= 1; ++dx) {
+          const int64_t xx = x + dx, yy = y + dy;
+          if (xx >= 0 && yy >= 0 && xx < ww && yy < wh && b.other[yy * ww + xx]) near[y * ww + x] = 1;
+        }
+  std::vector<double> tpl(ww * wh);
+  auto residual = [&](Shape shape, double side, double shift, double ox, double oy, bool blur) {
+    const double cx = mx + nx * shift + ox, cy = my + ny * shift + oy - (shape == Shape::Triangle ? side / 6 : 0.0);
+    size_t j = 0;
+    for (int64_t y = b.y0; y <= b.y1; ++y)
+      for (int64_t x = b.x0; x <= b.x1; ++x) tpl[j++] = shape_coverage(shape, cx, cy, side / 2, x, y, 1.0);
+    const std::vector<double> t = blur ? blurred(tpl, ww, wh, 0.7) : tpl;
+    double shown = 0;
+    for (size_t i = 0; i < t.size(); ++i) shown += near[i] ? 0.0 : std::abs(b.a[i] - t[i]);
+    return shown;
+  };
+  for (int k = 0; k < kShapeCount; ++k) {
+    const Shape shape = static_cast<Shape>(k);
+    const double visible_side = std::sqrt(area / shape_fill(shape));
+    double best = INFINITY, best_side = visible_side, best_shift = 0;
+    for (double side = visible_side; side <= 2.0 * visible_side; side += 1.0)
+      for (double shift = 0.0; shift <= 0.6 * side; shift += 0.5) {
+        const double e = residual(shape, side, shift, 0, 0, false);
+        if (e < best) best = e, best_side = side, best_shift = shift;
+      }
+    for (double side : {best_side - 0.5, best_side, best_side + 0.5})
+      for (double shift : {best_shift - 0.5, best_shift - 0.25, best_shift, best_shift + 0.25, best_shift + 0.5})
+        for (double ox : {-0.34, 0.0, 0.34})
+          for (double oy : {-0.34, 0.0, 0.34})
+            for (bool blur : {false, true}) b.fit_error = std::min(b.fit_error, residual(shape, side, shift, ox, oy, blur));
+  }
+}
+
 // Which shape the coverage window shows: template matching on a. Each shape's
 // template is sized to the blob's coverage area and centred on its coverage
 // centroid (an apex-up triangle's box centre sits side/6 above its centroid),
@@ -266,6 +322,7 @@ Shape classify(Blob& b, int64_t h, int64_t w) {
           }
       }
   }
+  if (!alone && !touching) fit_hidden_part(b, mx, my, area);
   return best;
 }
 
@@ -454,7 +511,7 @@ JudgeScore judge(const at::Tensor& image, const Scene& scene) {
     crossings += b.crossings, jump += b.jump;
     if (b.shape != Shape::Square) {
       slant_crossings += b.crossings, slant_jump += b.jump;
-      if (b.crossings > 0 && b.alone) fit = std::max(fit, b.fit_error / b.crossings);
+      if (b.crossings > 0) fit = std::max(fit, b.fit_error / b.crossings);
     }
     s.core_noise = std::max(s.core_noise, b.core_noise);
   }
@@ -462,7 +519,8 @@ JudgeScore judge(const at::Tensor& image, const Scene& scene) {
   s.slant_jump = slant_crossings > 0 ? slant_jump / slant_crossings : 0.75;
   // The worst blob's fit residual per crossing and per fine cell (2 px at 32 px):
   // a staircase's misfit grows with its step, so this reads alike at any size.
-  // Blobs that touch another are left out (a merged pair is spacing's to read).
+  // Blobs that touch another count too, read on the edges they show
+  // (fit_hidden_part): leaving them out made merging raise smoothness.
   s.edge_residual = fit / static_cast<double>(fine_cell_pixels(r.w));
   s.sharpness = ramp(s.edge_jump, kSharpLo, kSharpHi);
   s.smoothness = down(s.edge_residual, kJaggedLo, kJaggedHi);

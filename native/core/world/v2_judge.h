@@ -51,7 +51,10 @@
 //                 template of any shape (pixels on or next to another blob left
 //                 out), summed, per a = 0.5 crossing and per fine cell (2 px at
 //                 32 px): a 2 px staircase does not fit a smooth outline (an
-//                 axis-aligned square's edge is a staircase of no steps, so squares are left out)
+//                 axis-aligned square's edge is a staircase of no steps, so squares are left out);
+//                 a blob touching another is fitted on the pixels more than 2 px from it,
+//                 with templates up to twice its visible side shifted towards the contact
+//                 (it is partly hidden), so merging cannot hide a jagged edge
 //     grain:      down(r, 0.008, 0.018), r = RMS of d (per channel) over pixels at
 //                 least 3 pixels (Chebyshev) from any foreground pixel
 //     texture:    down(q, 0.025, 0.045), q = the largest over blobs of the RMS of p

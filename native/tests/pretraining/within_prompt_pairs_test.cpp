@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "pretraining/judged_samples.h"
+#include "world/track.h"
 #include "runtime/errors.h"
 
 namespace spo::pretraining {
@@ -77,6 +78,22 @@ TEST(WithinPromptPairs, APassSurvivesItsCacheFileExactly) {
   EXPECT_EQ(back.prompts, pass.prompts);
   EXPECT_EQ(back.totals, pass.totals);  // exact doubles (0.1 + 0.2 is not 0.3)
   EXPECT_TRUE(back.images.equal(pass.images));
+}
+
+TEST(WithinPromptPairs, ACachedPassIsJudgedAgainNotTrustedForItsTotals) {
+  // Two scenes training renders cached with made-up totals (a judge since changed).
+  const std::vector<std::string> prompts = {"two red circles", "a large blue triangle"};
+  JudgedPass pass{prompts, at::stack({world::training_render(world::Track::Scenes, prompts[0], 32, 5),
+                                      world::training_render(world::Track::Scenes, prompts[1], 32, 6)}),
+                  {0.123, 0.456}};
+  judge_again(pass, world::Track::Scenes);
+  for (size_t i = 0; i < prompts.size(); ++i)
+    EXPECT_DOUBLE_EQ(pass.totals[i],
+                     world::judge_prompt(world::Track::Scenes, pass.images[static_cast<int64_t>(i)], prompts[i]).total);
+  EXPECT_NE(pass.totals[0], 0.123);
+  EXPECT_NE(pass.totals[1], 0.456);
+  pass.prompts.pop_back();
+  EXPECT_THROW(judge_again(pass, world::Track::Scenes), InvalidArgument);
 }
 
 }  // namespace

@@ -355,6 +355,29 @@ TEST(WorldV2Judge, EachDefectLowersOnlyItsOwnPartAt64px) {
   for (int k = 0; k < kDefectCount; ++k) expect_only_own_part(static_cast<Defect>(k), 64);
 }
 
+// Merging objects must not hide a defect: a jagged blob that touches another is
+// still read for smoothness on the edges it shows. When touching blobs were left
+// out of smoothness, SPO with judge v2 as its step scorer learned to merge
+// objects (docs/SHAPES_WORLD.md, SPO in the scenes world).
+TEST(WorldV2Judge, MergingDoesNotHideJaggedEdges) {
+  for (int64_t size : {32, 64}) {
+    int read = 0, hidden = 0;
+    for (size_t i = 0; read < 40 && i < 2000; ++i) {
+      const Scene& s = mixed_scene(i);
+      Defects both = Defects::only(Defect::Jagged), carried;
+      both.set(Defect::Merged);
+      const at::Tensor img = render(s, size, 700 + i, both, &carried);
+      if (!(carried == both)) continue;  // merging needs two colours, jaggies a large slanted object
+      const JudgeScore jagged = judge(render(s, size, 700 + i, Defects::only(Defect::Jagged)), s);
+      if (jagged.smoothness > 0.5) continue;  // the staircase fell on a square or a small object
+      ++read;
+      hidden += judge(img, s).smoothness > 0.5;
+    }
+    EXPECT_GE(read, 20) << size << " px: too few scenes carry both defects";
+    EXPECT_LE(hidden, read / 10) << size << " px: merging hid the jaggies in " << hidden << " of " << read;
+  }
+}
+
 TEST(WorldV2Judge, NothingGates) {
   for (size_t i = 0; i < 12; ++i) {
     const Scene& s = mixed_scene(i);

@@ -13,7 +13,7 @@
 namespace spo::addon {
 
 // The Evaluator's own members (evaluator_handle_binding.h) are defined below for this kind.
-using Handle = EvaluatorHandleBinding<EvaluatorBinding, evaluator::PreferenceModel>;
+using PixelHandle = EvaluatorHandleBinding<EvaluatorBinding, evaluator::PreferenceModel>;
 
 EvaluatorBinding::Borrowed EvaluatorBinding::Borrow(Napi::Env env, Napi::Value v, const std::string& what) {
   auto& self = FromArgument(env, v, what + " must be an Evaluator");
@@ -68,7 +68,7 @@ Napi::Value EvaluatorBinding::ReadPairsFile(const Napi::CallbackInfo& info) {
 }
 
 template <>
-Napi::Value Handle::Info(const Napi::CallbackInfo& info) {
+Napi::Value PixelHandle::Info(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const auto m = Get(env);
   auto o = ModelOptionsToJs(env, at::TensorOptions().device(m->options().device).dtype(m->options().dtype));
@@ -80,7 +80,7 @@ Napi::Value Handle::Info(const Napi::CallbackInfo& info) {
 
 // scoreImages({ images [B,3,H,W] in [-1,1], prompts, timesteps, maxBatch? }, token?, onProgress?) -> Promise<tensor [B]>
 template <>
-Napi::Value Handle::ScoreImages(const Napi::CallbackInfo& info) {
+Napi::Value PixelHandle::ScoreImages(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto m = Get(env);
   auto o = RequireObject(env, info[0], "scoreImages arguments");
@@ -91,7 +91,7 @@ Napi::Value Handle::ScoreImages(const Napi::CallbackInfo& info) {
 // scoreLatents({ pipeline, latents, prompts, timesteps, guidanceScale?, clean?, maxBatch? }, token?, onProgress?)
 //   -> Promise<tensor [B]>
 template <>
-Napi::Value Handle::ScoreLatents(const Napi::CallbackInfo& info) {
+Napi::Value PixelHandle::ScoreLatents(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto m = Get(env);
   auto o = RequireObject(env, info[0], "scoreLatents arguments");
@@ -114,7 +114,7 @@ Napi::Value Handle::ScoreLatents(const Napi::CallbackInfo& info) {
 // validate({ pipeline, pairs, timesteps?, guidanceScale?, seed?, maxBatch? }, token?, onProgress?)
 //   -> Promise<{ step, timesteps, accuracy, pairs }>
 template <>
-Napi::Value Handle::Validate(const Napi::CallbackInfo& info) {
+Napi::Value PixelHandle::Validate(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto m = Get(env);
   auto a = ValidateArgsFromJs(env, info[0]);
@@ -133,7 +133,7 @@ Napi::Value Handle::Validate(const Napi::CallbackInfo& info) {
 //         checkpointEvery?, resume?, maxBatch?, distributed? }, token?, onProgress?)
 //   -> Promise<{ startStep, stepsDone, losses, validations, checkpoints, rank, worldSize }>
 template <>
-Napi::Value Handle::Train(const Napi::CallbackInfo& info) {
+Napi::Value PixelHandle::Train(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto m = Get(env);
   auto a = TrainArgsFromJs(env, info[0], {"checkpointDir", "checkpointEvery", "resume", "distributed"});

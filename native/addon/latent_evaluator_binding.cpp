@@ -9,7 +9,7 @@
 namespace spo::addon {
 
 // The LatentEvaluator's own members (evaluator_handle_binding.h) are defined below for this kind.
-using Handle = EvaluatorHandleBinding<LatentEvaluatorBinding, evaluator::LatentPreferenceModel>;
+using LatentHandle = EvaluatorHandleBinding<LatentEvaluatorBinding, evaluator::LatentPreferenceModel>;
 
 namespace {
 
@@ -82,7 +82,7 @@ Napi::Value LatentEvaluatorBinding::IsLatentFolder(const Napi::CallbackInfo& inf
 }
 
 template <>
-Napi::Value Handle::Info(const Napi::CallbackInfo& info) {
+Napi::Value LatentHandle::Info(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const auto m = Get(env);
   auto o = ModelOptionsToJs(env, at::TensorOptions().device(m->options().device).dtype(at::kFloat));
@@ -98,14 +98,14 @@ Napi::Value Handle::Info(const Napi::CallbackInfo& info) {
 }
 
 template <>
-Napi::Value Handle::ScoreImages(const Napi::CallbackInfo&) {
+Napi::Value LatentHandle::ScoreImages(const Napi::CallbackInfo&) {
   throw InvalidArgument("a latent evaluator scores latents, not images: give latents (x_t) and their timesteps");
 }
 
 // scoreLatents({ latents, prompts, timesteps, maxBatch?, pipeline?, clean? }) -> Promise<tensor [B]>.
 // The latents are scored as they are (x_t at t, or clean at t = 0): no pipeline is needed.
 template <>
-Napi::Value Handle::ScoreLatents(const Napi::CallbackInfo& info) {
+Napi::Value LatentHandle::ScoreLatents(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto m = Get(env);
   auto o = RequireObject(env, info[0], "scoreLatents arguments");
@@ -117,7 +117,7 @@ Napi::Value Handle::ScoreLatents(const Napi::CallbackInfo& info) {
 
 // validate({ pipeline, pairs, timesteps?, seed?, maxBatch?, guidanceScale? (unused) }) -> Promise<report>
 template <>
-Napi::Value Handle::Validate(const Napi::CallbackInfo& info) {
+Napi::Value LatentHandle::Validate(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto m = Get(env);
   auto a = ValidateArgsFromJs(env, info[0]);
@@ -134,7 +134,7 @@ Napi::Value Handle::Validate(const Napi::CallbackInfo& info) {
 //         maxGradNorm?, seed?, validationTimesteps?, validateEvery?, maxBatch? }) -> Promise<result>
 // (guidanceScale is accepted and unused: the latent recipe denoises nothing.)
 template <>
-Napi::Value Handle::Train(const Napi::CallbackInfo& info) {
+Napi::Value LatentHandle::Train(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto m = Get(env);
   auto o = RequireObject(env, info[0], "train arguments");

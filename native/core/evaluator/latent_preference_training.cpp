@@ -15,11 +15,11 @@
 namespace spo::evaluator {
 namespace {
 
-constexpr int64_t kTrainTimesteps = 1000;
-enum Purpose : uint64_t { kEpochOrder = 11, kStep = 12, kValidation = 13 };
+constexpr int64_t kLatentTrainTimesteps = 1000;
+enum LatentPurpose : uint64_t { kLatentEpochOrder = 11, kLatentStep = 12, kLatentValidation = 13 };
 
 // A well-mixed generator seed per (seed, purpose, index) (splitmix64 finaliser).
-at::Generator generator(uint64_t seed, uint64_t purpose, uint64_t index) {
+at::Generator latent_generator(uint64_t seed, uint64_t purpose, uint64_t index) {
   uint64_t x = seed + purpose * 0x9E3779B97F4A7C15ull + index * 0xD1B54A32D192ED03ull;
   x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
   x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
@@ -79,7 +79,7 @@ ValidationReport validate_latent_preference_model(LatentPreferenceModel& model, 
                                                   const std::vector<int64_t>& timesteps, uint64_t seed,
                                                   int64_t max_batch, const JobContext& ctx) {
   check_pairs(pairs, "validation");
-  for (int64_t t : timesteps) require(t >= 0 && t < kTrainTimesteps, "validation timesteps must be in [0, 1000)");
+  for (int64_t t : timesteps) require(t >= 0 && t < kLatentTrainTimesteps, "validation timesteps must be in [0, 1000)");
   const auto post = encode_pairs(pipe, pairs, max_batch, ctx);
   check_latent_size(model, post);
   diffusion::DdimScheduler scheduler(pipe.scheduler_config());
@@ -97,7 +97,7 @@ ValidationReport validate_latent_preference_model(LatentPreferenceModel& model, 
       std::vector<int64_t> rows;
       for (int64_t r = s; r < std::min(n, s + chunk); ++r) rows.push_back(r);
       const int64_t b = static_cast<int64_t>(rows.size());
-      auto gen = generator(seed, kValidation, static_cast<uint64_t>(s));  // the same noise at every t
+      auto gen = latent_generator(seed, kLatentValidation, static_cast<uint64_t>(s));  // the same noise at every t
       const auto t = at::full({b}, t_value, at::kLong);
       const auto x_t = noised_latents(pipe, scheduler, post, n, rows, t, gen);
       const auto text_rows = text.slice(0, s, s + b);
@@ -168,15 +168,15 @@ LatentTrainingResult train_latent_preference_model(LatentPreferenceModel& model,
     for (int64_t k = 0; k < o.batch_size; ++k) {
       const int64_t pos = step * o.batch_size + k, epoch = pos / n;
       if (epoch != order_epoch) {
-        auto gen = generator(o.seed, kEpochOrder, static_cast<uint64_t>(epoch));
+        auto gen = latent_generator(o.seed, kLatentEpochOrder, static_cast<uint64_t>(epoch));
         auto perm = at::randperm(n, gen, at::kLong);
         order.assign(perm.data_ptr<int64_t>(), perm.data_ptr<int64_t>() + n);
         order_epoch = epoch;
       }
       rows.push_back(order[static_cast<size_t>(pos % n)]);
     }
-    auto gen = generator(o.seed, kStep, static_cast<uint64_t>(step));
-    const auto t = at::randint(0, kTrainTimesteps, {o.batch_size}, gen, at::kLong);
+    auto gen = latent_generator(o.seed, kLatentStep, static_cast<uint64_t>(step));
+    const auto t = at::randint(0, kLatentTrainTimesteps, {o.batch_size}, gen, at::kLong);
     at::Tensor x_t;
     {
       at::NoGradGuard no_grad;

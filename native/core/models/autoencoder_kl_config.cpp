@@ -12,33 +12,33 @@ namespace {
 using Json = nlohmann::json;
 
 // Small typed readers: this file must build without io/ (see json_file.h for the shared ones).
-bool present(const Json& j, const char* key) { return j.contains(key) && !j.at(key).is_null(); }
+bool has_key(const Json& j, const char* key) { return j.contains(key) && !j.at(key).is_null(); }
 
 std::string field(const std::string& what, const char* key) { return what + ": \"" + key + "\""; }
 
 int64_t get_int(const Json& j, const char* key, int64_t fallback, const std::string& what) {
-  if (!present(j, key)) return fallback;
+  if (!has_key(j, key)) return fallback;
   const Json& v = j.at(key);
   require(v.is_number_integer(), field(what, key) + " must be an integer");
   return v.get<int64_t>();
 }
 
 double get_number(const Json& j, const char* key, double fallback, const std::string& what) {
-  if (!present(j, key)) return fallback;
+  if (!has_key(j, key)) return fallback;
   const Json& v = j.at(key);
   require(v.is_number(), field(what, key) + " must be a number");
   return v.get<double>();
 }
 
 bool get_bool(const Json& j, const char* key, bool fallback, const std::string& what) {
-  if (!present(j, key)) return fallback;
+  if (!has_key(j, key)) return fallback;
   const Json& v = j.at(key);
   require(v.is_boolean(), field(what, key) + " must be true or false");
   return v.get<bool>();
 }
 
 std::string get_string(const Json& j, const char* key, const std::string& fallback, const std::string& what) {
-  if (!present(j, key)) return fallback;
+  if (!has_key(j, key)) return fallback;
   const Json& v = j.at(key);
   require(v.is_string(), field(what, key) + " must be a string");
   return v.get<std::string>();
@@ -46,7 +46,7 @@ std::string get_string(const Json& j, const char* key, const std::string& fallba
 
 std::vector<int64_t> get_int_list(const Json& j, const char* key, const std::vector<int64_t>& fallback,
                                   const std::string& what) {
-  if (!present(j, key)) return fallback;
+  if (!has_key(j, key)) return fallback;
   const Json& v = j.at(key);
   require(v.is_array(), field(what, key) + " must be a list of integers");
   std::vector<int64_t> out;
@@ -59,7 +59,7 @@ std::vector<int64_t> get_int_list(const Json& j, const char* key, const std::vec
 
 std::vector<std::string> get_string_list(const Json& j, const char* key, const std::vector<std::string>& fallback,
                                          const std::string& what) {
-  if (!present(j, key)) return fallback;
+  if (!has_key(j, key)) return fallback;
   const Json& v = j.at(key);
   require(v.is_array(), field(what, key) + " must be a list of strings");
   std::vector<std::string> out;
@@ -92,13 +92,13 @@ AutoencoderKLConfig AutoencoderKLConfig::from_json(const Json& file, const std::
   c.act_fn = get_string(j, "act_fn", c.act_fn, what);
   c.sample_size = get_int(j, "sample_size", c.sample_size, what);
   c.scaling_factor = get_number(j, "scaling_factor", c.scaling_factor, what);
-  if (present(j, "shift_factor")) c.shift_factor = get_number(j, "shift_factor", 0.0, what);
+  if (has_key(j, "shift_factor")) c.shift_factor = get_number(j, "shift_factor", 0.0, what);
   c.force_upcast = get_bool(j, "force_upcast", c.force_upcast, what);
   c.use_quant_conv = get_bool(j, "use_quant_conv", c.use_quant_conv, what);
   c.use_post_quant_conv = get_bool(j, "use_post_quant_conv", c.use_post_quant_conv, what);
   c.mid_block_add_attention = get_bool(j, "mid_block_add_attention", c.mid_block_add_attention, what);
   // latents_mean / latents_std are used by other pipelines (not SD-1.5 / SDXL): refuse rather than ignore.
-  if (present(j, "latents_mean") || present(j, "latents_std"))
+  if (has_key(j, "latents_mean") || has_key(j, "latents_std"))
     throw Unsupported(what + ": latents_mean / latents_std are not supported");
   c.validate(what);
   return c;

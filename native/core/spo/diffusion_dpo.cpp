@@ -15,7 +15,7 @@
 namespace spo::trainer {
 namespace {
 
-uint64_t mix(uint64_t seed, uint64_t purpose, uint64_t index) {
+uint64_t dpo_mix(uint64_t seed, uint64_t purpose, uint64_t index) {
   uint64_t x = seed ^ (purpose * 0x9E3779B97F4A7C15ull) ^ (index * 0xC2B2AE3D27D4EB4Full);
   x ^= x >> 31;
   x *= 0xBF58476D1CE4E5B9ull;
@@ -107,7 +107,7 @@ DiffusionDpoResult train_diffusion_dpo(pipeline::Pipeline& pipe, const std::vect
     for (int64_t k = 0; k < o.batch_size; ++k) {
       const int64_t pos = step * o.batch_size + k, epoch = pos / n;
       if (epoch != order_epoch) {
-        auto g = at::make_generator<at::CPUGeneratorImpl>(mix(o.seed, 1, static_cast<uint64_t>(epoch)));
+        auto g = at::make_generator<at::CPUGeneratorImpl>(dpo_mix(o.seed, 1, static_cast<uint64_t>(epoch)));
         auto perm = at::randperm(n, g, at::kLong);
         order.assign(perm.data_ptr<int64_t>(), perm.data_ptr<int64_t>() + n);
         order_epoch = epoch;
@@ -118,7 +118,7 @@ DiffusionDpoResult train_diffusion_dpo(pipeline::Pipeline& pipe, const std::vect
       lose.push_back((first_wins ? p->image_1 : p->image_0).to(at::kFloat));
       prompts.push_back(p->prompt);
     }
-    auto gen = at::make_generator<at::CPUGeneratorImpl>(mix(o.seed, 2, static_cast<uint64_t>(step)));
+    auto gen = at::make_generator<at::CPUGeneratorImpl>(dpo_mix(o.seed, 2, static_cast<uint64_t>(step)));
     at::Tensor x_w, x_l, cond_hidden;
     pipeline::Conditioning cond;
     {

@@ -18,12 +18,12 @@ constexpr double kCastStrength = 0.35, kSaturationKept = 0.35, kBlurSigma = 0.02
 constexpr float kTextureShade = 0.7f;
 constexpr int kSuper = 4;
 
-using Rgb = std::array<float, 3>;
+using FloatRgb = std::array<float, 3>;
 
 struct Item {
   Object object;
   double half = 0;
-  Rgb rgb{};
+  FloatRgb rgb{};
   double cx = 0.5, cy = 0.5;
 };
 
@@ -98,16 +98,16 @@ void place(Unit& unit, const Box& cell, std::vector<Item>& items, Rng& layout, R
   if (side == 3) it.cy = 1 - inner;
 }
 
-void gaussian_blur(std::vector<Rgb>& img, int64_t n, double sigma) {
+void gaussian_blur(std::vector<FloatRgb>& img, int64_t n, double sigma) {
   const int r = static_cast<int>(std::ceil(3 * sigma));
   std::vector<double> k(2 * r + 1);
   double sum = 0;
   for (int i = -r; i <= r; ++i) sum += k[i + r] = std::exp(-0.5 * i * i / (sigma * sigma));
   for (double& v : k) v /= sum;
-  std::vector<Rgb> tmp(img.size());
+  std::vector<FloatRgb> tmp(img.size());
   for (int pass = 0; pass < 2; ++pass) {
-    const std::vector<Rgb>& src = pass == 0 ? img : tmp;
-    std::vector<Rgb> out(img.size());
+    const std::vector<FloatRgb>& src = pass == 0 ? img : tmp;
+    std::vector<FloatRgb> out(img.size());
     for (int64_t y = 0; y < n; ++y)
       for (int64_t x = 0; x < n; ++x) {
         std::array<double, 3> acc{0, 0, 0};
@@ -133,7 +133,7 @@ at::Tensor render(const Scene& scene, int64_t size, uint64_t seed, const Defects
   Defects applied;
 
   // Draws every render makes, in a fixed order: background, then each object's size and shade.
-  Rgb bg;
+  FloatRgb bg;
   for (auto& v : bg) v = static_cast<float>(layout.uniform(0.87, 0.96));
   std::vector<Item> items;
   for (const Object& o : scene.objects()) {
@@ -221,7 +221,7 @@ at::Tensor render(const Scene& scene, int64_t size, uint64_t seed, const Defects
     Rng texture(stream_seed(seed, kTextureStream));
     for (char& d : dark_cell) d = texture.coin() ? 1 : 0;
   }
-  std::vector<Rgb> img(static_cast<size_t>(size * size));
+  std::vector<FloatRgb> img(static_cast<size_t>(size * size));
   for (int64_t y = 0; y < size; ++y)
     for (int64_t x = 0; x < size; ++x) {
       std::array<double, 3> acc{0, 0, 0};
@@ -229,7 +229,7 @@ at::Tensor render(const Scene& scene, int64_t size, uint64_t seed, const Defects
       for (int sy = 0; sy < kSuper; ++sy)
         for (int sx = 0; sx < kSuper; ++sx) {
           const double px = (x + (sx + 0.5) / kSuper) * step, py = (y + (sy + 0.5) / kSuper) * step;
-          Rgb c = bg;
+          FloatRgb c = bg;
           for (const Item& it : items)
             if (stepped(it) ? shape_contains(it.object.shape, cx, cy, it.cx, it.cy, it.half)
                             : shape_contains(it.object.shape, px, py, it.cx, it.cy, it.half)) {
@@ -248,15 +248,15 @@ at::Tensor render(const Scene& scene, int64_t size, uint64_t seed, const Defects
 
   if (defects.has(Defect::Blur)) gaussian_blur(img, size, kBlurSigma * size), applied.set(Defect::Blur);
   if (defects.has(Defect::ColourCast)) {
-    Rgb gain;
+    FloatRgb gain;
     for (int k = 0; k < 3; ++k)
       gain[k] = static_cast<float>(1 - kCastStrength * (1 + std::cos(cast_hue - 2 * M_PI * k / 3)) / 2);
-    for (Rgb& p : img)
+    for (FloatRgb& p : img)
       for (int k = 0; k < 3; ++k) p[k] *= gain[k];
     applied.set(Defect::ColourCast);
   }
   if (defects.has(Defect::Desaturation)) {
-    for (Rgb& p : img) {
+    for (FloatRgb& p : img) {
       const float l = 0.299f * p[0] + 0.587f * p[1] + 0.114f * p[2];
       for (auto& v : p) v = l + static_cast<float>(kSaturationKept) * (v - l);
     }

@@ -10,7 +10,7 @@ static_assert(sizeof(DdimCoefficients) == 7 * sizeof(float), "coefficient table 
 
 namespace {
 
-std::string shape_of(const at::Tensor& t) {
+std::string shape_text(const at::Tensor& t) {
   std::ostringstream os;
   os << t.sizes();
   return os.str();
@@ -18,8 +18,8 @@ std::string shape_of(const at::Tensor& t) {
 
 void check_same_shape(const at::Tensor& t, const at::Tensor& sample, const char* name) {
   require(t.defined(), std::string(name) + " is missing");
-  require(t.sizes() == sample.sizes(), std::string(name) + " has shape " + shape_of(t) +
-                                           " but the sample has shape " + shape_of(sample));
+  require(t.sizes() == sample.sizes(), std::string(name) + " has shape " + shape_text(t) +
+                                           " but the sample has shape " + shape_text(sample));
   require(t.device() == sample.device(), std::string(name) + " is on another device than the sample");
   require(at::isFloatingType(t.scalar_type()), std::string(name) + " must be a floating-point tensor");
 }

@@ -25,7 +25,7 @@ using torch::autograd::variable_list;
 constexpr int64_t kResultColumns = 11;
 constexpr int64_t kGradColumn = 9;  // grad_w, grad_l
 
-std::string dims(at::IntArrayRef sizes) {
+std::string dims_of(at::IntArrayRef sizes) {
   std::ostringstream os;
   os << sizes;
   return os.str();
@@ -37,7 +37,7 @@ std::string number(double v) {
   return os.str();
 }
 
-bool supported_dtype(at::ScalarType t) {
+bool is_supported_float(at::ScalarType t) {
   return t == at::kFloat || t == at::kHalf || t == at::kBFloat16 || t == at::kDouble;
 }
 
@@ -48,8 +48,8 @@ void check_like(const at::Tensor& t, const char* name, const at::Tensor& policy)
   const std::string what = std::string("spo_loss: ") + name;
   require(t.defined(), what + " is missing");
   require(t.sizes() == policy.sizes(),
-          what + " must have the policy output's shape " + dims(policy.sizes()) + ", got " + dims(t.sizes()));
-  require(supported_dtype(t.scalar_type()),
+          what + " must have the policy output's shape " + dims_of(policy.sizes()) + ", got " + dims_of(t.sizes()));
+  require(is_supported_float(t.scalar_type()),
           what + " must be float32, float16, bfloat16 or float64, got " + dtype_name(t));
   require(t.device() == policy.device(),
           what + " is on " + t.device().str() + " but the policy output is on " + policy.device().str());
@@ -59,7 +59,7 @@ void check_alpha_shape(const at::Tensor& t, const char* name, int64_t pairs) {
   const std::string what = std::string("spo_loss: ") + name;
   require(t.defined(), what + " is missing");
   require(t.dim() == 1 && t.size(0) == pairs,
-          what + " must be [N] = [" + std::to_string(pairs) + "], got " + dims(t.sizes()));
+          what + " must be [N] = [" + std::to_string(pairs) + "], got " + dims_of(t.sizes()));
   require(at::isFloatingType(t.scalar_type()), what + " must be a floating-point tensor, got " + dtype_name(t));
 }
 
@@ -170,8 +170,8 @@ void check_spo_loss_inputs(const SpoLossInputs& in) {
   const auto& p = in.policy_output;
   require(p.defined(), "spo_loss: policy_output is missing");
   require(p.dim() >= 1 && p.size(0) >= 1,
-          "spo_loss: needs at least one pair: policy_output must be [N, ...] with N >= 1, got " + dims(p.sizes()));
-  require(p.numel() > 0, "spo_loss: every pair needs at least one element, got shape " + dims(p.sizes()));
+          "spo_loss: needs at least one pair: policy_output must be [N, ...] with N >= 1, got " + dims_of(p.sizes()));
+  require(p.numel() > 0, "spo_loss: every pair needs at least one element, got shape " + dims_of(p.sizes()));
   require(p.is_cpu() || p.is_cuda(), "spo_loss: runs on CPU or CUDA tensors only, got " + p.device().str());
   check_like(p, "policy_output", p);
   check_like(in.reference_output, "reference_output", p);
@@ -193,13 +193,13 @@ void check_dpo_loss_inputs(const at::Tensor& lp_w, const at::Tensor& lp_l, const
                            const at::Tensor& ref_l, double beta, double clip_eps) {
   const std::string op = "dpo_loss_from_logps";
   require(lp_w.defined(), op + ": lp_w is missing");
-  require(lp_w.dim() == 1 && lp_w.size(0) >= 1, op + ": lp_w must be [N] with N >= 1, got " + dims(lp_w.sizes()));
+  require(lp_w.dim() == 1 && lp_w.size(0) >= 1, op + ": lp_w must be [N] with N >= 1, got " + dims_of(lp_w.sizes()));
   const std::pair<const at::Tensor*, const char*> all[] = {{&lp_w, "lp_w"}, {&lp_l, "lp_l"}, {&ref_w, "ref_w"},
                                                            {&ref_l, "ref_l"}};
   for (const auto& [t, name] : all) {
     const std::string what = op + ": " + name;
     require(t->defined(), what + " is missing");
-    require(t->sizes() == lp_w.sizes(), what + " must be " + dims(lp_w.sizes()) + ", got " + dims(t->sizes()));
+    require(t->sizes() == lp_w.sizes(), what + " must be " + dims_of(lp_w.sizes()) + ", got " + dims_of(t->sizes()));
     require(at::isFloatingType(t->scalar_type()), what + " must be a floating-point tensor, got " + dtype_name(*t));
     require(t->device() == lp_w.device(), what + " is on " + t->device().str() + " but lp_w is on " +
                                               lp_w.device().str());

@@ -12,9 +12,9 @@
 namespace spo::kernels {
 namespace {
 
-constexpr int64_t kChunk = 8192;  // elements per task: large enough to amortise, small enough to balance
+constexpr int64_t kPairChunk = 8192;  // elements per task: large enough to amortise, small enough to balance
 
-int64_t chunks_per_pair(int64_t elements) { return std::max<int64_t>(1, (elements + kChunk - 1) / kChunk); }
+int64_t chunks_per_pair(int64_t elements) { return std::max<int64_t>(1, (elements + kPairChunk - 1) / kPairChunk); }
 
 struct ChunkRange {
   int64_t pair, lo, hi;  // flat element range [lo, hi) of one pair
@@ -22,7 +22,7 @@ struct ChunkRange {
 
 ChunkRange chunk_range(int64_t task, int64_t chunks, int64_t elements) {
   const int64_t i = task / chunks, k = task % chunks;
-  return {i, i * elements + k * kChunk, i * elements + std::min(elements, (k + 1) * kChunk)};
+  return {i, i * elements + k * kPairChunk, i * elements + std::min(elements, (k + 1) * kPairChunk)};
 }
 
 }  // namespace

@@ -12,13 +12,13 @@
 namespace spo::kernels {
 namespace {
 
-void check_launch(int err, const char* what) {
+void check_spo_loss_launch(int err, const char* what) {
   if (err != 0)
     throw Error(ErrorCode::Internal, std::string("CUDA launch of ") + what + " failed (cudaError " +
                                          std::to_string(err) + ")");
 }
 
-void* current_stream() { return c10::cuda::getCurrentCUDAStream().stream(); }
+void* spo_loss_stream() { return c10::cuda::getCurrentCUDAStream().stream(); }
 
 const SpoPairCoefficients* coefficients(const SpoLossBuffers& in) {
   return reinterpret_cast<const SpoPairCoefficients*>(in.coeffs.data_ptr<float>());
@@ -40,7 +40,7 @@ void spo_loss_forward_cuda(const SpoLossBuffers& in, at::Tensor& pair_results, a
   a.loser = in.loser.data_ptr<float>();
   a.results = reinterpret_cast<SpoPairResult*>(pair_results.data_ptr<float>());
   a.loss = loss.data_ptr<float>();
-  check_launch(launch_spo_loss_forward_cuda(a, current_stream()), "spo_loss");
+  check_spo_loss_launch(launch_spo_loss_forward_cuda(a, spo_loss_stream()), "spo_loss");
 }
 
 void spo_loss_backward_cuda(const SpoLossBuffers& in, const at::Tensor& pair_grads, at::Tensor& grad) {
@@ -55,7 +55,7 @@ void spo_loss_backward_cuda(const SpoLossBuffers& in, const at::Tensor& pair_gra
   a.loser = in.loser.data_ptr<float>();
   a.pair_grads = pair_grads.data_ptr<float>();
   a.grad = grad.data_ptr<float>();
-  check_launch(launch_spo_loss_backward_cuda(a, current_stream()), "spo_loss backward");
+  check_spo_loss_launch(launch_spo_loss_backward_cuda(a, spo_loss_stream()), "spo_loss backward");
 }
 
 }  // namespace spo::kernels

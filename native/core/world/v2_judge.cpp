@@ -202,6 +202,19 @@ std::vector<double> blurred(const std::vector<double>& src, int64_t w, int64_t h
   return out;
 }
 
+// A w x h mask with every pixel next to (8-neighbour) or on a set one set.
+std::vector<char> grown_by_one(const std::vector<char>& mask, int64_t w, int64_t h) {
+  std::vector<char> out = mask;
+  for (int64_t y = 0; y < h; ++y)
+    for (int64_t x = 0; x < w; ++x)
+      for (int64_t dy = -1; dy <= 1; ++dy)
+        for (int64_t dx = -1; dx <= 1; ++dx) {
+          const int64_t nx = x + dx, ny = y + dy;
+          if (nx >= 0 && ny >= 0 && nx < w && ny < h && mask[ny * w + nx]) out[y * w + x] = 1;
+        }
+  return out;
+}
+
 // A blob that touches another is partly hidden under it, so its visible area
 // and centroid under-read it and a template sized from them misfits the edges it
 // does show. For the fit residual only (not the class), templates up to twice
@@ -222,14 +235,7 @@ void fit_hidden_part(Blob& b, double mx, double my, double area) {
   if (n == 0 || len <= 0) return;
   nx /= len, ny /= len;
   // Pixels within 2 px of the other blob are blended with it: left out (b.other holds 1 px).
-  std::vector<char> near = b.other;
-  for (int64_t y = 0; y < wh; ++y)
-    for (int64_t x = 0; x < ww; ++x)
-      for (int64_t dy = -1; dy <= 1; ++dy)
-        for (int64_t dx = -1; dx <= 1; ++dx) {
-          const int64_t xx = x + dx, yy = y + dy;
-          if (xx >= 0 && yy >= 0 && xx < ww && yy < wh && b.other[yy * ww + xx]) near[y * ww + x] = 1;
-        }
+  const std::vector<char> near = grown_by_one(b.other, ww, wh);
   std::vector<double> tpl(ww * wh);
   auto residual = [&](Shape shape, double side, double shift, double ox, double oy, bool blur) {
     const double cx = mx + nx * shift + ox, cy = my + ny * shift + oy - (shape == Shape::Triangle ? side / 6 : 0.0);
@@ -375,14 +381,7 @@ void measure(Reading& r, int index) {
         b.crossings += 1, b.jump += std::abs(b.a[j] - b.a[j + ww]);
     }
   // Pixels on or next to another blob (blended with it): left out of the template fit's residual.
-  b.other = other;
-  for (int64_t y = 0; y < wh; ++y)
-    for (int64_t x = 0; x < ww; ++x)
-      for (int64_t dy = -1; dy <= 1; ++dy)
-        for (int64_t dx = -1; dx <= 1; ++dx) {
-          const int64_t nx = x + dx, ny = y + dy;
-          if (nx >= 0 && ny >= 0 && nx < ww && ny < wh && other[ny * ww + nx]) b.other[y * ww + x] = 1;
-        }
+  b.other = grown_by_one(other, ww, wh);
   b.shape = classify(b, r.h, r.w);
   // Saturation: the mean chroma of the blob's core pixels against its palette
   // colour. Blur blends only the edges with the grey background (the core keeps

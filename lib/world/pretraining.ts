@@ -53,8 +53,8 @@ export interface WorldPretrainingOptions {
   /**
    * Train prompts whose SPO sampling rounds make rollout pairs (k candidates from
    * one x_t, labelled by the judge on where each ends); > 0 adds the stages
-   * rollout-pairs and evaluator-rollout (the step-aware model trained on them).
-   * Relations world only (refused with world 'scenes').
+   * rollout-pairs and evaluator-rollout (the step-aware model trained on them),
+   * labelled by the world's own judge (judge v2 in the scenes world).
    */
   rolloutPrompts?: number;
   /** Validation prompts for the rollout pairs (at most 500). */

@@ -20,7 +20,7 @@ namespace {
 class RecordingScorer : public evaluator::ImageScorer {
  public:
   RecordingScorer(pipeline::Pipeline& pipe, const RolloutPairOptions& o)
-      : judge_(1.0), rollout_(pipe, judge_, {o.steps, o.guidance_scale}) {}
+      : judge_(1.0, o.track), rollout_(pipe, judge_, {o.steps, o.guidance_scale}) {}
   at::Tensor score_images(const at::Tensor&, const std::vector<std::string>&, const at::Tensor&, int64_t) override {
     throw Error(ErrorCode::Internal, "rollout pairs: the round scores candidates with their latents");
   }
@@ -97,15 +97,14 @@ std::vector<evaluator::PreferencePair> rollout_pairs(pipeline::Pipeline& pipe, c
 
 namespace spo::pretraining {
 
-std::vector<BandAccuracy> judge_reads_x0(const std::vector<evaluator::PreferencePair>& pairs) {
+std::vector<BandAccuracy> judge_reads_x0(const std::vector<evaluator::PreferencePair>& pairs, world::Track track) {
   std::vector<BandAccuracy> bands = {{0, 1}, {1, 300}, {300, 600}, {600, 1000}};
   std::vector<double> right(bands.size(), 0.0);
   for (const auto& p : pairs) {
     if (p.label_0 == 0.5) continue;
     for (size_t b = 0; b < bands.size(); ++b) {
       if (p.timestep < bands[b].lo || p.timestep >= bands[b].hi) continue;
-      const auto scene = world::parse_prompt(p.prompt);
-      const double d = world::judge(p.image_0, scene).total - world::judge(p.image_1, scene).total;
+      const double d = world::judge_total(track, p.image_0, p.prompt) - world::judge_total(track, p.image_1, p.prompt);
       right[b] += d == 0 ? 0.5 : ((d > 0) == (p.label_0 > 0.5) ? 1.0 : 0.0);
       ++bands[b].pairs;
     }

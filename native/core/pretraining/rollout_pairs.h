@@ -12,6 +12,7 @@
 #include "evaluator/preference_training.h"
 #include "pipeline/pipeline.h"
 #include "runtime/job_context.h"
+#include "world/track.h"
 
 namespace spo::pretraining {
 
@@ -23,6 +24,7 @@ struct RolloutPairOptions {
   int64_t prompts_per_round = 8;
   double tie_margin = 0.02;     // judge totals closer than this are ties
   uint64_t seed = 11;
+  world::Track track = world::Track::Relations;  // whose judge labels the pairs
 };
 
 struct RolloutPairStats {
@@ -52,7 +54,8 @@ struct BandAccuracy {
   int64_t pairs = 0;       // decided pairs in the band
   double accuracy = 0.0;   // NaN without pairs
 };
-std::vector<BandAccuracy> judge_reads_x0(const std::vector<evaluator::PreferencePair>& pairs);
+std::vector<BandAccuracy> judge_reads_x0(const std::vector<evaluator::PreferencePair>& pairs,
+                                         world::Track track = world::Track::Relations);
 
 // A pair set kept between pretraining stages (rollout pairs cost minutes):
 // safetensors with images [N, 2, 3, H, W] F16, labels [N] F32 (label_0),

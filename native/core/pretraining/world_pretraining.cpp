@@ -123,8 +123,6 @@ Json pretrain_world(const WorldPretrainingOptions& o, const JobContext& ctx) {
   require(o.prediction == "epsilon" || o.prediction == "v_prediction",
           "pretrain world: prediction must be epsilon or v_prediction, got '" + o.prediction + "'");
   const world::Track track = world::track_from_name(o.world);
-  require(o.rollout_prompts == 0 || track == world::Track::Relations,
-          "pretrain world: rollout pairs are made for the relations world only");
   const std::string base = o.out_dir + "/base";
   const std::string work = o.out_dir + "/work";
   fs::create_directories(work);
@@ -325,6 +323,7 @@ Json pretrain_world(const WorldPretrainingOptions& o, const JobContext& ctx) {
       RolloutPairOptions ro;
       ro.tie_margin = o.tie_margin;
       ro.seed = o.seed * 11 + 7;
+      ro.track = track;
       RolloutPairStats train_stats, validation_stats;
       auto train_set = rollout_pairs(*pipe, first_prompts(track, world::Split::Train, scaled(o.rollout_prompts, o.scale)), ro,
                                      &train_stats, ctx);
@@ -333,7 +332,7 @@ Json pretrain_world(const WorldPretrainingOptions& o, const JobContext& ctx) {
           *pipe, first_prompts(track, world::Split::Validation, scaled(o.rollout_validation_prompts, o.scale)), ro,
           &validation_stats, ctx);
       Json readable;
-      for (const auto& band : judge_reads_x0(validation_set))
+      for (const auto& band : judge_reads_x0(validation_set, track))
         readable["t" + std::to_string(band.lo) + "-" + std::to_string(band.hi - 1)] =
             Json{{"pairs", band.pairs}, {"accuracy", band.pairs ? Json(band.accuracy) : Json(nullptr)}};
       save_pair_set(train_file, train_set);

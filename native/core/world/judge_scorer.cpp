@@ -8,15 +8,11 @@
 #include "world/v2_judge.h"
 
 namespace spo::world {
-namespace {
 
-// The track's judge total of one image; the track's grammar reads the prompt.
 double judge_total(Track track, const at::Tensor& image, const std::string& prompt) {
   if (track == Track::Scenes) return v2::judge(image, v2::parse_prompt(prompt)).total;
   return judge(image, parse_prompt(prompt)).total;
 }
-
-}  // namespace
 
 JudgeScorer::JudgeScorer(double scale, Track track) : scale_(scale), track_(track) {
   require(std::isfinite(scale) && scale > 0, "judge scorer: scale must be finite and > 0");

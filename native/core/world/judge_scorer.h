@@ -9,6 +9,10 @@
 
 namespace spo::world {
 
+// The track's judge total of one image [3, H, W] in [-1, 1]; the track's
+// grammar reads the prompt (InvalidArgument where it cannot).
+double judge_total(Track track, const at::Tensor& image, const std::string& prompt);
+
 class JudgeScorer : public evaluator::ImageScorer {
  public:
   // score = scale * the track's judge total (total in [0, 1]): the relation

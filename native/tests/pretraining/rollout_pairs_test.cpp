@@ -10,7 +10,10 @@
 
 #include "diffusion/ddim_scheduler.h"
 #include "pretraining/rollout_pairs.h"
+#include "pretraining/world_configs.h"
 #include "world/judge.h"
+#include "world/v2_judge.h"
+#include "world/v2_prompts.h"
 
 namespace spo::pretraining {
 namespace {
@@ -75,6 +78,43 @@ TEST(RolloutPairs, OneGroupPerBranchStepLabelledByWhereTheCandidatesEnd) {
     // Images are stored in half precision: within 2^-11 of values in [-1, 1].
     EXPECT_LT((loaded[i].image_1 - pairs[i].image_1).abs().max().item<double>(), 1e-3);
   }
+}
+
+// The scenes world's pairs are labelled by judge v2: on an untrained scenes
+// pipeline (its grammar's prompts, which the relation grammar cannot read) the
+// final images' labels follow judge v2's totals, and judge_reads_x0 reads them
+// with the same judge.
+TEST(RolloutPairs, ScenesPairsAreLabelledByJudgeV2) {
+  const auto dir = (std::filesystem::temp_directory_path() / "spo_rollout_pairs_scenes").string();
+  std::filesystem::remove_all(dir);
+  write_initial_world_pipeline(dir, 5, "epsilon", world::Track::Scenes);
+  auto pipe = pipeline::Pipeline::load(dir);
+  RolloutPairOptions o;
+  o.steps = 4;
+  o.k = 3;
+  o.divert_start_step = 2;
+  o.prompts_per_round = 2;
+  o.tie_margin = 0.0;
+  o.track = world::Track::Scenes;
+  const std::vector<std::string> prompts = {"two red circles", "a small blue square and a large yellow triangle"};
+  RolloutPairStats stats;
+  auto pairs = rollout_pairs(*pipe, prompts, o, &stats, {});
+  std::filesystem::remove_all(dir);
+  ASSERT_EQ(static_cast<int64_t>(pairs.size()), 2 * (o.steps - o.divert_start_step) * 3);
+  int64_t decided = 0, checked = 0;
+  for (const auto& p : pairs) {
+    if (p.timestep != 0) continue;
+    const auto scene = world::v2::parse_prompt(p.prompt);
+    const double d = world::v2::judge(p.image_0, scene).total - world::v2::judge(p.image_1, scene).total;
+    EXPECT_EQ(p.label_0, d > 0 ? 1.0 : d < 0 ? 0.0 : 0.5) << p.prompt;
+    ++checked;
+    decided += d != 0;
+  }
+  EXPECT_EQ(checked, 2 * 3);
+  ASSERT_GT(decided, 0) << "every final pair tied: the labels' direction went unchecked";
+  const auto bands = judge_reads_x0(pairs, world::Track::Scenes);
+  EXPECT_EQ(bands[0].pairs, decided);
+  EXPECT_EQ(bands[0].accuracy, 1.0);
 }
 
 }  // namespace

@@ -29,8 +29,8 @@ using PairSet = std::shared_ptr<const std::vector<evaluator::PreferencePair>>;
 // guidanceScale, which only the pixel model reads (from `o`).
 struct ValidateArgs {
   Napi::Object o;
-  PipelineBinding::Borrowed pipe;
-  PairSet pairs;
+  PipelineBinding::Borrowed pipe{};
+  PairSet pairs{};
   std::vector<int64_t> timesteps{0, 251, 501, 701, 951};
   uint64_t seed = 42;
   int64_t max_batch = 0;
@@ -43,8 +43,8 @@ ValidateArgs ValidateArgsFromJs(Napi::Env env, Napi::Value v);
 // guidanceScale and its `own_keys` from `o` itself.
 struct TrainArgs {
   Napi::Object o;
-  PipelineBinding::Borrowed pipe;
-  PairSet train, validation;
+  PipelineBinding::Borrowed pipe{};
+  PairSet train{}, validation{};
 };
 TrainArgs TrainArgsFromJs(Napi::Env env, Napi::Value v, const std::vector<std::string>& own_keys);
 

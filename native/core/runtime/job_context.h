@@ -19,7 +19,7 @@ struct ProgressEvent {
   int64_t total = 0;   // steps in this stage
   double value = 0.0;  // a stage-specific figure (e.g. mean log-prob of the step)
   // Named figures of the event (e.g. loss, lr, accuracy@t), in order; JavaScript sees an object.
-  std::vector<std::pair<std::string, double>> metrics;
+  std::vector<std::pair<std::string, double>> metrics{};  // {} lets callers brace-initialise the rest
 };
 
 class JobContext {

@@ -43,8 +43,11 @@ int Defects::count() const {
 
 std::string Defects::to_string() const {
   std::string s;
-  for (int i = 0; i < kDefectCount; ++i)
-    if (on[i]) s += (s.empty() ? "" : "+") + std::string(kNames[i]);
+  for (int i = 0; i < kDefectCount; ++i) {
+    if (!on[i]) continue;
+    if (!s.empty()) s += '+';
+    s += kNames[i];  // appended, not `"+" + string`, which GCC 12 misreads as an overlapping copy (-Wrestrict)
+  }
   return s.empty() ? "clean" : s;
 }
 

@@ -136,11 +136,11 @@ describe('npm pack + npm install', () => {
       .toEqual(['index.d.mts', 'index.d.ts', path.join('world', 'index.d.mts'), path.join('world', 'index.d.ts')]);
     const check = sh(path.join(dir, 'node_modules', '.bin', 'spo'), ['ddim-check', '--steps', '10', '--json'], dir);
     expect(JSON.parse(check).steps).toBe(10);
-    // The shipped shapes-world models travel in the package: a one-round demo from the installed copy.
+    // The shipped scenes-world models travel in the package: a one-round demo (scenes, the default) from the installed copy.
     const demo = sh(path.join(dir, 'node_modules', '.bin', 'spo'),
       ['demo', '--prompts', '2', '--rounds', '1', '--json', '--out', path.join(dir, 'demo-out')], dir);
     const summary = JSON.parse(demo);
-    expect(summary.assets).toBe(path.join(dir, 'node_modules', 'spo-diffusion', 'assets', 'shapes-world'));
+    expect(summary.assets).toBe(path.join(dir, 'node_modules', 'spo-diffusion', 'assets', 'scenes-world'));
     expect(summary.table.map((r: { part: string }) => r.part)).toContain('total');
   }, 600_000);
 

@@ -176,7 +176,7 @@ async function checkDemoOutputs(out: string, stdout: string, track: WorldTrack, 
 describe('spo demo on either track', () => {
   it('relations (the shipped models): writes every judged image with its manifest line, the grid and the summary', async () => {
     const out = path.join(work, 'demo-relations');
-    const r = spo('demo', '--prompts', '4', '--rounds', '1', '--out', out, '--json');
+    const r = spo('demo', '--world', 'relations', '--prompts', '4', '--rounds', '1', '--out', out, '--json');
     expect(r.status, r.stderr).toBe(0);
     const prompts = worldPrompts('test').slice(0, 4);
     const { summary, lines, images } = await checkDemoOutputs(out, r.stdout, 'relations', prompts);
@@ -195,10 +195,38 @@ describe('spo demo on either track', () => {
   });
 
   it('refuses a models folder made for the other world, naming both', () => {
-    const r = spo('demo', '--world', 'scenes', '--prompts', '4', '--rounds', '1', '--out', path.join(work, 'never'));
+    const r = spo('demo', '--world', 'scenes', '--assets', shapesWorldAssets(), '--prompts', '4', '--rounds', '1',
+      '--out', path.join(work, 'never'));
     expect(r.status).not.toBe(0);
     expect(r.stderr).toMatch(/relations world, not scenes/);
     expect(existsSync(path.join(work, 'never', 'manifest.jsonl'))).toBe(false);
+  });
+
+  it('scenes by default, with the shipped scenes models: their rollout-trained step-aware evaluator at learning rate 3e-4', async () => {
+    const out = path.join(work, 'demo-default');
+    const r = spo('demo', '--prompts', '4', '--rounds', '1', '--out', out, '--json');
+    expect(r.status, r.stderr).toBe(0);
+    const prompts = worldPrompts('test', 'scenes').slice(0, 4);
+    const { summary, lines, images } = await checkDemoOutputs(out, r.stdout, 'scenes', prompts);
+    const assets = shapesWorldAssets('scenes');
+    expect(summary.assets).toBe(assets);
+    expect(summary.evaluator).toBe(path.join(assets, 'evaluator-rollout'));
+    expect(summary.settings).toEqual({ ...SHAPES_WORLD_SPO, learningRate: 3e-4 });
+    // The evaluator is a step-aware model (adaLN on t), as its pretraining stage says it was trained.
+    const config = JSON.parse(readFileSync(path.join(assets, 'evaluator-rollout', 'config.json'), 'utf8'));
+    expect(config.spo_time_conditioning).toBe('step-aware');
+    const stage = JSON.parse(readFileSync(path.join(assets, 'stages', 'evaluator-rollout.json'), 'utf8'));
+    expect(stage).toMatchObject({ steps: 3000, learningRate: 1e-4, clean: true });
+    // 'before' images are the scenes base model's own samples at the demo's seed.
+    const base = await Pipeline.load(path.join(assets, 'base'));
+    const first = lines[0]!;
+    const sampled = await new Sampler(base).generate({
+      prompts: prompts.slice(first.batchStart, first.batchStart + first.batchSize), seed: first.seed,
+      steps: SHAPES_WORLD_SPO.steps, guidanceScale: SHAPES_WORLD_SPO.guidanceScale, eta: 1,
+    });
+    base.dispose();
+    expect(first.seed).toBe(42);
+    sampled.forEach((img, i) => expect(Buffer.from(images[i]!.data).equals(Buffer.from(img.data)), `before ${i}`).toBe(true));
   });
 
   it('spo pretrain-world --world scenes reaches the engine (a relations folder is refused, not continued)', () => {

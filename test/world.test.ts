@@ -176,7 +176,7 @@ describe('the judge as an oracle step evaluator', () => {
 describe('spo demo', () => {
   it('trains, judges before and after, and writes the grid', async () => {
     const out = path.join(work, 'demo');
-    const r = spo('demo', '--prompts', '4', '--rounds', '1', '--out', out, '--json');
+    const r = spo('demo', '--world', 'relations', '--prompts', '4', '--rounds', '1', '--out', out, '--json');
     expect(r.status, r.stderr).toBe(0);
     const summary = JSON.parse(r.stdout);
     expect(summary.testPrompts).toBe(4);

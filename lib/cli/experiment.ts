@@ -178,7 +178,8 @@ async function readStore(file: string): Promise<Store> {
 }
 
 export async function runExperiment(opts: ExperimentCliOptions, signal?: AbortSignal): Promise<number> {
-  const assets = path.resolve(opts.assets ?? shapesWorldAssets());
+  // Without --assets: the shipped models of --world (relations when neither is given).
+  const assets = path.resolve(opts.assets ?? shapesWorldAssets(opts.world ?? 'relations'));
   const madeFor = await assetsWorld(assets);
   const world = opts.world ?? madeFor;
   if (madeFor !== world) throw new InvalidArgumentError(`${assets} holds models of the ${madeFor} world, not ${world}`);

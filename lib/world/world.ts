@@ -74,9 +74,12 @@ export function judgeWorld(images: Tensor, prompts: string[], track: WorldTrack 
   return callSync(() => worldNative().judgeWorld(images, prompts, checked));
 }
 
-/** The shipped models' folder: <package>/assets/shapes-world (made by `spo pretrain-world`). */
-export function shapesWorldAssets(): string {
-  return path.join(packageRoot, 'assets', 'shapes-world');
+/**
+ * The shipped models' folder of a track (made by `spo pretrain-world`):
+ * relations, <package>/assets/shapes-world; scenes, <package>/assets/scenes-world.
+ */
+export function shapesWorldAssets(track: WorldTrack = 'relations'): string {
+  return path.join(packageRoot, 'assets', checkTrack(track) === 'scenes' ? 'scenes-world' : 'shapes-world');
 }
 
 /** Judge totals closer than this make a tied pair (pretraining's pairs and Diffusion-DPO's alike). */
@@ -98,3 +101,14 @@ export const SHAPES_WORLD_SPO = {
   sampleBatchSize: 8,
   trainBatchSize: 16,
 } as const;
+
+/**
+ * The SPO settings each track's demo runs with: SHAPES_WORLD_SPO, and for the
+ * scenes track a learning rate of 3e-4 (chosen on the validation split: the
+ * preset's 1e-3 gave +0.001 ± 0.017 on the total, 3e-4 +0.006 to +0.017 over
+ * three seeds; docs/SHAPES_WORLD.md).
+ */
+export const WORLD_SPO = {
+  relations: SHAPES_WORLD_SPO,
+  scenes: { ...SHAPES_WORLD_SPO, learningRate: 3e-4 },
+} as const satisfies { [T in WorldTrack]: { learningRate: number } };

@@ -170,6 +170,29 @@ async function checkDemoOutputs(out: string, stdout: string, track: WorldTrack, 
   // The grid: two columns (before, after) of 32 px images x4 with 4 px gaps, one row per prompt.
   const grid = await Image.load(path.join(out, 'before-after.png'));
   expect([grid.width, grid.height]).toEqual([2 * 128 + 3 * 4, prompts.length * 128 + (prompts.length + 1) * 4]);
+  // The changed grid, worked out from the manifest by hand: the totals that rose, largest first,
+  // then those that fell, largest fall last (at most 8 each); each cell the PNG it names, zoomed 4x.
+  const before = lines.filter((l) => l.set === 'before'), after = lines.filter((l) => l.set === 'after');
+  const moves = before.map((l, index) => ({ index, difference: after[index]!.scores.total! - l.scores.total! }));
+  const expected = [
+    ...moves.filter((m) => m.difference > 0).sort((x, y) => y.difference - x.difference).slice(0, 8),
+    ...moves.filter((m) => m.difference < 0).sort((x, y) => x.difference - y.difference).slice(0, 8).reverse(),
+  ];
+  expect(summary.changedPrompts).toEqual(expected.map((m) => ({ ...m, difference: expect.closeTo(m.difference, 12), prompt: prompts[m.index] })));
+  if (expected.length === 0) {
+    expect(summary.changedGrid).toBeNull();
+  } else {
+    const changed = await Image.load(summary.changedGrid);
+    expect([changed.width, changed.height]).toEqual([2 * 128 + 3 * 4, expected.length * 128 + (expected.length + 1) * 4]);
+    expected.forEach((m, r) => {
+      for (const [c, set] of [[0, before], [1, after]] as const) {
+        const img = images[lines.indexOf(set[m.index]!)]!;
+        // Pixel (5, 7) of the image sits at (4 + c * 132 + 4 * 5, 4 + r * 132 + 4 * 7) in the grid.
+        const g = ((4 + r * 132 + 28) * changed.width + 4 + c * 132 + 20) * 3, p = (7 * 32 + 5) * 3;
+        expect([...changed.data.slice(g, g + 3)], `row ${r} column ${c}`).toEqual([...img.data.slice(p, p + 3)]);
+      }
+    });
+  }
   return { summary, lines, images };
 }
 

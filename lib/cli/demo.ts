@@ -3,8 +3,9 @@
 // default; relations) with its step-aware evaluator, then the track's judge
 // scores the test split before and after (same prompts, same seeds).
 // Written to the output folder: every judged image (images/before/0000.png,
-// images/after/0000.png), manifest.jsonl (one line per image), the
-// before/after grid PNG and summary.json.
+// images/after/0000.png), manifest.jsonl (one line per image), two
+// before/after grid PNGs (the first 16 prompts; the largest changes of the
+// total, gains and losses alike) and summary.json.
 import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -145,10 +146,19 @@ export async function runDemo(opts: DemoOptions, signal?: AbortSignal): Promise<
     const grid = imageGrid([before.images.slice(0, 16), after.images.slice(0, 16)]);
     const gridFile = path.join(opts.out, 'before-after.png');
     await grid.savePNG(gridFile);
+    // The first 16 prompts are an unbiased look, where most images barely move; this
+    // grid shows where the total moved most, both ways, so the change can be seen.
+    const changed = largestChanges(before.scores.map((s) => s.total), after.scores.map((s) => s.total), 8);
+    const changedFile = path.join(opts.out, 'before-after-changed.png');
+    if (changed.length > 0) {
+      await imageGrid([changed.map((c) => before.images[c.index]!), changed.map((c) => after.images[c.index]!)]).savePNG(changedFile);
+    }
     const summary = {
       world, assets, evaluator: evaluatorFolder, testPrompts: test.length, seed: opts.seed, rounds, settings,
       pairsKept: result.pairsKept, optimizerSteps: result.optimizerSteps, seconds: (performance.now() - started) / 1000,
-      table, ...(spatial ? { spatial } : {}), grid: gridFile, gridPrompts: test.slice(0, 16), manifest: images.manifest,
+      table, ...(spatial ? { spatial } : {}), grid: gridFile, gridPrompts: test.slice(0, 16),
+      changedGrid: changed.length > 0 ? changedFile : null,
+      changedPrompts: changed.map((c) => ({ ...c, prompt: test[c.index]! })), manifest: images.manifest,
     };
     await writeFile(path.join(opts.out, 'summary.json'), `${JSON.stringify(summary, null, 2)}\n`);
     if (opts.json) {
@@ -164,6 +174,10 @@ export async function runDemo(opts: DemoOptions, signal?: AbortSignal): Promise<
       if (spatial) logSpatial(log, spatial);
       log(`images: ${images.folder} (every judged image, before/ and after/; one line each in ${images.manifest})`);
       log(`grid: ${gridFile} (left: before, right: after; rows: the first 16 test prompts, in ${path.join(opts.out, 'summary.json')})`);
+      if (changed.length > 0) {
+        const gains = changed.filter((c) => c.difference > 0).length;
+        log(`      ${changedFile} (the ${gains} largest gains of the total, then the ${changed.length - gains} largest losses; changedPrompts in summary.json)`);
+      }
       log(`time: ${elapsed()}`);
     }
   } finally {
@@ -171,6 +185,19 @@ export async function runDemo(opts: DemoOptions, signal?: AbortSignal): Promise<
     evaluator.dispose();
   }
   return 0;
+}
+
+/**
+ * The prompts whose total rose most (up to `perSide`, largest first), then
+ * those whose total fell most (up to `perSide`, largest fall last); unchanged
+ * prompts are neither.
+ */
+export function largestChanges(before: readonly number[], after: readonly number[], perSide: number):
+  { index: number; difference: number }[] {
+  const all = before.map((b, index) => ({ index, difference: after[index]! - b }));
+  const gains = all.filter((c) => c.difference > 0).sort((x, y) => y.difference - x.difference).slice(0, perSide);
+  const losses = all.filter((c) => c.difference < 0).sort((x, y) => x.difference - y.difference).slice(0, perSide).reverse();
+  return [...gains, ...losses];
 }
 
 /** Each part's mean before and after with its 95% interval, and the paired difference. */

@@ -6,7 +6,6 @@
 // images/after/0000.png), manifest.jsonl (one line per image), two
 // before/after grid PNGs (the first 16 prompts; the largest changes of the
 // total, gains and losses alike) and summary.json.
-import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Evaluator } from '../models/evaluator';
@@ -14,7 +13,7 @@ import { InvalidArgumentError } from '../runtime/errors';
 import { Pipeline } from '../models/pipeline';
 import { Trainer } from '../training/trainer';
 import {
-  worldPrompts, shapesWorldAssets, WORLD_SPO, JUDGE_PARTS, type WorldTrack, type ScorePart, type WorldJudgeScore,
+  worldPrompts, shapesWorldAssets, stepAwareEvaluatorFolder, WORLD_SPO, JUDGE_PARTS, type WorldTrack, type ScorePart, type WorldJudgeScore,
   type RelationsJudgeScore, type ScenesJudgeScore,
 } from '../world';
 import { imagesToTensor } from '../runtime/image';
@@ -33,16 +32,6 @@ export const DEMO_PARTS = {
  * was chosen with on the validation split (60 lost the gain); relations, 24.
  */
 export const DEMO_ROUNDS = { relations: 24, scenes: 30 } as const satisfies { [T in WorldTrack]: number };
-
-/**
- * The step-aware evaluator the demo trains with: evaluator-rollout (the
- * step-aware model trained on SPO's own sibling pairs, which the scenes world
- * ships) where the folder has one, else evaluator-step-aware.
- */
-export function demoEvaluatorFolder(assets: string): string {
-  const rollout = path.join(assets, 'evaluator-rollout');
-  return existsSync(path.join(rollout, 'model.safetensors')) ? rollout : path.join(assets, 'evaluator-step-aware');
-}
 
 /** One line of manifest.jsonl: a judged image and how it was made. */
 export interface DemoManifestLine {
@@ -99,7 +88,7 @@ export async function runDemo(opts: DemoOptions, signal?: AbortSignal): Promise<
   }
   const settings = WORLD_SPO[world];
   const rounds = opts.rounds ?? DEMO_ROUNDS[world];
-  const evaluatorFolder = demoEvaluatorFolder(assets);
+  const evaluatorFolder = stepAwareEvaluatorFolder(assets);
   const log = opts.json ? () => {} : (line: string) => process.stdout.write(`${line}\n`);
   const started = performance.now();
   const elapsed = () => `${((performance.now() - started) / 1000).toFixed(0)} s`;

@@ -28,7 +28,7 @@ import { Pipeline } from '../models/pipeline';
 import { Trainer, type SpoSettings, type TrainerEvent } from '../training/trainer';
 import { WorldJudgeScorer } from './judge-scorer';
 import { JUDGE_PARTS, type WorldTrack } from './tracks';
-import { JUDGE_TIE_MARGIN, SHAPES_WORLD_SPO, worldPrompts, worldSplitOf, type WorldSplit } from './world';
+import { JUDGE_TIE_MARGIN, SHAPES_WORLD_SPO, stepAwareEvaluatorFolder, worldPrompts, worldSplitOf, type WorldSplit } from './world';
 import { interval, sampleAndJudge, type Interval } from './evaluation';
 
 export type ExperimentTable = 2 | 3 | 4 | 5;
@@ -75,7 +75,7 @@ export const EXPERIMENT_LEARNING_RATES = [3e-4, 1e-3, 3e-3];
 /** What every run of one experiment shares. */
 export interface ExperimentPlan {
   world: WorldTrack;
-  /** A shapes-world folder of that world: base/, evaluator-{step-aware,step-agnostic,plain}/. */
+  /** A shapes-world folder of that world: base/, evaluator-{step-aware,step-agnostic,plain}/ (step-aware rows use evaluator-rollout where there is one). */
   assets: string;
   /** Guided UNet evaluations per training run, sampling and update together (see the header). */
   budget: number;
@@ -156,7 +156,8 @@ export async function trainToBudget(row: ExperimentRow, plan: ExperimentPlan, lr
       pipeline = undefined;
       pipeline = await Pipeline.load(path.join(plan.assets, 'base'), { signal });
       const evaluator = row.evaluator === 'oracle' ? new WorldJudgeScorer(10, { track: plan.world })
-        : await Evaluator.load(path.join(plan.assets, `evaluator-${row.evaluator}`), { signal });
+        : await Evaluator.load(row.evaluator === 'step-aware' ? stepAwareEvaluatorFolder(plan.assets)
+          : path.join(plan.assets, `evaluator-${row.evaluator}`), { signal });
       try {
         const r = await new Trainer({
           pipeline, evaluator, prompts: worldPrompts('train', plan.world), ...rowSettings(row, plan, lr), seed,

@@ -1,6 +1,7 @@
 // The shapes world itself (docs/SHAPES_WORLD.md), either track (./tracks.ts):
 // its fixed prompt splits, renderer and judge, the shipped models' folder and
 // the SPO settings for its tiny models, all computed by the engine.
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { InvalidArgumentError } from '../runtime/errors';
 import { callSync } from '../runtime/jobs';
@@ -80,6 +81,16 @@ export function judgeWorld(images: Tensor, prompts: string[], track: WorldTrack 
  */
 export function shapesWorldAssets(track: WorldTrack = 'relations'): string {
   return path.join(packageRoot, 'assets', checkTrack(track) === 'scenes' ? 'scenes-world' : 'shapes-world');
+}
+
+/**
+ * The step-aware evaluator a models folder trains SPO with: evaluator-rollout
+ * (the step-aware model trained on SPO's own sibling pairs, which the scenes
+ * world ships) where the folder has one, else evaluator-step-aware.
+ */
+export function stepAwareEvaluatorFolder(assets: string): string {
+  const rollout = path.join(assets, 'evaluator-rollout');
+  return existsSync(path.join(rollout, 'model.safetensors')) ? rollout : path.join(assets, 'evaluator-step-aware');
 }
 
 /** Judge totals closer than this make a tied pair (pretraining's pairs and Diffusion-DPO's alike). */

@@ -41,16 +41,6 @@ int Defects::count() const {
   return n;
 }
 
-std::string Defects::to_string() const {
-  std::string s;
-  for (int i = 0; i < kDefectCount; ++i) {
-    if (!on[i]) continue;
-    if (!s.empty()) s += '+';
-    s += kNames[i];  // appended, not `"+" + string`, which GCC 12 misreads as an overlapping copy (-Wrestrict)
-  }
-  return s.empty() ? "clean" : s;
-}
-
 Defects Defects::only(Defect d) {
   Defects x;
   x.set(d);

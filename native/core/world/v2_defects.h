@@ -41,7 +41,6 @@ struct Defects {
   void set(Defect d, bool value = true) { on[static_cast<int>(d)] = value; }
   int count() const;
   bool clean() const { return count() == 0; }
-  std::string to_string() const;  // "blur+grain", or "clean"
   bool operator==(const Defects& o) const { return on == o.on; }
   static Defects only(Defect d);
 };

@@ -205,6 +205,10 @@ describe('spo demo on either track', () => {
     const { summary, lines, images } = await checkDemoOutputs(out, r.stdout, 'relations', prompts);
     expect(summary.table.map((row: Row) => row.part)).toEqual(['total', 'alignment', 'quality', 'colour', 'shape', 'count', 'place']);
     expect(summary.spatial.before.relation).toBeDefined();
+    // A folder without evaluator-rollout trains with its evaluator-step-aware, at the preset's rate.
+    expect(summary.evaluator).toBe(path.join(shapesWorldAssets(), 'evaluator-step-aware'));
+    expect(summary.settings.learningRate).toBe(SHAPES_WORLD_SPO.learningRate);
+    expect(summary.rounds).toBe(1);
     // 'before' images are the base model's samples as the manifest says they were made.
     const base = await Pipeline.load(path.join(shapesWorldAssets(), 'base'));
     const first = lines[0]!;

@@ -14,7 +14,7 @@ import {
   EXPERIMENT_PARTS, EXPERIMENT_ROWS, chooseLearningRate, judgeSplit, moreRounds, samplingEvaluations, trainRow, tuneRow,
   type ExperimentPlan, type FinalResult, type TuningResult,
 } from '../dist/world/experiment.js';
-import { experimentReport, type ReportInput } from '../dist/cli/experiment.js';
+import { experimentConfig, experimentReport, type ReportInput } from '../dist/cli/experiment.js';
 
 const cli = path.resolve(__dirname, '..', 'dist', 'cli', 'main.js');
 const spo = (...args: string[]) => spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', timeout: 900_000 });
@@ -25,6 +25,17 @@ afterAll(() => rmSync(work, { recursive: true, force: true }));
 const TINY = { steps: 4, divertStartStep: 1, sampleBatchSize: 2, trainBatchSize: 4, k: 2 };
 const row = (id: string) => EXPERIMENT_ROWS.find((r) => r.id === id)!;
 const interval = (mean: number, half = 0.01, n = 2) => ({ mean, half, n });
+
+describe('stored runs', () => {
+  it("name the package's own models relative to the package, so a results file travels between clones", () => {
+    const plan: ExperimentPlan = { world: 'scenes', assets: shapesWorldAssets('scenes'), budget: 10, settings: {}, evalSeed: 1 };
+    expect(JSON.parse(experimentConfig(plan))).toEqual({
+      world: 'scenes', assets: path.join('assets', 'scenes-world'), budget: 10, evalSeed: 1, settings: {} });
+    // A folder outside the package keeps its absolute path.
+    const elsewhere = path.join(work, 'models');
+    expect(JSON.parse(experimentConfig({ ...plan, assets: elsewhere })).assets).toBe(elsewhere);
+  });
+});
 
 describe('the budget: guided UNet evaluations, sampling and update, counted through the engine', () => {
   const budget = 150;

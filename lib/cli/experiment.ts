@@ -9,6 +9,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { InvalidArgumentError } from '../runtime/errors';
+import { packageRoot } from '../native/native';
 import { buildInfo } from '../runtime/runtime';
 import type { SpoSettings } from '../training/trainer';
 import { shapesWorldAssets, type WorldTrack } from '../world';
@@ -177,6 +178,17 @@ async function readStore(file: string): Promise<Store> {
   return stored;
 }
 
+/**
+ * The configuration a stored run belongs to. The package's own models are
+ * named relative to the package, so a results file travels between clones;
+ * any other folder by its absolute path.
+ */
+export function experimentConfig(plan: ExperimentPlan): string {
+  const inPackage = path.relative(packageRoot, plan.assets);
+  const assets = inPackage.startsWith('..') || path.isAbsolute(inPackage) ? plan.assets : inPackage;
+  return JSON.stringify({ world: plan.world, assets, budget: plan.budget, evalSeed: plan.evalSeed, settings: plan.settings });
+}
+
 export async function runExperiment(opts: ExperimentCliOptions, signal?: AbortSignal): Promise<number> {
   // Without --assets: the shipped models of --world (relations when neither is given).
   const assets = path.resolve(opts.assets ?? shapesWorldAssets(opts.world ?? 'relations'));
@@ -191,7 +203,7 @@ export async function runExperiment(opts: ExperimentCliOptions, signal?: AbortSi
   const seeds = Array.from({ length: opts.seeds }, (_, i) => i + 1);
   const plan: ExperimentPlan = { world, assets, budget: opts.budget, settings, evalSeed: opts.evalSeed };
   // Runs made under another configuration stay in the file but count for nothing here.
-  const config = JSON.stringify({ world, assets, budget: plan.budget, evalSeed: plan.evalSeed, settings });
+  const config = experimentConfig(plan);
   const store = await readStore(opts.results);
   const save = async () => {
     await mkdir(path.dirname(opts.results), { recursive: true });

@@ -196,6 +196,19 @@ async function checkDemoOutputs(out: string, stdout: string, track: WorldTrack, 
   return { summary, lines, images };
 }
 
+/** The demo's 'before' images are the folder's base model's samples as the first manifest line says they were made. */
+async function expectBeforeIsBaseSamples(assets: string, prompts: string[], lines: ManifestLine[], images: Image[]) {
+  const base = await Pipeline.load(path.join(assets, 'base'));
+  const first = lines[0]!;
+  const sampled = await new Sampler(base).generate({
+    prompts: prompts.slice(first.batchStart, first.batchStart + first.batchSize), seed: first.seed,
+    steps: SHAPES_WORLD_SPO.steps, guidanceScale: SHAPES_WORLD_SPO.guidanceScale, eta: 1,
+  });
+  base.dispose();
+  expect(first.seed).toBe(42);
+  sampled.forEach((img, i) => expect(Buffer.from(images[i]!.data).equals(Buffer.from(img.data)), `before ${i}`).toBe(true));
+}
+
 describe('spo demo on either track', () => {
   it('relations (the shipped models): writes every judged image with its manifest line, the grid and the summary', async () => {
     const out = path.join(work, 'demo-relations');
@@ -209,16 +222,7 @@ describe('spo demo on either track', () => {
     expect(summary.evaluator).toBe(path.join(shapesWorldAssets(), 'evaluator-step-aware'));
     expect(summary.settings.learningRate).toBe(SHAPES_WORLD_SPO.learningRate);
     expect(summary.rounds).toBe(1);
-    // 'before' images are the base model's samples as the manifest says they were made.
-    const base = await Pipeline.load(path.join(shapesWorldAssets(), 'base'));
-    const first = lines[0]!;
-    const sampled = await new Sampler(base).generate({
-      prompts: prompts.slice(first.batchStart, first.batchStart + first.batchSize), seed: first.seed,
-      steps: SHAPES_WORLD_SPO.steps, guidanceScale: SHAPES_WORLD_SPO.guidanceScale, eta: 1,
-    });
-    base.dispose();
-    expect(first.seed).toBe(42);
-    sampled.forEach((img, i) => expect(Buffer.from(images[i]!.data).equals(Buffer.from(img.data)), `before ${i}`).toBe(true));
+    await expectBeforeIsBaseSamples(shapesWorldAssets(), prompts, lines, images);
   });
 
   it('refuses a models folder made for the other world, naming both', () => {
@@ -244,16 +248,7 @@ describe('spo demo on either track', () => {
     expect(config.spo_time_conditioning).toBe('step-aware');
     const stage = JSON.parse(readFileSync(path.join(assets, 'stages', 'evaluator-rollout.json'), 'utf8'));
     expect(stage).toMatchObject({ steps: 3000, learningRate: 1e-4, clean: true });
-    // 'before' images are the scenes base model's own samples at the demo's seed.
-    const base = await Pipeline.load(path.join(assets, 'base'));
-    const first = lines[0]!;
-    const sampled = await new Sampler(base).generate({
-      prompts: prompts.slice(first.batchStart, first.batchStart + first.batchSize), seed: first.seed,
-      steps: SHAPES_WORLD_SPO.steps, guidanceScale: SHAPES_WORLD_SPO.guidanceScale, eta: 1,
-    });
-    base.dispose();
-    expect(first.seed).toBe(42);
-    sampled.forEach((img, i) => expect(Buffer.from(images[i]!.data).equals(Buffer.from(img.data)), `before ${i}`).toBe(true));
+    await expectBeforeIsBaseSamples(assets, prompts, lines, images);
   });
 
   it('spo pretrain-world --world scenes reaches the engine (a relations folder is refused, not continued)', () => {

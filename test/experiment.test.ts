@@ -4,14 +4,14 @@
 // tables following the world's judge parts, and the command end to end on tiny
 // settings, on the shipped relations models and on scenes models pretrained here.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InvalidArgumentError, Pipeline } from '../dist/index.js';
 import { JUDGE_PARTS, pretrainWorld, shapesWorldAssets, worldPrompts } from '../dist/world/index.js';
 import {
-  EXPERIMENT_PARTS, EXPERIMENT_ROWS, chooseLearningRate, judgeSplit, moreRounds, samplingEvaluations, trainRow, tuneRow,
+  EXPERIMENT_PARTS, EXPERIMENT_ROWS, chooseLearningRate, evaluatorFolder, judgeSplit, moreRounds, samplingEvaluations, trainRow, tuneRow,
   type ExperimentPlan, type FinalResult, type TuningResult,
 } from '../dist/world/experiment.js';
 import { experimentConfig, experimentReport, type ReportInput } from '../dist/cli/experiment.js';
@@ -34,6 +34,24 @@ describe('stored runs', () => {
     // A folder outside the package keeps its absolute path.
     const elsewhere = path.join(work, 'models');
     expect(JSON.parse(experimentConfig({ ...plan, assets: elsewhere })).assets).toBe(elsewhere);
+  });
+});
+
+describe("each row's evaluator folder", () => {
+  it('takes the rollout-trained pair where the folder has them, else the noisy-pair models; plain is evaluator-plain', () => {
+    const scenes = shapesWorldAssets('scenes'), relations = shapesWorldAssets('relations');
+    expect(evaluatorFolder(scenes, 'step-aware')).toBe(path.join(scenes, 'evaluator-rollout'));
+    expect(evaluatorFolder(scenes, 'step-agnostic')).toBe(path.join(scenes, 'evaluator-rollout-agnostic'));
+    expect(evaluatorFolder(scenes, 'plain')).toBe(path.join(scenes, 'evaluator-plain'));
+    expect(evaluatorFolder(relations, 'step-aware')).toBe(path.join(relations, 'evaluator-step-aware'));
+    expect(evaluatorFolder(relations, 'step-agnostic')).toBe(path.join(relations, 'evaluator-step-agnostic'));
+    // A folder without the model file does not count: an interrupted stage leaves one.
+    const half = path.join(work, 'half-folder');
+    cpSync(path.join(relations, 'evaluator-step-agnostic'), path.join(half, 'evaluator-step-agnostic'), { recursive: true });
+    mkdirSync(path.join(half, 'evaluator-rollout-agnostic'), { recursive: true });
+    expect(evaluatorFolder(half, 'step-agnostic')).toBe(path.join(half, 'evaluator-step-agnostic'));
+    // Neither present: the noisy-pair name, so the loader's error names the folder a user would look for.
+    expect(evaluatorFolder(path.join(work, 'nothing'), 'step-agnostic')).toBe(path.join(work, 'nothing', 'evaluator-step-agnostic'));
   });
 });
 
@@ -184,7 +202,7 @@ describe('spo experiment end to end (tiny settings)', () => {
 
   it('runs every row of Tables 3-5 on the shipped relations models with a grid of one rate, without tuning', () => {
     const results = path.join(work, 'relations', 'results.json'), report = path.join(work, 'relations', 'RESULTS.md');
-    const args = ['experiment', '--tables', '3,4,5', '--lrs', '1e-3', '--seeds', '1', '--budget', '40', '--prompts', '2',
+    const args = ['experiment', '--world', 'relations', '--tables', '3,4,5', '--lrs', '1e-3', '--seeds', '1', '--budget', '40', '--prompts', '2',
       '--validation-prompts', '2', '--settings', settings, '--results', results, '--report', report];
     const r = spo(...args);
     expect(r.status, r.stderr).toBe(0);

@@ -27,20 +27,25 @@ describe('the pretraining report, typed', () => {
     expect(r.evaluatorPlain!.clean).toBe(true);
   });
 
-  it("reads the shipped scenes report.json: the rollout pairs and the rollout evaluator's bands, no step-agnostic stage", () => {
+  it("reads the shipped scenes report.json: the rollout pairs, the rollout evaluators' bands, no noisy-pair step-agnostic stage", () => {
     const dir = shapesWorldAssets('scenes');
     const raw = JSON.parse(readFileSync(path.join(dir, 'report.json'), 'utf8'));
     const r = readWorldPretrainingReport(dir);
     expect(Object.keys(r).sort()).toEqual(['baseSamples', 'clip', 'diffusion', 'evaluatorPlain', 'evaluatorRollout',
-      'evaluatorStepAware', 'pairs', 'rolloutPairs', 'scale', 'seed', 'vae']);
+      'evaluatorRolloutAgnostic', 'evaluatorStepAware', 'pairs', 'rolloutPairs', 'scale', 'seed', 'vae']);
     // The report is the stage records, each as its stages/<name>.json holds it.
     for (const name of ['vae', 'diffusion', 'base-samples', 'pairs', 'clip', 'evaluator-plain', 'evaluator-step-aware',
-      'rollout-pairs', 'evaluator-rollout']) {
+      'rollout-pairs', 'evaluator-rollout', 'evaluator-rollout-agnostic']) {
       expect(raw[name], name).toEqual(JSON.parse(readFileSync(path.join(dir, 'stages', `${name}.json`), 'utf8')));
     }
     expect(r.rolloutPairs!.train - r.rolloutPairs!.trainTies).toBe(r.evaluatorRollout!.trainPairs);
     expect(r.evaluatorRollout!.bands!.map((b) => [b.lo, b.hi])).toEqual([[0, 0], [1, 299], [300, 599], [600, 999]]);
     expect(r.evaluatorRollout!.after!.accuracy[0]).toBe(raw['evaluator-rollout'].after.accuracy['0']);
+    // The step-agnostic twin: the same decided pairs, steps and rate.
+    const twin = r.evaluatorRolloutAgnostic!;
+    expect([twin.trainPairs, twin.steps, twin.learningRate]).toEqual([r.evaluatorRollout!.trainPairs, r.evaluatorRollout!.steps,
+      r.evaluatorRollout!.learningRate]);
+    expect(twin.after!.accuracy[0]).toBe(raw['evaluator-rollout-agnostic'].after.accuracy['0']);
   });
 
   it('bands of t and the rollout pairs: keys t<lo>-<hi> become bounds, in ascending order; a null accuracy stays null', () => {

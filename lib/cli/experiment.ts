@@ -190,8 +190,8 @@ export function experimentConfig(plan: ExperimentPlan): string {
 }
 
 export async function runExperiment(opts: ExperimentCliOptions, signal?: AbortSignal): Promise<number> {
-  // Without --assets: the shipped models of --world (relations when neither is given).
-  const assets = path.resolve(opts.assets ?? shapesWorldAssets(opts.world ?? 'relations'));
+  // Without --assets: the shipped models of --world (scenes, the demo's world, when neither is given).
+  const assets = path.resolve(opts.assets ?? shapesWorldAssets(opts.world ?? 'scenes'));
   const madeFor = await assetsWorld(assets);
   const world = opts.world ?? madeFor;
   if (madeFor !== world) throw new InvalidArgumentError(`${assets} holds models of the ${madeFor} world, not ${world}`);

@@ -74,7 +74,7 @@ program
 program
   .command('experiment')
   .description("the paper's Tables 2-5 in miniature on the shapes world (equal UNet-evaluation budgets, learning rates chosen on the validation split, several seeds, test split)")
-  .option('--world <track>', "'relations' or 'scenes' (default: the world the --assets models were made for; relations without --assets)", worldTrack)
+  .option('--world <track>', "'scenes' or 'relations' (default: the world the --assets models were made for; scenes without --assets, as spo demo)", worldTrack)
   .option('--assets <dir>', "shapes-world models (default: the package's own for --world, assets/shapes-world or assets/scenes-world)")
   .option('--tables <list>', 'which tables, e.g. 2,3', '2,3,4,5')
   .option('--rows <ids>', 'only these rows (ids: base, spo, diffusion-dpo, d3po, resampler-none, resampler-win, resampler-lose, evaluator-step-agnostic, evaluator-plain, evaluator-oracle, k2, k8)')

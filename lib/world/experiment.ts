@@ -28,7 +28,7 @@ import { Pipeline } from '../models/pipeline';
 import { Trainer, type SpoSettings, type TrainerEvent } from '../training/trainer';
 import { WorldJudgeScorer } from './judge-scorer';
 import { JUDGE_PARTS, type WorldTrack } from './tracks';
-import { JUDGE_TIE_MARGIN, SHAPES_WORLD_SPO, stepAwareEvaluatorFolder, worldPrompts, worldSplitOf, type WorldSplit } from './world';
+import { JUDGE_TIE_MARGIN, SHAPES_WORLD_SPO, stepAgnosticEvaluatorFolder, stepAwareEvaluatorFolder, worldPrompts, worldSplitOf, type WorldSplit } from './world';
 import { interval, sampleAndJudge, type Interval } from './evaluation';
 
 export type ExperimentTable = 2 | 3 | 4 | 5;
@@ -75,7 +75,7 @@ export const EXPERIMENT_LEARNING_RATES = [3e-4, 1e-3, 3e-3];
 /** What every run of one experiment shares. */
 export interface ExperimentPlan {
   world: WorldTrack;
-  /** A shapes-world folder of that world: base/, evaluator-{step-aware,step-agnostic,plain}/ (step-aware rows use evaluator-rollout where there is one). */
+  /** A shapes-world folder of that world: base/, evaluator-{step-aware,step-agnostic,plain}/ (evaluatorFolder: the rollout-trained pair where there is one). */
   assets: string;
   /** Guided UNet evaluations per training run, sampling and update together (see the header). */
   budget: number;
@@ -83,6 +83,17 @@ export interface ExperimentPlan {
   settings?: Partial<SpoSettings>;
   /** Sampling seed of every judged image (the same for every row and split). */
   evalSeed: number;
+}
+
+/**
+ * The evaluator folder a row of this kind trains with: the rollout-trained
+ * step-aware model and its step-agnostic twin where `assets` has them (the
+ * scenes world ships both), else the noisy-pair ones; evaluator-plain for plain.
+ */
+export function evaluatorFolder(assets: string, kind: Exclude<EvaluatorKind, 'oracle'>): string {
+  if (kind === 'step-aware') return stepAwareEvaluatorFolder(assets);
+  if (kind === 'step-agnostic') return stepAgnosticEvaluatorFolder(assets);
+  return path.join(assets, 'evaluator-plain');
 }
 
 /** A run's guided UNet evaluations. */
@@ -156,8 +167,7 @@ export async function trainToBudget(row: ExperimentRow, plan: ExperimentPlan, lr
       pipeline = undefined;
       pipeline = await Pipeline.load(path.join(plan.assets, 'base'), { signal });
       const evaluator = row.evaluator === 'oracle' ? new WorldJudgeScorer(10, { track: plan.world })
-        : await Evaluator.load(row.evaluator === 'step-aware' ? stepAwareEvaluatorFolder(plan.assets)
-          : path.join(plan.assets, `evaluator-${row.evaluator}`), { signal });
+        : await Evaluator.load(evaluatorFolder(plan.assets, row.evaluator), { signal });
       try {
         const r = await new Trainer({
           pipeline, evaluator, prompts: worldPrompts('train', plan.world), ...rowSettings(row, plan, lr), seed,

@@ -76,6 +76,8 @@ export interface EvaluatorStageFigures {
   finalLoss: number;
   learningRate?: number;
   trainPairs?: number;
+  /** The folder it started from (clip, evaluator-plain, evaluator-step-aware); absent in records older than the field. */
+  from?: string;
   seconds?: number;
   /** Pairs at their own timesteps (the rollout evaluator): accuracy per band of t. */
   bands?: AccuracyBand[];
@@ -99,6 +101,8 @@ export interface RolloutPairsFigures {
   k: number;
   steps: number;
   judgeReadsX0: JudgeReadsX0Band[];
+  /** Wall-clock of the stage (absent in records made before it was kept, as the shipped scenes one). */
+  seconds?: number;
 }
 
 /** Every finished stage's figures; a stage not run (or not finished) is absent. */
@@ -115,6 +119,8 @@ export interface WorldPretrainingReport {
   evaluatorStepAgnostic?: EvaluatorStageFigures;
   rolloutPairs?: RolloutPairsFigures;
   evaluatorRollout?: EvaluatorStageFigures;
+  /** Table 4's step-agnostic twin of evaluatorRollout: the same start, pairs, steps and rate, t not seen. */
+  evaluatorRolloutAgnostic?: EvaluatorStageFigures;
 }
 
 type Raw = Record<string, unknown>;
@@ -164,7 +170,8 @@ export function toWorldPretrainingReport(raw: unknown): WorldPretrainingReport {
     out.clip = { ...rest, retrievalAccuracy64: retrieval } as unknown as ClipStageFigures;
   }
   for (const [key, name] of [['evaluator-plain', 'evaluatorPlain'], ['evaluator-step-aware', 'evaluatorStepAware'],
-    ['evaluator-step-agnostic', 'evaluatorStepAgnostic'], ['evaluator-rollout', 'evaluatorRollout']] as const) {
+    ['evaluator-step-agnostic', 'evaluatorStepAgnostic'], ['evaluator-rollout', 'evaluatorRollout'],
+    ['evaluator-rollout-agnostic', 'evaluatorRolloutAgnostic']] as const) {
     if (r[key] !== undefined) out[name] = evaluatorStage(r[key], key);
   }
   if (r['rollout-pairs'] !== undefined) {

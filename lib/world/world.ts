@@ -89,8 +89,22 @@ export function shapesWorldAssets(track: WorldTrack = 'relations'): string {
  * world ships) where the folder has one, else evaluator-step-aware.
  */
 export function stepAwareEvaluatorFolder(assets: string): string {
-  const rollout = path.join(assets, 'evaluator-rollout');
-  return existsSync(path.join(rollout, 'model.safetensors')) ? rollout : path.join(assets, 'evaluator-step-aware');
+  return firstModelFolder(assets, ['evaluator-rollout', 'evaluator-step-aware']);
+}
+
+/**
+ * Its step-agnostic twin (Table 4): evaluator-rollout-agnostic (the same start,
+ * rollout pairs, steps and rate as evaluator-rollout, t never seen) where the
+ * folder has one, else evaluator-step-agnostic.
+ */
+export function stepAgnosticEvaluatorFolder(assets: string): string {
+  return firstModelFolder(assets, ['evaluator-rollout-agnostic', 'evaluator-step-agnostic']);
+}
+
+/** The first of `names` under `assets` holding a model, else the last (whose absence the loader then reports). */
+function firstModelFolder(assets: string, names: [string, ...string[]]): string {
+  const found = names.find((name) => existsSync(path.join(assets, name, 'model.safetensors')));
+  return path.join(assets, found ?? names[names.length - 1]!);
 }
 
 /** Judge totals closer than this make a tied pair (pretraining's pairs and Diffusion-DPO's alike). */

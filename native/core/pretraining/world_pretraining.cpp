@@ -207,7 +207,7 @@ Json pretrain_world(const WorldPretrainingOptions& o, const JobContext& ctx) {
   }
 
   const bool evaluators_done = stages.done("evaluator-plain") && stages.done("evaluator-step-aware") &&
-                               stages.done("evaluator-step-agnostic");
+                               (o.rollout_prompts > 0 || stages.done("evaluator-step-agnostic"));
   std::vector<evaluator::PreferencePair> train_pairs, validation_pairs;
   std::vector<JudgedPass> train_passes, validation_passes;  // the pairs' images live here
   if (!evaluators_done) {
@@ -226,13 +226,15 @@ Json pretrain_world(const WorldPretrainingOptions& o, const JobContext& ctx) {
     validation_passes = cached_passes(*pipe, track, validation_pair_prompts, val_sampling, samples_per_prompt,
                                       work + "/pairs", "validation", ctx);
     validation_pairs = within_prompt_pairs(validation_passes, o.tie_margin, keep_ties, &validation_counts);
-    stages.finish("pairs", Json{{"train", train_pairs.size()}, {"validation", validation_pairs.size()},
-                                {"trainTies", train_counts.ties}, {"validationTies", validation_counts.ties},
-                                {"tiesKept", keep_ties}, {"tieMargin", o.tie_margin},
-                                {"trainPrompts", train_pair_prompts.size()},
-                                {"validationPrompts", validation_pair_prompts.size()},
-                                {"samplesPerPrompt", samples_per_prompt}, {"samplingSteps", sampling.steps},
-                                {"seconds", seconds_since(started)}});
+    // A resumed run reloads the pairs from work/pairs; the record keeps the first run's figures and time.
+    if (!stages.done("pairs"))
+      stages.finish("pairs", Json{{"train", train_pairs.size()}, {"validation", validation_pairs.size()},
+                                  {"trainTies", train_counts.ties}, {"validationTies", validation_counts.ties},
+                                  {"tiesKept", keep_ties}, {"tieMargin", o.tie_margin},
+                                  {"trainPrompts", train_pair_prompts.size()},
+                                  {"validationPrompts", validation_pair_prompts.size()},
+                                  {"samplesPerPrompt", samples_per_prompt}, {"samplingSteps", sampling.steps},
+                                  {"seconds", seconds_since(started)}});
   }
 
   if (!stages.done("clip")) {
@@ -289,7 +291,7 @@ Json pretrain_world(const WorldPretrainingOptions& o, const JobContext& ctx) {
     for (size_t i = n - k; i < n; ++i) tail += r.losses[i];
     Json j{{"steps", to.steps}, {"clean", clean}, {"before", before},
            {"finalLoss", k ? tail / static_cast<double>(k) : 0.0}, {"learningRate", lr},
-           {"trainPairs", train_pairs.size()}};
+           {"trainPairs", train_pairs.size()}, {"from", fs::path(from).filename().string()}};
     if (!r.validations.empty()) j["after"] = validation_json(r.validations.back());
     if (clean && !validation_pairs.empty() && validation_pairs.front().timestep != validation_pairs.back().timestep) {
       // Pairs at their own timesteps: accuracy per band of t, before and after.
@@ -313,13 +315,17 @@ Json pretrain_world(const WorldPretrainingOptions& o, const JobContext& ctx) {
                   o.plain_learning_rate, train_pairs, validation_pairs);
   train_evaluator("evaluator-step-aware", o.out_dir + "/evaluator-plain", models::TimeConditioning::StepAware, false,
                   o.noisy_steps, o.noisy_learning_rate, train_pairs, validation_pairs);
-  train_evaluator("evaluator-step-agnostic", o.out_dir + "/evaluator-plain", models::TimeConditioning::StepAgnostic,
-                  false, o.noisy_steps, 1e-4, train_pairs, validation_pairs);
+  // With rollout pairs, Table 4's step-agnostic model is evaluator-rollout-agnostic
+  // (below), the like-for-like twin of evaluator-rollout; this one would go unused.
+  if (o.rollout_prompts == 0)
+    train_evaluator("evaluator-step-agnostic", o.out_dir + "/evaluator-plain", models::TimeConditioning::StepAgnostic,
+                    false, o.noisy_steps, 1e-4, train_pairs, validation_pairs);
 
   if (o.rollout_prompts > 0) {
     const std::string train_file = work + "/rollout-pairs-train.safetensors";
     const std::string validation_file = work + "/rollout-pairs-validation.safetensors";
     if (!stages.done("rollout-pairs")) {
+      const auto started = std::chrono::steady_clock::now();
       RolloutPairOptions ro;
       ro.tie_margin = o.tie_margin;
       ro.seed = o.seed * 11 + 7;
@@ -341,23 +347,30 @@ Json pretrain_world(const WorldPretrainingOptions& o, const JobContext& ctx) {
                                           {"validation", validation_set.size()},
                                           {"validationTies", validation_stats.ties}, {"groups", train_stats.groups},
                                           {"tieMargin", o.tie_margin}, {"k", ro.k}, {"steps", ro.steps},
-                                          {"judgeReadsX0", readable}});
+                                          {"judgeReadsX0", readable}, {"seconds", seconds_since(started)}});
     }
-    if (!stages.done("evaluator-rollout")) {
+    if (!stages.done("evaluator-rollout") || !stages.done("evaluator-rollout-agnostic")) {
       // Ties are most rollout pairs (84% at margin 0.02). Trained with them the
       // loss settled at 0.11, about the decided share x ln 2: the model scored
       // every pair as a tie. Only decided pairs carry a ranking to learn.
       std::vector<evaluator::PreferencePair> decided;
       for (auto& p : load_pair_set(train_file))
         if (p.label_0 != 0.5) decided.push_back(std::move(p));
+      const auto validation_set = load_pair_set(validation_file);
       train_evaluator("evaluator-rollout", o.out_dir + "/evaluator-step-aware", models::TimeConditioning::StepAware,
-                      true, o.rollout_steps, o.rollout_learning_rate, decided, load_pair_set(validation_file));
+                      true, o.rollout_steps, o.rollout_learning_rate, decided, validation_set);
+      // Table 4's ablation, like for like: the same start (t then fed as 0), pairs,
+      // steps and rate; only whether the model sees t differs.
+      train_evaluator("evaluator-rollout-agnostic", o.out_dir + "/evaluator-step-aware",
+                      models::TimeConditioning::StepAgnostic, true, o.rollout_steps, o.rollout_learning_rate, decided,
+                      validation_set);
     }
   }
 
   Json report{{"seed", o.seed}, {"scale", o.scale}};
   for (const char* name : {"vae", "diffusion", "base-samples", "pairs", "clip", "evaluator-plain",
-                           "evaluator-step-aware", "evaluator-step-agnostic", "rollout-pairs", "evaluator-rollout"})
+                           "evaluator-step-aware", "evaluator-step-agnostic", "rollout-pairs", "evaluator-rollout",
+                           "evaluator-rollout-agnostic"})
     if (stages.done(name)) report[name] = stages.figures(name);
   io::write_file_atomic(o.out_dir + "/report.json", report.dump(2) + "\n");
   return report;

@@ -6,9 +6,10 @@
 //   4 clip        contrastive CLIP on renders (the CLIP PickScore starts from)
 //   5 plain       preference fine-tune on the clean pairs    -> <out>/evaluator-plain      ("PickScore")
 //   6 step-aware  docs/method.md §4 from the plain model             -> <out>/evaluator-step-aware
-//   7 step-agnostic the same without t                       -> <out>/evaluator-step-agnostic
+//   7 step-agnostic the same without t                       -> <out>/evaluator-step-agnostic  (not with rollouts)
 //   8 rollout-pairs SPO's candidates judged by where they end  (only with rollout_prompts > 0)
 //   9 rollout     the step-aware model trained on them         -> <out>/evaluator-rollout
+//  10 rollout-agnostic the same start and pairs, t not seen    -> <out>/evaluator-rollout-agnostic
 // A finished stage leaves <out>/stages/<name>.json (its figures); a rerun skips
 // it, so an interrupted pretraining continues where it stopped. <out>/report.json
 // gathers every stage's figures at the end.

@@ -175,11 +175,33 @@ TEST(WorldPretraining, TinyRunProducesLoadableModelsAndResumes) {
   });
   auto report = pretrain_world(o, ctx);
   for (const char* name : {"vae", "diffusion", "base-samples", "pairs", "clip", "evaluator-plain",
-                           "evaluator-step-aware", "evaluator-step-agnostic", "rollout-pairs", "evaluator-rollout"})
+                           "evaluator-step-aware", "rollout-pairs", "evaluator-rollout", "evaluator-rollout-agnostic"})
     EXPECT_TRUE(report.contains(name)) << name;
+  // With rollouts the step-agnostic model is the rollout-trained twin, not the noisy-pair one.
+  EXPECT_FALSE(report.contains("evaluator-step-agnostic"));
+  EXPECT_FALSE(fs::exists(dir + "/evaluator-step-agnostic"));
+  const auto& aware = report["evaluator-rollout"];
+  const auto& agnostic = report["evaluator-rollout-agnostic"];
+  for (const char* same : {"trainPairs", "steps", "learningRate"}) EXPECT_EQ(agnostic[same], aware[same]) << same;
+  EXPECT_EQ(aware["from"], "evaluator-step-aware");
+  EXPECT_EQ(agnostic["from"], "evaluator-step-aware");
+  EXPECT_EQ(report["evaluator-step-aware"]["from"], "evaluator-plain");
+  // Both start from evaluator-step-aware: the aware one's "before" reads it at each pair's t, the
+  // agnostic one's at t = 0; at t = 0 (the first band) the two readings are the same model.
+  ASSERT_TRUE(aware["bands"].contains("t0-0"));
+  EXPECT_EQ(agnostic["bands"]["t0-0"]["before"], aware["bands"]["t0-0"]["before"]);
+  {
+    auto twin = evaluator::PreferenceModel::load(dir + "/evaluator-rollout-agnostic");
+    EXPECT_EQ(twin->time_conditioning(), models::TimeConditioning::StepAgnostic);
+    auto pixels = at::rand({2, 3, kWorldImageSize, kWorldImageSize});
+    const auto ids = twin->tokenize({"a red circle", "a red circle"});
+    EXPECT_TRUE(at::equal(twin->score_pixels(pixels, ids, at::tensor({0, 0}, at::kLong)),
+                          twin->score_pixels(pixels, ids, at::tensor({700, 250}, at::kLong))));
+  }
   // One trajectory of the 20-step schedule branching at 16 steps, 4 candidates: 16 x 6 pairs.
   EXPECT_EQ(report["rollout-pairs"]["train"].get<int64_t>(), 16 * 6);
   EXPECT_EQ(report["rollout-pairs"]["judgeReadsX0"].size(), 4u);
+  EXPECT_GT(report["rollout-pairs"]["seconds"].get<double>(), 0.0);
   EXPECT_EQ(evaluator::PreferenceModel::load(dir + "/evaluator-rollout")->time_conditioning(),
             models::TimeConditioning::StepAware);
   EXPECT_GT(report["vae"]["scalingFactor"].get<double>(), 0.0);
@@ -189,16 +211,23 @@ TEST(WorldPretraining, TinyRunProducesLoadableModelsAndResumes) {
             models::TimeConditioning::Plain);
   EXPECT_EQ(evaluator::PreferenceModel::load(dir + "/evaluator-step-aware")->time_conditioning(),
             models::TimeConditioning::StepAware);
-  EXPECT_EQ(evaluator::PreferenceModel::load(dir + "/evaluator-step-agnostic")->time_conditioning(),
-            models::TimeConditioning::StepAgnostic);
 
+  // Resumed without rollouts: every finished stage is skipped, and the one stage
+  // that runs only without them (the noisy-pair step-agnostic model) is trained.
   const auto unet_file = dir + "/base/unet/diffusion_pytorch_model.safetensors";
   const auto written = fs::last_write_time(unet_file);
   stages.clear();
+  o.rollout_prompts = 0;
   auto again = pretrain_world(o, ctx);
   EXPECT_EQ(fs::last_write_time(unet_file), written);
   EXPECT_EQ(std::find(stages.begin(), stages.end(), "diffusion"), stages.end());
   EXPECT_EQ(again["diffusion"], report["diffusion"]);
+  EXPECT_EQ(again["evaluator-rollout-agnostic"], report["evaluator-rollout-agnostic"]);
+  EXPECT_TRUE(again.contains("evaluator-step-agnostic"));
+  // That stage reloaded the cached pairs; their record (and its time) is the first run's.
+  EXPECT_EQ(again["pairs"], report["pairs"]);
+  EXPECT_EQ(evaluator::PreferenceModel::load(dir + "/evaluator-step-agnostic")->time_conditioning(),
+            models::TimeConditioning::StepAgnostic);
   fs::remove_all(dir);
 }
 

@@ -145,7 +145,7 @@ program
   .option('--clip-steps <n>', 'contrastive CLIP steps (default 1500)', number('clip-steps', { integer: true, min: 1 }))
   .option('--plain-steps <n>', 'plain evaluator steps on clean pairs (default 800)', number('plain-steps', { integer: true, min: 1 }))
   .option('--noisy-steps <n>', 'step-aware / step-agnostic evaluator steps (default 500)', number('noisy-steps', { integer: true, min: 1 }))
-  .option('--rollout-prompts <n>', 'train prompts for rollout pairs (labelled by the world\'s own judge); > 0 adds evaluator-rollout (default 0)', number('rollout-prompts', { integer: true, min: 0, max: 36056 }))
+  .option('--rollout-prompts <n>', 'train prompts for rollout pairs (labelled by the world\'s own judge); > 0 adds evaluator-rollout and its step-agnostic twin evaluator-rollout-agnostic, in place of evaluator-step-agnostic (default 0)', number('rollout-prompts', { integer: true, min: 0, max: 36056 }))
   .option('--rollout-validation-prompts <n>', 'validation prompts for rollout pairs (default 100)', number('rollout-validation-prompts', { integer: true, min: 1, max: 500 }))
   .option('--rollout-steps <n>', 'evaluator-rollout training steps (default 1000)', number('rollout-steps', { integer: true, min: 1 }))
   .option('--rollout-lr <x>', 'evaluator-rollout learning rate (default 1e-4)', number('rollout-lr', { min: 1e-9, max: 0.5 }))

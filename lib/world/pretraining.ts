@@ -6,7 +6,11 @@ import { worldNative } from './native-world';
 import { toWorldPretrainingReport, type WorldPretrainingReport } from './pretraining-report';
 
 export interface WorldPretrainingOptions {
-  /** Where the models go: base/ (a diffusers pipeline), evaluator-{plain,step-aware,step-agnostic}/, report.json. */
+  /**
+   * Where the models go: base/ (a diffusers pipeline), evaluator-{plain,step-aware,step-agnostic}/
+   * (with rolloutPrompts, evaluator-rollout/ and evaluator-rollout-agnostic/ in place of
+   * evaluator-step-agnostic/), report.json.
+   */
   outDir: string;
   seed?: number;
   /**
@@ -53,8 +57,10 @@ export interface WorldPretrainingOptions {
   /**
    * Train prompts whose SPO sampling rounds make rollout pairs (k candidates from
    * one x_t, labelled by the judge on where each ends); > 0 adds the stages
-   * rollout-pairs and evaluator-rollout (the step-aware model trained on them),
-   * labelled by the world's own judge (judge v2 in the scenes world).
+   * rollout-pairs, evaluator-rollout (the step-aware model trained on them) and
+   * evaluator-rollout-agnostic (its twin that never sees t: Table 4), labelled by
+   * the world's own judge (judge v2 in the scenes world), and drops the
+   * noisy-pair evaluator-step-agnostic, which no row would use.
    */
   rolloutPrompts?: number;
   /** Validation prompts for the rollout pairs (at most 500). */

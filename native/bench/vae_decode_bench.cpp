@@ -8,7 +8,6 @@
 // process's CPU time and page faults, which a loaded machine distorts less.
 // SPO_CPU_BLOCK_CACHE_MB=0 turns the buffer pool off (runtime/cpu_block_cache.h).
 #include <ATen/ATen.h>
-#include <ATen/record_function.h>
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -21,6 +20,7 @@
 #include <vector>
 
 #include "models/autoencoder_kl_loading.h"
+#include "op_self_times.h"
 #include "runtime/threads.h"
 
 using namespace spo;
@@ -28,34 +28,6 @@ using namespace spo;
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-// Self time per op name (its time minus the ops it called), on this thread.
-struct OpTimes {
-  struct Frame {
-    std::string name;
-    Clock::time_point start;
-    double children = 0;
-  };
-  std::vector<Frame> stack;
-  std::map<std::string, std::pair<double, int>> self;  // name -> (seconds, calls)
-};
-OpTimes* g_times = nullptr;
-
-std::unique_ptr<at::ObserverContext> on_enter(const at::RecordFunction& fn) {
-  if (g_times) g_times->stack.push_back({fn.name(), Clock::now(), 0});
-  return nullptr;
-}
-
-void on_exit(const at::RecordFunction&, at::ObserverContext*) {
-  if (!g_times || g_times->stack.empty()) return;
-  auto f = g_times->stack.back();
-  g_times->stack.pop_back();
-  const double total = std::chrono::duration<double>(Clock::now() - f.start).count();
-  auto& slot = g_times->self[f.name];
-  slot.first += total - f.children;
-  slot.second += 1;
-  if (!g_times->stack.empty()) g_times->stack.back().children += total;
-}
 
 struct Usage {
   double cpu_s;
@@ -107,20 +79,10 @@ int run(int argc, char** argv) {
   }
   if (!profile) return 0;
 
-  OpTimes times;
-  g_times = &times;
-  auto handle = at::addThreadLocalCallback(at::RecordFunctionCallback(on_enter, on_exit).scopes({at::RecordScope::FUNCTION}));
-  vae->decode(z);
-  at::removeCallback(handle);
-  g_times = nullptr;
-  std::vector<std::pair<double, std::string>> rows;
-  double sum = 0;
-  for (const auto& [name, v] : times.self) {
-    rows.push_back({v.first, name + " (" + std::to_string(v.second) + ")"});
-    sum += v.first;
+  {
+    bench::OpProfile profile_ops;
+    vae->decode(z);
+    profile_ops.print(1, 25);
   }
-  std::sort(rows.rbegin(), rows.rend());
-  std::printf("self time by op (one decode, %.3f s in ops):\n", sum);
-  for (size_t i = 0; i < rows.size() && i < 25; ++i) std::printf("  %9.3f ms  %s\n", rows[i].first * 1e3, rows[i].second.c_str());
   return 0;
 }

@@ -89,11 +89,18 @@ void RunOnWorker(const std::shared_ptr<JobRecord>& rec) {
 
 }  // namespace
 
+// One by default. Each thread that runs ATen work owns an OpenMP team of
+// intra-op threads; once the teams together hold more threads than the
+// machine has cores, libgomp stops spinning between parallel regions and
+// wakes its threads through futexes at every one. Two job threads on 2 cores
+// made the shapes-world UNet forward 1.7x slower than one (docs/benchmarks.md,
+// "Jobs and OpenMP"). Jobs already use every core, so a second thread mostly
+// lets two jobs fight over them.
 int JobThreadCount() {
   static const int n = [] {
     const char* env = std::getenv("SPO_JOB_THREADS");
-    const int v = env ? std::atoi(env) : 2;
-    return v >= 1 && v <= 64 ? v : 2;
+    const int v = env ? std::atoi(env) : 1;
+    return v >= 1 && v <= 64 ? v : 1;
   }();
   return n;
 }

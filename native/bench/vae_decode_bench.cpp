@@ -10,14 +10,10 @@
 #include <ATen/ATen.h>
 #include <sys/resource.h>
 
-#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <map>
-#include <string>
 #include <thread>
-#include <vector>
 
 #include "models/autoencoder_kl_loading.h"
 #include "op_self_times.h"

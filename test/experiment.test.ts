@@ -11,10 +11,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InvalidArgumentError, Pipeline } from '../dist/index.js';
 import { JUDGE_PARTS, pretrainWorld, shapesWorldAssets, worldPrompts } from '../dist/world/index.js';
 import {
-  EXPERIMENT_PARTS, EXPERIMENT_ROWS, chooseLearningRate, evaluatorFolder, judgeSplit, moreRounds, samplingEvaluations, trainRow, tuneRow,
-  type ExperimentPlan, type FinalResult, type TuningResult,
+  EXPERIMENT_PARTS, EXPERIMENT_ROWS, chooseLearningRate, evaluatorFolder, halfDecadeBeyond, judgeSplit, moreRounds, rowGrid,
+  samplingEvaluations, trainRow, tuneRow, type ExperimentPlan, type FinalResult, type TuningResult,
 } from '../dist/world/experiment.js';
-import { experimentConfig, experimentReport, type ReportInput } from '../dist/cli/experiment.js';
+import { experimentConfig, experimentReport, gainDifference, pool, reportedSeeds, type ReportInput } from '../dist/cli/experiment.js';
+import { T95_TABLE } from './helpers';
 
 const cli = path.resolve(__dirname, '..', 'dist', 'cli', 'main.js');
 const spo = (...args: string[]) => spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', timeout: 900_000 });
@@ -134,8 +135,25 @@ describe('the learning rate: chosen on the validation split from one grid', () =
     const runs = [t('spo', 3e-4, 0.50), t('spo', 1e-3, 0.62), t('spo', 3e-3, 0.55), t('d3po', 3e-4, 0.9), t('d3po', 1e-3, 0.4)];
     expect(chooseLearningRate('spo', runs, grid)).toBe(1e-3);
     expect(chooseLearningRate('d3po', runs, grid)).toBeUndefined();  // 3e-3 not run yet
-    expect(chooseLearningRate('d3po', [...runs, t('d3po', 3e-3, 0.95)], grid)).toBe(3e-3);
-    expect(chooseLearningRate('spo', [t('spo', 3e-4, 0.5), t('spo', 1e-3, 0.5), t('spo', 3e-3, 0.5)], grid)).toBe(3e-4);  // first of equals
+    expect(rowGrid('d3po', runs, grid)).toEqual({ rates: grid, next: 3e-3 });
+    // The best at the grid's top edge: the next half-decade up is tried before anything is chosen.
+    const top = [...runs, t('d3po', 3e-3, 0.95)];
+    expect(rowGrid('d3po', top, grid)).toEqual({ rates: grid, next: 1e-2 });
+    expect(chooseLearningRate('d3po', [...top, t('d3po', 1e-2, 0.7)], grid)).toBe(3e-3);
+    expect(rowGrid('d3po', [...top, t('d3po', 1e-2, 0.7)], grid).rates).toEqual([3e-4, 1e-3, 3e-3, 1e-2]);
+    // Equals: the lowest rate, which is the bottom edge, so 1e-4 is tried; at most two half-decades past each edge.
+    const flat = [t('spo', 3e-4, 0.5), t('spo', 1e-3, 0.5), t('spo', 3e-3, 0.5)];
+    expect(rowGrid('spo', flat, grid).next).toBe(1e-4);
+    expect(rowGrid('spo', [...flat, t('spo', 1e-4, 0.4)], grid).chosen).toBe(3e-4);
+    const falling = [...flat, t('spo', 1e-4, 0.6), t('spo', 3e-5, 0.7)];
+    expect(rowGrid('spo', falling, grid)).toEqual({ rates: [3e-5, 1e-4, 3e-4, 1e-3, 3e-3], chosen: 3e-5 });
+    // A grid of one rate is not tuned.
+    expect(rowGrid('spo', [], [1e-3])).toEqual({ rates: [1e-3], chosen: 1e-3 });
+  });
+
+  it('steps half a decade along the 1, 3, 10 ladder', () => {
+    expect([3e-3, 1e-3, 1e-2].map((lr) => halfDecadeBeyond(lr, 1))).toEqual([1e-2, 3e-3, 3e-2]);
+    expect([3e-4, 1e-4, 1e-3].map((lr) => halfDecadeBeyond(lr, -1))).toEqual([1e-4, 3e-5, 3e-4]);
   });
 });
 
@@ -148,10 +166,11 @@ describe('the report', () => {
   const input = (world: 'relations' | 'scenes'): ReportInput => {
     const parts = EXPERIMENT_PARTS[world];
     return {
-      world, command: 'spo experiment', date: '2026-12-04', machine: 'test', budget: 8192, grid: [1e-3, 3e-3], seeds: [1, 2],
+      world, command: 'spo experiment', date: '2026-12-04', machine: 'test', budget: 8192, grid: [1e-3, 3e-3], seeds: 2,
       testPrompts: 100, validationPrompts: 50, evalSeed: 1234, settings: {}, tables: [2, 5],
       rows: EXPERIMENT_ROWS.filter((r) => r.tables.includes(2) || r.tables.includes(5)),
-      tuning: [1e-3, 3e-3].map((lr) => ({
+      // 3e-3 is the grid's top and best, so the half-decade above it (1e-2) was tried as well.
+      tuning: [1e-3, 3e-3, 1e-2].map((lr) => ({
         row: 'spo', lr, seed: 0, total: interval(lr === 3e-3 ? 0.7 : 0.6), gain: interval(0.1), rounds: 1, seconds: 1,
         evaluations: { sampling: 0, update: 0, all: 0 },
       })),
@@ -168,12 +187,12 @@ describe('the report', () => {
       const headers = md.split('\n').filter((l: string) => l.startsWith('| row | lr |'));
       expect(headers.length).toBe(2);  // Tables 2 and 5, nothing else
       expect(cells(headers[0]!)).toEqual(['row', 'lr', 'seeds', 'UNet evaluations (sampling + update)', ...EXPERIMENT_PARTS[world],
-        'gain over base (total)', 'minutes per run']);
+        'gain over base (total)', 'SPO - row (total)', 'minutes per run']);
       // Each table: the lines from its header to the blank line after it (rows run and not run alike).
       for (const block of md.split('\n\n').filter((b: string) => b.startsWith('| row | lr |'))) {
         const lines = block.trim().split('\n');
         expect(lines.length).toBe(2 + 4);  // Table 2: base, SPO, Diffusion-DPO, D3PO; Table 5: base, SPO, k = 2, k = 8
-        for (const l of lines) expect(cells(l).length, l).toBe(6 + EXPERIMENT_PARTS[world].length);
+        for (const l of lines) expect(cells(l).length, l).toBe(7 + EXPERIMENT_PARTS[world].length);
       }
     }
     expect(experimentReport(input('scenes'))).toContain('| total | alignment | coarse | fine |');
@@ -186,14 +205,50 @@ describe('the report', () => {
     const spoLine = table2.split('\n').find((l: string) => l.startsWith('| SPO (random resampler'))!;
     const c = cells(spoLine);
     expect(c.slice(0, 4)).toEqual(['SPO (random resampler, step-aware, k = 4)', '0.003', '1, 2', '152 (100 + 52)']);
-    // The two seeds' totals 0.6 and 0.8 (n = 100 each): mean 0.7; the seeds' spread 1.96 * sd / sqrt(2) = 0.196.
-    expect(c[4]).toBe('0.700 ± 0.196');
+    // The two seeds' totals 0.6 and 0.8 (n = 100 each): mean 0.7; the seeds' interval t(0.975, 1 df) * sd / sqrt(2),
+    // sd = 0.1414: 12.706 * 0.1 = 1.271, far wider than the images' 0.01 (two seeds say little).
+    expect(c[4]).toBe(`0.700 ± ${(T95_TABLE[1]! * 0.1).toFixed(3)}`);
     expect(c.at(-1)).toBe('2.0');
     expect(md).toMatch(/\| D3PO \| not run \|/);
     // The learning-rate section: the validation totals per rate, the higher one chosen and in bold.
     const lrLine = md.split('\n').find((l: string) => l.startsWith('| SPO (random') && l.includes('**'))!;
-    expect(cells(lrLine)).toEqual(['SPO (random resampler, step-aware, k = 4)', '0.600 ± 0.010 (+0.100)', '**0.700 ± 0.010 (+0.100)**', '0.003', '0.0']);
-    expect(md).toContain('| Diffusion-DPO | not run | not run | not yet | 0.0 |');
+    expect(cells(lrLine)).toEqual(['SPO (random resampler, step-aware, k = 4)', '0.600 ± 0.010 (+0.100)', '**0.700 ± 0.010 (+0.100)**',
+      '0.600 ± 0.010 (+0.100)', '0.003', '0.1']);  // three tuning runs of a second
+    // A row not tuned yet waits on the grid's rates; the extension column is not its own ('-').
+    expect(md).toContain('| Diffusion-DPO | not run | not run | - | not yet | 0.0 |');
+  });
+
+  it('pools seeds with Student\'s t and compares rows seed against seed', () => {
+    // Three seeds' totals 0.70, 0.72, 0.74 (images' halves 0.01): seeds' sd 0.02, half 4.3027 * 0.02 / sqrt(3).
+    const three = [0.70, 0.72, 0.74].map((m) => interval(m, 0.01, 500));
+    expect(pool(three).mean).toBeCloseTo(0.72, 12);
+    expect(pool(three).half).toBeCloseTo(T95_TABLE[2]! * 0.02 / Math.sqrt(3), 4);
+    // Seeds that agree: the images' pooled half, sqrt(3 * 0.01^2) / 3.
+    expect(pool([0.7, 0.7, 0.7].map((m) => interval(m, 0.01, 500))).half).toBeCloseTo(Math.sqrt(3e-4) / 3, 12);
+    const run = (r: string, seed: number, gain: number, half: number): FinalResult => ({
+      row: r, lr: 1e-3, seed, rounds: 1, pairs: 1, seconds: 1, evaluations: { sampling: 0, update: 0, all: 0 },
+      parts: { total: { value: interval(0.7), gain: interval(gain, half, 500) } },
+    });
+    // SPO's gains by seed 0.012, 0.004, 0.011 against 0.002, 0.000, -0.004: differences 0.010, 0.004, 0.015,
+    // mean 0.009667, sd 0.005508; half 4.3027 * 0.005508 / sqrt(3) = 0.01368 (the images': 0.0055).
+    const spoRuns = [run('spo', 1, 0.012, 0.006), run('spo', 2, 0.004, 0.005), run('spo', 3, 0.011, 0.007)];
+    const dpo = [run('diffusion-dpo', 3, -0.004, 0.008), run('diffusion-dpo', 1, 0.002, 0.007), run('diffusion-dpo', 2, 0, 0.007)];
+    const d = gainDifference(spoRuns, dpo)!;
+    expect(d.mean).toBeCloseTo(0.029 / 3, 12);
+    expect(d.half).toBeCloseTo(T95_TABLE[2]! * 0.0055076 / Math.sqrt(3), 4);
+    expect(d.n).toBe(3);
+    // Only seeds both rows ran count; differences that agree fall back on the images': hypot(0.006, 0.007).
+    const same = gainDifference(spoRuns, [run('k2', 1, 0.002, 0.007), run('k2', 7, 0, 0.007)])!;
+    expect(same).toEqual({ mean: expect.closeTo(0.010, 12), half: expect.closeTo(Math.hypot(0.006, 0.007), 12), n: 1 });
+    expect(gainDifference(spoRuns, [run('k8', 9, 0, 0.01)])).toBeUndefined();
+  });
+
+  it('reports every seed stored from 1 on, at least the seeds asked for', () => {
+    const seeds = (...s: number[]) => s.map((seed) => ({ seed }) as FinalResult);
+    expect(reportedSeeds(seeds(1, 2, 3), 3)).toEqual([1, 2, 3]);
+    expect(reportedSeeds(seeds(3, 1, 2, 5, 4), 3)).toEqual([1, 2, 3, 4, 5]);
+    expect(reportedSeeds(seeds(1, 2, 3, 5), 3)).toEqual([1, 2, 3]);  // a gap ends the run of seeds
+    expect(reportedSeeds(seeds(1, 2, 3, 4), 2)).toEqual([1, 2, 3, 4]);
   });
 });
 
@@ -248,11 +303,19 @@ describe('spo experiment end to end (tiny settings)', () => {
       const tuning: TuningResult[] = store.runs.filter((x: { kind: string }) => x.kind === 'tuning').map((x: { result: TuningResult }) => x.result);
       const finals: FinalResult[] = store.runs.filter((x: { kind: string }) => x.kind === 'final').map((x: { result: FinalResult }) => x.result);
       const trained = ['spo', 'diffusion-dpo', 'd3po'];
-      expect(tuning.map((t) => `${t.row} ${t.lr}`).sort()).toEqual(trained.flatMap((id) => [`${id} 0.001`, `${id} 0.003`]).sort());
       for (const id of trained) {
-        // The chosen rate, read here from the validation totals by hand: the higher (the first of equals).
-        const [a, b] = [1e-3, 3e-3].map((lr) => tuning.find((t) => t.row === id && t.lr === lr)!.total.mean);
-        const chosen = b! > a! ? 3e-3 : 1e-3;
+        // The rates tried: the grid and a run of half-decades past one edge, each once.
+        const tried = tuning.filter((t) => t.row === id).map((t) => t.lr).sort((x, y) => x - y);
+        expect(new Set(tried).size).toBe(tried.length);
+        expect(tried).toEqual(expect.arrayContaining([1e-3, 3e-3]));
+        tried.slice(1).forEach((lr, i) => expect(lr).toBe(halfDecadeBeyond(tried[i]!, 1)));
+        // The chosen rate, read here from the validation totals by hand: the highest (the lowest of equals),
+        // inside the rates tried unless two half-decades were tried past that edge.
+        const total = (lr: number) => tuning.find((t) => t.row === id && t.lr === lr)!.total.mean;
+        const chosen = tried.reduce((x, lr) => (total(lr) > total(x) ? lr : x));
+        if (chosen === tried.at(-1)) expect(tried.filter((lr) => lr > 3e-3).length).toBe(2);
+        if (chosen === tried[0]) expect(tried.filter((lr) => lr < 1e-3).length).toBe(2);
+        if (tried.length > 2) expect(tried[0] === 1e-3 || tried.at(-1) === 3e-3).toBe(true);  // one edge extended, not both
         const runs = finals.filter((x) => x.row === id);
         expect(runs.map((x) => [x.seed, x.lr])).toEqual([[1, chosen], [2, chosen]]);
         for (const x of runs) expect(Object.keys(x.parts)).toEqual(['total', 'alignment', 'coarse', 'fine']);

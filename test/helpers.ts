@@ -72,3 +72,10 @@ export function judgeInput(images: { width: number; height: number; data: Uint8A
   });
   return { data, shape: [images.length, 3, h, w] };
 }
+
+/**
+ * Student's t two-sided 95% quantiles (the 0.975 quantile) by degrees of
+ * freedom, as printed in statistics tables: the reference the package's
+ * intervals are checked against, independent of the library it computes them with.
+ */
+export const T95_TABLE: Readonly<Record<number, number>> = { 1: 12.7062, 2: 4.3027, 3: 3.1824, 4: 2.7764, 9: 2.2622, 99: 1.9842 };

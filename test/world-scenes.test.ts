@@ -11,7 +11,7 @@ import {
   JUDGE_PARTS, SHAPES_WORLD_SPO, WORLD_DEFECTS, WorldJudgeScorer, judgeWorld, pretrainWorld, renderWorld,
   shapesWorldAssets, worldPrompts, worldSplitOf, type ScenesJudgeScore, type WorldDefect, type WorldTrack,
 } from '../dist/world/index.js';
-import { judgeInput } from './helpers';
+import { judgeInput, T95_TABLE } from './helpers';
 
 const cli = path.resolve(__dirname, '..', 'dist', 'cli', 'main.js');
 const spo = (...args: string[]) => spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', timeout: 600_000 });
@@ -163,7 +163,7 @@ async function checkDemoOutputs(out: string, stdout: string, track: WorldTrack, 
     expect(row.before.mean).toBeCloseTo(mean(b), 12);
     expect(row.after.mean).toBeCloseTo(mean(a), 12);
     expect(row.difference).toEqual({
-      mean: expect.closeTo(dm, 12), half: expect.closeTo(1.96 * Math.sqrt(d.reduce((s, x) => s + (x - dm) ** 2, 0) / (d.length - 1) / d.length), 12),
+      mean: expect.closeTo(dm, 12), half: expect.closeTo(T95_TABLE[d.length - 1]! * Math.sqrt(d.reduce((s, x) => s + (x - dm) ** 2, 0) / (d.length - 1) / d.length), 5),
       n: prompts.length,
     });
   }

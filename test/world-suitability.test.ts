@@ -12,7 +12,7 @@ import { Pipeline, Sampler } from '../dist/index.js';
 import {
   JUDGE_TIE_MARGIN, judgeWorld, pretrainWorld, suitability, worldPrompts, worldSplitOf, type WorldPretrainingReport,
 } from '../dist/world/index.js';
-import { judgeInput } from './helpers';
+import { judgeInput, T95_TABLE } from './helpers';
 
 type Figure = suitability.Figure;
 
@@ -57,8 +57,8 @@ describe('the statistics, against hand computations', () => {
   });
 
   it('the paired 95% interval and the bands of t', () => {
-    // Differences 1, 2, 3: mean 2, sd 1, half 1.96 / sqrt(3).
-    expect(suitability.pairedInterval([0, 0, 0], [1, 2, 3])).toEqual({ mean: 2, half: expect.closeTo(1.96 / Math.sqrt(3), 12), n: 3 });
+    // Differences 1, 2, 3: mean 2, sd 1, half t(0.975, 2 df) / sqrt(3).
+    expect(suitability.pairedInterval([0, 0, 0], [1, 2, 3])).toEqual({ mean: 2, half: expect.closeTo(T95_TABLE[2]! / Math.sqrt(3), 4), n: 3 });
     expect([-1, 0, 1, 299, 300, 599, 600, 999].map(suitability.band))
       .toEqual(['final', 'final', '1-299', '1-299', '300-599', '300-599', '600-999', '600-999']);
   });

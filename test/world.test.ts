@@ -12,7 +12,7 @@ import {
   SHAPES_WORLD_SPO, WORLD_PROMPT_FORMS, WorldJudgeScorer, judgeWorld, pretrainWorld, renderWorld, shapesWorldAssets,
   spatialBreakdown, trainHalves, worldPrompts, worldSplitOf, type WorldPromptFormFilter,
 } from '../dist/world/index.js';
-import { judgeInput } from './helpers';
+import { judgeInput, T95_TABLE } from './helpers';
 
 const cli = path.resolve(__dirname, '..', 'dist', 'cli', 'main.js');
 const spo = (...args: string[]) => spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', timeout: 900_000 });
@@ -204,9 +204,9 @@ describe('spo demo', () => {
       const mean = diffs.reduce((a, b) => a + b, 0) / 4;
       const sd = Math.sqrt(diffs.reduce((a, d) => a + (d - mean) ** 2, 0) / 3);
       expect(row.after.mean).toBeCloseTo(late.reduce((a, b) => a + b, 0) / 4, 9);
-      // Paired: the interval of the per-prompt differences (1.96 standard errors), not of two samples.
+      // Paired: the interval of the per-prompt differences (Student's t, 3 degrees of freedom), not of two samples.
       expect(row.difference.mean).toBeCloseTo(mean, 9);
-      expect(row.difference.half).toBeCloseTo(1.96 * sd / 2, 9);
+      expect(row.difference.half).toBeCloseTo(T95_TABLE[3]! * sd / 2, 5);
     }
     // The spatial reading covers the relation prompts with two colours, each image in one category,
     // and the position prompts (the first test prompts are one-object ones: 2 positions, no relation).

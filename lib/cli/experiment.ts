@@ -15,7 +15,8 @@ import type { SpoSettings } from '../training/trainer';
 import { shapesWorldAssets, type WorldTrack } from '../world';
 import { formatInterval, interval, type Interval } from '../world/evaluation';
 import {
-  EXPERIMENT_LEARNING_RATES, EXPERIMENT_PARTS, EXPERIMENT_ROWS, chooseLearningRate, finalRun, judgeBase, partSummary,
+  EXPERIMENT_LEARNING_RATES, EXPERIMENT_PARTS, EXPERIMENT_ROWS, GRID_EXTENSIONS, chooseLearningRate, finalRun, judgeBase, partSummary,
+  rowGrid,
   splitPrompts, tuneRow, type ExperimentPlan, type ExperimentRow, type ExperimentTable, type FinalResult, type PartValues,
   type TuningResult,
 } from '../world/experiment';
@@ -70,7 +71,8 @@ export interface ReportInput {
   machine: string;
   budget: number;
   grid: number[];
-  seeds: number[];
+  /** --seeds: the fewest seeds a row reports. */
+  seeds: number;
   testPrompts: number;
   validationPrompts: number;
   evalSeed: number;
@@ -83,12 +85,44 @@ export interface ReportInput {
 
 const group = (n: number) => Math.round(n).toLocaleString('en-US');
 
-/** Pools one interval per seed into one: the mean over all images; the wider of the pooled halves and the seeds' spread. */
-function pool(runs: readonly Interval[]): Interval {
+/** The half-width of the mean of equal-sized runs' means from their own halves: the spread of the images alone. */
+const imagesHalf = (runs: readonly Interval[]) => Math.sqrt(runs.reduce((a, x) => a + x.half ** 2, 0)) / runs.length;
+
+/**
+ * Pools one interval per seed into one: the mean over all images; the wider
+ * of the images' pooled half and the seeds' own interval (Student's t over the
+ * seed means, which carries the training's variance as well as the images').
+ */
+export function pool(runs: readonly Interval[]): Interval {
   const n = runs.reduce((a, x) => a + x.n, 0);
   const mean = runs.reduce((a, x) => a + x.mean * x.n, 0) / n;
-  const half = Math.sqrt(runs.reduce((a, x) => a + x.half ** 2, 0)) / runs.length;
+  const half = imagesHalf(runs);
   return { mean, half: runs.length > 1 ? Math.max(half, interval(runs.map((x) => x.mean)).half) : half, n };
+}
+
+/**
+ * Row `a`'s gain over the base minus row `b`'s, over the seeds both ran: the
+ * mean of the per-seed differences (seed s against seed s, judged on the same
+ * test images) and the wider of their Student-t interval and the two rows'
+ * image halves combined (ignoring the pairing's positive correlation, so
+ * never narrower than the images allow). n: the seeds compared.
+ */
+export function gainDifference(a: readonly FinalResult[], b: readonly FinalResult[]): Interval | undefined {
+  const pairs = a.flatMap((x) => b.filter((y) => y.seed === x.seed).map((y) => [x.parts.total!.gain, y.parts.total!.gain] as const));
+  if (pairs.length === 0) return undefined;
+  const seeds = interval(pairs.map(([x, y]) => x.mean - y.mean));
+  const images = Math.hypot(imagesHalf(pairs.map(([x]) => x)), imagesHalf(pairs.map(([, y]) => y)));
+  return { mean: seeds.mean, half: Math.max(seeds.half, images), n: pairs.length };
+}
+
+/** A signed interval for the tables: +0.009 ± 0.005. */
+const signed = (i: Interval) => `${i.mean >= 0 ? '+' : ''}${formatInterval(i)}`;
+
+/** The seeds a row reports: 1 .. n, n at least `atLeast` and every further seed stored in a row from there (none picked after the fact). */
+export function reportedSeeds(runs: readonly FinalResult[], atLeast: number): number[] {
+  let n = atLeast;
+  while (runs.some((x) => x.seed === n + 1)) n += 1;
+  return Array.from({ length: n }, (_, i) => i + 1);
 }
 
 /** The Markdown report: the learning-rate choice on the validation split, then each table on the test split. */
@@ -106,46 +140,59 @@ export function experimentReport(r: ReportInput): string {
       'The evaluators and the judge are not UNets and cost nothing here.',
     r.grid.length > 1
       ? `Learning rate: each trained row's own, chosen from the grid ${r.grid.join(', ')} by the mean judge total on the first ` +
-        `${r.validationPrompts} validation prompts (training seed ${TUNING_SEED}); the test split is not read while choosing.`
+        `${r.validationPrompts} validation prompts (training seed ${TUNING_SEED}); where the best is the highest or lowest rate ` +
+        `tried, the next half-decade past it is tried too (at most ${GRID_EXTENSIONS} each way), so a choice lies inside the ` +
+        'rates tried; the test split is not read while choosing.'
       : `Learning rate: ${r.grid[0]} for every row (a grid of one: not tuned).`,
     `Test: the first ${r.testPrompts} test prompts, one image each, sampling seed ${r.evalSeed} for every row (rows are paired); ` +
-      `the chosen rate trained with seeds ${r.seeds.join(', ')}, each run judged once.`,
+      `the chosen rate trained with seeds 1 to ${r.seeds} or more (the seeds column: every seed stored for the row), each run judged once.`,
     ...(Object.keys(r.settings).length > 0 ? [`Settings over the world preset: \`${JSON.stringify(r.settings)}\`.`] : []),
-    'Each cell: mean ± 95% interval over the test images of all seeds; "gain" is the paired mean of (row - base) per image; ' +
-      'minutes: wall-clock per run, training and judging.',
+    'Each cell: mean ± 95% interval over the test images of all seeds, the wider of the images\' pooled interval and ' +
+      'Student\'s t over the seed means; "gain" is the paired mean of (row - base) per image; "SPO - row": SPO\'s gain minus ' +
+      'the row\'s, seed against seed, with the wider of Student\'s t over those differences and the two rows\' image ' +
+      'intervals combined; minutes: wall-clock per run, training and judging.',
     '',
   ];
   if (trained.length > 0 && r.grid.length > 1) {
+    const grids = new Map(trained.map((row) => [row.id, rowGrid(row.id, r.tuning, r.grid)]));
+    const columns = [...new Set([...grids.values()].flatMap((g) => [...g.rates, ...(g.next === undefined ? [] : [g.next])]))]
+      .sort((a, b) => a - b);
     lines.push('## Learning rate per row (validation split: judge total, gain over base)', '',
-      `| row | ${r.grid.map((lr) => `lr ${lr}`).join(' | ')} | chosen | tuning minutes |`,
-      `|---|${r.grid.map(() => '---|').join('')}---|---|`);
+      `| row | ${columns.map((lr) => `lr ${lr}`).join(' | ')} | chosen | tuning minutes |`,
+      `|---|${columns.map(() => '---|').join('')}---|---|`);
     for (const row of trained) {
-      const chosen = chooseLearningRate(row.id, r.tuning, r.grid);
-      const cells = r.grid.map((lr) => {
+      const { rates, chosen } = grids.get(row.id)!;
+      const cells = columns.map((lr) => {
         const t = r.tuning.find((x) => x.row === row.id && x.lr === lr);
+        if (!rates.includes(lr)) return '-';
         if (t === undefined) return 'not run';
         const cell = `${formatInterval(t.total)} (${t.gain.mean >= 0 ? '+' : ''}${t.gain.mean.toFixed(3)})`;
         return lr === chosen ? `**${cell}**` : cell;
       });
-      const minutes = r.tuning.filter((x) => x.row === row.id && r.grid.includes(x.lr)).reduce((a, x) => a + x.seconds, 0) / 60;
+      const minutes = r.tuning.filter((x) => x.row === row.id && rates.includes(x.lr)).reduce((a, x) => a + x.seconds, 0) / 60;
       lines.push(`| ${row.label} | ${cells.join(' | ')} | ${chosen ?? 'not yet'} | ${minutes.toFixed(1)} |`);
     }
     lines.push('');
   }
-  const header = `| row | lr | seeds | UNet evaluations (sampling + update) | ${parts.join(' | ')} | gain over base (total) | minutes per run |`;
+  const header = `| row | lr | seeds | UNet evaluations (sampling + update) | ${parts.join(' | ')} | gain over base (total) | ` +
+    'SPO - row (total) | minutes per run |';
+  const spoRuns = r.finals.filter((x) => x.row === 'spo');
   for (const table of r.tables) {
     const rows = r.rows.filter((row) => row.tables.includes(table));
     if (rows.length === 0) continue;
-    lines.push(`## ${TABLE_TITLES[table]}`, '', header, `|${'---|'.repeat(6 + parts.length)}`);
+    lines.push(`## ${TABLE_TITLES[table]}`, '', header, `|${'---|'.repeat(7 + parts.length)}`);
     for (const row of rows) {
       const runs = r.finals.filter((x) => x.row === row.id);
-      if (runs.length === 0) { lines.push(`| ${row.label} | not run |${' |'.repeat(4 + parts.length)}`); continue; }
+      if (runs.length === 0) { lines.push(`| ${row.label} | not run |${' |'.repeat(5 + parts.length)}`); continue; }
+      const versus = row.method === 'base' || row.id === 'spo' ? '-' : gainDifference(spoRuns, runs);
       const avg = (pick: (x: FinalResult) => number) => runs.reduce((a, x) => a + pick(x), 0) / runs.length;
       const evaluations = row.method === 'base' ? '0'
         : `${group(avg((x) => x.evaluations.all))} (${group(avg((x) => x.evaluations.sampling))} + ${group(avg((x) => x.evaluations.update))})`;
       lines.push(`| ${row.label} | ${row.method === 'base' ? '-' : runs[0]!.lr} | ${runs.map((x) => x.seed).join(', ')} | ${evaluations} | ` +
         `${parts.map((q) => formatInterval(pool(runs.map((x) => x.parts[q]!.value)))).join(' | ')} | ` +
-        `${formatInterval(pool(runs.map((x) => x.parts.total!.gain)))} | ${(avg((x) => x.seconds) / 60).toFixed(1)} |`);
+        `${formatInterval(pool(runs.map((x) => x.parts.total!.gain)))} | ` +
+        `${typeof versus === 'string' ? versus : versus === undefined ? 'no common seed' : `${signed(versus)} (${versus.n} seeds)`} | ` +
+        `${(avg((x) => x.seconds) / 60).toFixed(1)} |`);
     }
     lines.push('');
   }
@@ -231,8 +278,7 @@ export async function runExperiment(opts: ExperimentCliOptions, signal?: AbortSi
   if (grid.length > 1 && trained.length > 0) {
     const baseValidation = await baseOn('validation', validation);
     for (const row of trained) {
-      for (const lr of grid) {
-        if (tuning().some((t) => t.row === row.id && t.lr === lr)) continue;
+      for (let lr = rowGrid(row.id, tuning(), grid).next; lr !== undefined; lr = rowGrid(row.id, tuning(), grid).next) {
         log(`tuning ${row.id}: lr ${lr} (seed ${TUNING_SEED}, ${validation.length} validation prompts) ...`);
         const t = await tuneRow(row, plan, lr, TUNING_SEED, validation, baseValidation, signal);
         log(`  validation total ${formatInterval(t.total)}, ${group(t.evaluations.all)} UNet evaluations (${(t.seconds / 60).toFixed(1)} min)`);
@@ -266,12 +312,16 @@ export async function runExperiment(opts: ExperimentCliOptions, signal?: AbortSi
     parts: Object.fromEntries((EXPERIMENT_PARTS[world] as readonly string[]).map((q) => [q, partSummary(baseTest, baseTest, q)])),
   };
   const chosen = (row: string) => (grid.length === 1 ? grid[0] : chooseLearningRate(row, tuning(), grid));
-  const reported = finals().filter((x) => x.lr === chosen(x.row) && seeds.includes(x.seed));
+  const reported = trained.flatMap((row) => {
+    const runs = finals().filter((x) => x.row === row.id && x.lr === chosen(row.id));
+    const wanted = reportedSeeds(runs, opts.seeds);
+    return runs.filter((x) => wanted.includes(x.seed)).sort((a, b) => a.seed - b.seed);
+  });
   const info = buildInfo();
   const markdown = experimentReport({
     world, command: `spo experiment ${process.argv.slice(3).join(' ')}`.trim(), date: new Date().toISOString().slice(0, 10),
     machine: `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'CPU'}, libtorch ${info.torchVersion}, ${info.intraOpThreads} intra-op threads, CPU`,
-    budget: plan.budget, grid, seeds, testPrompts: test.length, validationPrompts: validation.length, evalSeed: plan.evalSeed,
+    budget: plan.budget, grid, seeds: opts.seeds, testPrompts: test.length, validationPrompts: validation.length, evalSeed: plan.evalSeed,
     settings, rows, tables: ([2, 3, 4, 5] as ExperimentTable[]).filter((t) => tables.includes(t)),
     tuning: tuning(), finals: rows.some((r) => r.method === 'base') ? [baseRow, ...reported] : reported,
   });

@@ -1,6 +1,7 @@
 // Measuring a pipeline on the shapes world: sample the same prompts with the
 // same seeds, judge every image by the track's judge, and summarise with 95%
 // intervals. Shared by `spo demo` and `spo experiment`.
+import { jStat } from 'jstat';
 import { Image, imagesToTensor } from '../runtime/image';
 import type { Tensor } from '../runtime/tensor';
 import type { JobOptions } from '../runtime/jobs';
@@ -58,17 +59,28 @@ export async function sampleAndJudge<T extends WorldTrack = 'relations'>(pipelin
 
 export interface Interval {
   mean: number;
-  /** Half-width of the 95% interval (normal approximation, 1.96 standard errors). */
+  /** Half-width of the 95% interval: Student's t quantile for n - 1 degrees of freedom times the standard error. */
   half: number;
   n: number;
 }
 
+/**
+ * The two-sided 95% quantile of Student's t with `dof` degrees of freedom:
+ * 1.96 for hundreds of values, but 4.30 for three (a normal quantile there
+ * would make an interval over three seeds half as wide as it should be).
+ */
+export function t95(dof: number): number {
+  return jStat.studentt.inv(0.975, dof);
+}
+
+/** The mean and its 95% interval (0 wide for one value: no spread to measure). */
 export function interval(values: readonly number[]): Interval {
   const n = values.length;
   if (n === 0) return { mean: NaN, half: NaN, n };
   const mean = values.reduce((a, b) => a + b, 0) / n;
-  const variance = n > 1 ? values.reduce((a, b) => a + (b - mean) ** 2, 0) / (n - 1) : 0;
-  return { mean, half: 1.96 * Math.sqrt(variance / n), n };
+  if (n === 1) return { mean, half: 0, n };
+  const variance = values.reduce((a, b) => a + (b - mean) ** 2, 0) / (n - 1);
+  return { mean, half: t95(n - 1) * Math.sqrt(variance / n), n };
 }
 
 /** A part of a track's judge score (default: the relation judge's). */

@@ -331,15 +331,51 @@ export async function tuneRow(row: ExperimentRow, plan: ExperimentPlan, lr: numb
   }
 }
 
-/** The grid's learning rate with the highest mean validation total for `row` (the first of equals); undefined without runs. */
-export function chooseLearningRate(row: string, tuning: readonly TuningResult[], grid: readonly number[]): number | undefined {
-  let best: TuningResult | undefined;
-  for (const lr of grid) {
-    const r = tuning.find((x) => x.row === row && x.lr === lr);
-    if (r === undefined) return undefined;  // the choice waits for every rate of the grid
-    if (best === undefined || r.total.mean > best.total.mean) best = r;
+/** How many half-decades past the grid's edge a row's tuning may go, on each side. */
+export const GRID_EXTENSIONS = 2;
+
+/** The rate half a decade above (+1) or below (-1) `lr` on the 1, 3, 10 ladder (3e-3 -> 1e-2, 3e-4 -> 1e-4). */
+export function halfDecadeBeyond(lr: number, direction: 1 | -1): number {
+  const rung = Math.round(2 * Math.log10(lr)) + direction;
+  return Number((10 ** (rung / 2)).toPrecision(1));
+}
+
+/** The rates one row is tuned on and, once they are all run, its choice. */
+export interface RowGrid {
+  /** Ascending: the grid, then any half-decades tried past its edges. */
+  rates: number[];
+  /** The rate to tune next; undefined once the choice is settled. */
+  next?: number;
+  /** The rate with the highest mean validation total (the lowest of equals); undefined while a rate waits. */
+  chosen?: number;
+}
+
+/**
+ * A row's learning rates: every rate of the grid; then, while the best so far
+ * is the highest (lowest) rate tried, the next half-decade past it, at most
+ * GRID_EXTENSIONS each way. A choice at a grid's edge says only that the best
+ * rate may lie beyond it, so every row is tuned until its best lies inside
+ * (or the extensions run out). A grid of one rate is not tuned.
+ */
+export function rowGrid(row: string, tuning: readonly TuningResult[], grid: readonly number[]): RowGrid {
+  const rates = [...grid].sort((a, b) => a - b);
+  if (rates.length === 1) return { rates, chosen: rates[0] };
+  const total = (lr: number) => tuning.find((x) => x.row === row && x.lr === lr)?.total.mean;
+  const waiting = rates.find((lr) => total(lr) === undefined);
+  if (waiting !== undefined) return { rates, next: waiting };
+  for (let above = 0, below = 0; ;) {
+    const best = rates.reduce((a, lr) => (total(lr)! > total(a)! ? lr : a));
+    const direction = best === rates.at(-1) && above < GRID_EXTENSIONS ? 1 : best === rates[0] && below < GRID_EXTENSIONS ? -1 : 0;
+    if (direction === 0) return { rates, chosen: best };
+    const beyond = halfDecadeBeyond(best, direction);
+    if (total(beyond) === undefined) return { rates, next: beyond };
+    if (direction === 1) { rates.push(beyond); above += 1; } else { rates.unshift(beyond); below += 1; }
   }
-  return best?.lr;
+}
+
+/** The learning rate `row` trains its final runs with (rowGrid's choice); undefined while tuning is unfinished. */
+export function chooseLearningRate(row: string, tuning: readonly TuningResult[], grid: readonly number[]): number | undefined {
+  return rowGrid(row, tuning, grid).chosen;
 }
 
 /** A final run: the chosen rate with one training seed, judged once on the test prompts. */

@@ -1,6 +1,8 @@
 // The statistics behind the suitability figures, on plain numbers (no models),
 // so that a test can check each one against a hand computation.
 
+import { interval, type Interval } from '../evaluation';
+
 export const mean = (xs: readonly number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
 
 /** The unbiased sample variance (n - 1); 0 for a single value. */
@@ -63,17 +65,12 @@ export function agreement(groups: readonly ReadingGroup[], margin: number): { pa
   return { pairs, agreement: pairs === 0 ? NaN : agreed / pairs };
 }
 
-export interface PairedInterval {
-  mean: number;
-  /** 95% half-width: 1.96 standard errors (normal approximation). */
-  half: number;
-  n: number;
-}
+/** A paired difference's mean and 95% interval (evaluation.ts's Interval). */
+export type PairedInterval = Interval;
 
 /** Mean and 95% half-width of after - before, paired. */
 export function pairedInterval(before: readonly number[], after: readonly number[]): PairedInterval {
-  const d = after.map((a, i) => a - before[i]!);
-  return { mean: mean(d), half: 1.96 * Math.sqrt(variance(d) / d.length), n: d.length };
+  return interval(after.map((a, i) => a - before[i]!));
 }
 
 export type TimestepBand = 'final' | '1-299' | '300-599' | '600-999';

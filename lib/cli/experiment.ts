@@ -16,8 +16,7 @@ import { shapesWorldAssets, type WorldTrack } from '../world';
 import { formatInterval, interval, type Interval } from '../world/evaluation';
 import {
   EXPERIMENT_LEARNING_RATES, EXPERIMENT_PARTS, EXPERIMENT_ROWS, GRID_EXTENSIONS, chooseLearningRate, finalRun, judgeBase, partSummary,
-  rowGrid,
-  splitPrompts, tuneRow, type ExperimentPlan, type ExperimentRow, type ExperimentTable, type FinalResult, type PartValues,
+  rowGrid, splitPrompts, tuneRow, type ExperimentPlan, type ExperimentRow, type ExperimentTable, type FinalResult, type PartValues,
   type TuningResult,
 } from '../world/experiment';
 import { assetsWorld } from './demo';

@@ -13,7 +13,7 @@ import { packageRoot } from '../native/native';
 import { buildInfo } from '../runtime/runtime';
 import type { SpoSettings } from '../training/trainer';
 import { shapesWorldAssets, type WorldTrack } from '../world';
-import { formatInterval, interval, type Interval } from '../world/evaluation';
+import { formatInterval, formatSignedInterval, interval, type Interval } from '../world/evaluation';
 import {
   EXPERIMENT_LEARNING_RATES, EXPERIMENT_PARTS, EXPERIMENT_ROWS, GRID_EXTENSIONS, chooseLearningRate, finalRun, judgeBase, partSummary,
   rowGrid, splitPrompts, tuneRow, type ExperimentPlan, type ExperimentRow, type ExperimentTable, type FinalResult, type PartValues,
@@ -114,9 +114,6 @@ export function gainDifference(a: readonly FinalResult[], b: readonly FinalResul
   return { mean: seeds.mean, half: Math.max(seeds.half, images), n: pairs.length };
 }
 
-/** A signed interval for the tables: +0.009 ± 0.005. */
-const signed = (i: Interval) => `${i.mean >= 0 ? '+' : ''}${formatInterval(i)}`;
-
 /** The seeds a row reports: 1 .. n, n at least `atLeast` and every further seed stored in a row from there (none picked after the fact). */
 export function reportedSeeds(runs: readonly FinalResult[], atLeast: number): number[] {
   let n = atLeast;
@@ -190,7 +187,7 @@ export function experimentReport(r: ReportInput): string {
       lines.push(`| ${row.label} | ${row.method === 'base' ? '-' : runs[0]!.lr} | ${runs.map((x) => x.seed).join(', ')} | ${evaluations} | ` +
         `${parts.map((q) => formatInterval(pool(runs.map((x) => x.parts[q]!.value)))).join(' | ')} | ` +
         `${formatInterval(pool(runs.map((x) => x.parts.total!.gain)))} | ` +
-        `${typeof versus === 'string' ? versus : versus === undefined ? 'no common seed' : `${signed(versus)} (${versus.n} seeds)`} | ` +
+        `${typeof versus === 'string' ? versus : versus === undefined ? 'no common seed' : `${formatSignedInterval(versus)} (${versus.n} seeds)`} | ` +
         `${(avg((x) => x.seconds) / 60).toFixed(1)} |`);
     }
     lines.push('');

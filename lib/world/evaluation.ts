@@ -103,6 +103,11 @@ export function formatInterval(i: Interval, digits = 3): string {
   return `${i.mean.toFixed(digits)} ± ${i.half.toFixed(digits)}`;
 }
 
+/** formatInterval with the mean's sign always shown: +0.009 ± 0.003. */
+export function formatSignedInterval(i: Interval, digits = 3): string {
+  return `${i.mean >= 0 ? '+' : ''}${formatInterval(i, digits)}`;
+}
+
 /** The four relations and what each becomes reversed and on the other axis (the grammar's exact words). */
 const relations = {
   ' above ': { reversed: ' below ', otherAxis: [' to the left of ', ' to the right of '] },

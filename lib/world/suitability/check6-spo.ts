@@ -20,12 +20,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { Pipeline } from '../../models/pipeline';
 import { Trainer, resolveSettings, type SpoSettings, type TrainerEvent } from '../../training/trainer';
-import { sampleAndJudge } from '../evaluation';
+import { formatSignedInterval, sampleAndJudge } from '../evaluation';
 import { WorldJudgeScorer } from '../judge-scorer';
 import { SHAPES_WORLD_SPO } from '../world';
 import { PARTS, type CheckedPart, type PartScores } from './parts';
 import { above, atLeast, reported, type CheckResult, type Figure } from './report';
-import { mean, pairedInterval, type PairedInterval } from './stats';
+import { mean, pairedInterval } from './stats';
 
 /** The settings rolloutEvaluations reads. */
 export interface RolloutCountSettings {
@@ -134,7 +134,7 @@ async function judgeOn(pipeline: Pipeline, prompts: string[], images: number,
   return perPrompt;
 }
 
-const show = (i: PairedInterval) => `${i.mean >= 0 ? '+' : ''}${i.mean.toFixed(3)} ± ${i.half.toFixed(3)}`;
+const show = formatSignedInterval;
 
 /** The figures from per-prompt part means of the three models on the same prompts and seeds. */
 export function spoFigures(base: readonly PartScores[], spoRun: readonly PartScores[], d3po: readonly PartScores[]): Figure[] {
